@@ -1,0 +1,220 @@
+"""Pixel optimization: the objective, the optimizers and the step loop with callbacks.
+
+Only the image is optimized; the network's weights never require grad and the targets are fixed.
+The loop reads losses back from the device only when a callback, the NaN guard or the end needs them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .errors import ImageError
+from .image import resize, to_bhwc, to_nchw
+from .losses import tv_loss
+
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
+INITS = ("content", "noise", "style", "image")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.05}
+TERMS = ("total", "content", "style", "tv")
+
+
+@dataclass
+class Result:
+    """What a run gives back: the image(s) [B,H,W,3], the per-step losses and why it stopped early."""
+    image: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    stopped: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def losses(self) -> dict:
+        """The last recorded losses."""
+        return self.history[-1] if self.history else {}
+
+
+class Progress:
+    """Handed to the callback after every step. `image` and `losses` are computed only when read."""
+
+    def __init__(self, step, total, stage, stages, overall_step, overall_total, losses_fn, image_fn):
+        self.step, self.total = step, total
+        self.stage, self.stages = stage, stages
+        self.overall_step, self.overall_total = overall_step, overall_total
+        self._losses_fn, self._image_fn = losses_fn, image_fn
+        self._losses = None
+        self.stop_requested = False
+
+    @property
+    def losses(self) -> dict:
+        if self._losses is None:
+            self._losses = self._losses_fn()
+        return self._losses
+
+    @property
+    def image(self) -> torch.Tensor:
+        return self._image_fn()
+
+    def stop(self) -> None:
+        """End the run after this step; the current image is returned."""
+        self.stop_requested = True
+
+
+class Objective:
+    """total = α·content + β·style + tv_weight·TV at one output size, from a single forward pass."""
+
+    def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None):
+        if content is None and style is None and tv_weight == 0:
+            raise ValueError("nothing to optimize: give a content target, a style target or a TV weight")
+        self.vgg = vgg.grad_ready()
+        self.content, self.style, self.tv_weight = content, style, float(tv_weight)
+        self.size = tuple(size)
+        weights = [t.weight for t in (content, style) if t is not None] + [self.tv_weight]
+        if all(w == 0 for w in weights):
+            raise ValueError("every weight is zero (content, style and TV): nothing to optimize")
+        layers = []
+        for target in (content, style):
+            if target is not None:
+                layers += [name for name in target.layers if name not in layers]
+        self.layers = layers
+        if layers:
+            self.vgg.check_size(*self.size, layers)
+        # warm the target caches for this size outside the step loop
+        if content is not None:
+            content.features_at(self.size)
+        if style is not None:
+            style.grams_at(self.size)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.vgg.features(x, self.layers) if self.layers else {}
+        zero = x.new_zeros(())
+        content = self.content.loss(feats, self.size) if self.content is not None else zero
+        style = self.style.loss(feats, self.size) if self.style is not None else zero
+        tv = tv_loss(x) if self.tv_weight else zero
+        total = zero
+        if self.content is not None and self.content.weight:
+            total = total + self.content.weight * content
+        if self.style is not None and self.style.weight:
+            total = total + self.style.weight * style
+        if self.tv_weight:
+            total = total + self.tv_weight * tv
+        return total, {"total": total, "content": content, "style": style, "tv": tv}
+
+
+def make_optimizer(name: str, params, lr: float | None):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else float(lr)
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"learning rate must be positive, got {lr}")
+    if name == "lbfgs":
+        # one iteration per step so callbacks see every step; the history persists across steps
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=100,
+                                 tolerance_grad=-1, tolerance_change=-1)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def initial_image(init: str, size, *, content=None, style=None, init_image=None, seed: int = 0,
+                  device=None) -> torch.Tensor:
+    """The starting pixels [1,3,H,W]: seeded white noise, the content, the (first) style or an image."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    if init == "noise":
+        generator = torch.Generator().manual_seed(int(seed))
+        return torch.rand((1, 3, *size), generator=generator).to(device)
+    if init == "content":
+        if content is None:
+            raise ValueError("init 'content' needs a content target")
+        return content.image_at(size).to(device)
+    if init == "style":
+        if style is None:
+            raise ValueError("init 'style' needs a style target")
+        return resize(style.images[0], tuple(size)).to(device)
+    if init_image is None:
+        raise ValueError("init 'image' needs an init image")
+    image = to_nchw(init_image)
+    if image.shape[0] != 1:
+        raise ImageError(f"the init image must be a single image, got a batch of {image.shape[0]}")
+    return resize(image, tuple(size)).to(device)
+
+
+def run(objective: Objective, x0: torch.Tensor, *, optimizer: str = "lbfgs", steps: int = 300,
+        lr: float | None = None, callback: Callable | None = None, stage: int = 0, stages: int = 1,
+        offset: int = 0, overall_total: int | None = None,
+        present: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        check_every: int | None = None) -> tuple[torch.Tensor, list[dict], str | None, list[str]]:
+    """Optimize the pixels from `x0` for `steps` steps. Returns (x, history, stopped, warnings).
+
+    A non-finite loss ends the run with the last image whose loss was finite, and a warning.
+    """
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x0.detach().clone().requires_grad_(True)
+        opt = make_optimizer(optimizer, [x], lr)
+        clamp = optimizer != "lbfgs"
+        check_every = check_every or (1 if x.device.type == "cpu" else 10)
+        records: list[torch.Tensor] = []
+        last_good = x.detach().clone()
+        stopped, notes = None, []
+        present = present or (lambda t: t)
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            total, parts = objective(x)
+            total.backward()
+            closure.parts = parts
+            return total
+
+        for step in range(1, steps + 1):
+            before = x.detach().clone()
+            if optimizer == "lbfgs":
+                opt.step(closure)
+            else:
+                closure()
+                opt.step()
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            parts = closure.parts
+            records.append(torch.stack([parts[t].detach().float() for t in TERMS]))
+            if step % check_every == 0 or step == steps or callback is not None:
+                if not bool(torch.isfinite(records[-1][0])):
+                    with torch.no_grad():
+                        x.copy_(last_good)
+                    records.pop()
+                    stopped = "non-finite loss"
+                    message = (f"the loss became non-finite at step {step} ({optimizer}, lr="
+                               f"{DEFAULT_LR[optimizer] if lr is None else lr}); returning the last finite "
+                               f"image. Lower the learning rate or the weights.")
+                    notes.append(message)
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                    break
+                last_good = before
+            if callback is not None:
+                record = records[-1]
+                progress = Progress(step, steps, stage, stages, offset + step, overall_total or steps,
+                                    lambda r=record: dict(zip(TERMS, r.tolist())),
+                                    lambda: to_bhwc(present(x.detach())))
+                callback(progress)
+                if progress.stop_requested:
+                    stopped = "callback"
+                    break
+        result = x.detach()
+        if not bool(torch.isfinite(result).all()):
+            result = last_good
+            if stopped is None:
+                stopped = "non-finite loss"
+                notes.append("the image became non-finite; returning the last finite image")
+        if optimizer == "lbfgs":
+            result = result.clamp(0, 1)
+    history = []
+    if records:
+        for i, values in enumerate(torch.stack(records).tolist(), start=1):
+            history.append({"step": offset + i, "stage": stage, **dict(zip(TERMS, values))})
+    return result, history, stopped, notes

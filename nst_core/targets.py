@@ -1,0 +1,174 @@
+"""Content and style targets: what the optimized image must match, computed once under no_grad.
+
+A target keeps its source images so it can be re-derived for another output size (coarse-to-fine)
+or another colour treatment (colour preservation); features for a size are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+
+from .errors import ImageError
+from .image import resize, to_nchw
+from .layers import parse_layers
+from .losses import content_loss, gram, style_layer_loss
+
+# The engine's defaults take the ReLU outputs (as Gatys' own code, neural-style and pystiche do): on
+# the normalized network their per-layer style losses lie within one order of magnitude of each other,
+# while the raw conv outputs of the paper's layers do not (conv1_1 is ~1000x below conv2_1).
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The layers of Gatys et al. 2016 (CVPR), for reproducing the paper to the letter.
+PAPER_CONTENT_LAYERS = ("conv4_2",)
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _images(images) -> list[torch.Tensor]:
+    """One image, a [B,H,W,C] batch, or a list of either -> list of [1,3,H,W] on the CPU."""
+    if isinstance(images, (list, tuple)):
+        out = []
+        for item in images:
+            out += _images(item)
+        if not out:
+            raise ImageError("no style image given")
+        return out
+    batch = to_nchw(images)
+    return [batch[i:i + 1] for i in range(batch.shape[0])]
+
+
+def _features(vgg, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    with torch.inference_mode(False), torch.no_grad():
+        return {k: v.detach() for k, v in vgg.grad_ready().features(x.to(vgg.device), layers).items()}
+
+
+class ContentTarget:
+    """Features P of one content image at one or more layers, weighted by α (`weight`)."""
+
+    kind = "content"
+
+    def __init__(self, vgg, image, layers=DEFAULT_CONTENT_LAYERS, weight: float = 1.0,
+                 layer_weights: Sequence[float] | None = None):
+        self.vgg = vgg
+        self.layers = parse_layers(layers, vgg.layer_names)
+        self.layer_weights = _layer_weights(layer_weights, len(self.layers), default=1.0)
+        self.weight = float(weight)
+        batch = _images(image)
+        if len(batch) != 1:
+            raise ImageError(f"a content target takes one image, got a batch of {len(batch)}")
+        self.image = batch[0]
+        self.size = tuple(self.image.shape[-2:])
+        vgg.check_size(*self.size, self.layers)
+        self._cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        self.features_at(self.size)
+
+    def image_at(self, size) -> torch.Tensor:
+        return resize(self.image, tuple(size))
+
+    def features_at(self, size) -> dict[str, torch.Tensor]:
+        size = tuple(size)
+        if size not in self._cache:
+            self._cache[size] = _features(self.vgg, self.image_at(size), self.layers)
+        return self._cache[size]
+
+    def loss(self, feats: dict[str, torch.Tensor], size) -> torch.Tensor:
+        targets = self.features_at(size)
+        return sum(w * content_loss(feats[name], targets[name])
+                   for name, w in zip(self.layers, self.layer_weights))
+
+    def with_image(self, image: torch.Tensor) -> "ContentTarget":
+        """The same target over another image (colour preservation swaps in the luminance)."""
+        return ContentTarget(self.vgg, image.permute(0, 2, 3, 1), self.layers, self.weight, self.layer_weights)
+
+
+class StyleTarget:
+    """Gram matrices A of one or more style images (blended), weighted per layer (w_l) and by β.
+
+    By default each style image is resized to the output's pixel count (the paper resizes the style to
+    the content's size) keeping its aspect ratio, times `scale`; `size=(H, W)` fixes the size instead.
+    """
+
+    kind = "style"
+
+    def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None, weight: float = 1e6,
+                 blend: Sequence[float] | None = None, scale: float = 1.0, size=None):
+        self.vgg = vgg
+        self.layers = parse_layers(layers, vgg.layer_names)
+        self.layer_weights = _layer_weights(layer_weights, len(self.layers), default=1.0 / len(self.layers))
+        self.weight = float(weight)
+        self.images = _images(images)
+        self.blend = _blend(blend, len(self.images))
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ImageError(f"style scale must be positive, got {scale}")
+        self.scale = float(scale)
+        self.size = tuple(size) if size is not None else None
+        self._cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+
+    def style_size(self, image: torch.Tensor, out_size) -> tuple[int, int]:
+        if self.size is not None:
+            h, w = self.size
+        else:
+            area = out_size[0] * out_size[1]
+            ih, iw = image.shape[-2:]
+            ratio = math.sqrt(area / (ih * iw))
+            h, w = ih * ratio, iw * ratio
+        return max(1, round(h * self.scale)), max(1, round(w * self.scale))
+
+    def grams_at(self, out_size) -> dict[str, torch.Tensor]:
+        out_size = tuple(out_size)
+        if out_size not in self._cache:
+            blended: dict[str, torch.Tensor] = {}
+            for image, b in zip(self.images, self.blend):
+                size = self.style_size(image, out_size)
+                self.vgg.check_size(*size, self.layers)
+                feats = _features(self.vgg, resize(image, size), self.layers)
+                for name in self.layers:
+                    g = gram(feats[name]) * b
+                    blended[name] = g if name not in blended else blended[name] + g
+            self._cache[out_size] = blended
+        return self._cache[out_size]
+
+    def layer_losses(self, feats: dict[str, torch.Tensor], size) -> dict[str, torch.Tensor]:
+        targets = self.grams_at(size)
+        return {name: style_layer_loss(feats[name], targets[name]) for name in self.layers}
+
+    def loss(self, feats: dict[str, torch.Tensor], size) -> torch.Tensor:
+        per_layer = self.layer_losses(feats, size)
+        return sum(w * per_layer[name] for name, w in zip(self.layers, self.layer_weights))
+
+    def with_images(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> "StyleTarget":
+        """The same target over transformed style images (colour matching, luminance)."""
+        images = [transform(image).permute(0, 2, 3, 1) for image in self.images]
+        return StyleTarget(self.vgg, images, self.layers, self.layer_weights, self.weight, self.blend,
+                           self.scale, self.size)
+
+
+def _layer_weights(weights, count: int, default: float) -> list[float]:
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() in ("", "auto", "equal")):
+        return [default] * count
+    if isinstance(weights, str):
+        try:
+            weights = [float(part) for part in weights.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"layer weights must be numbers separated by commas, got {weights!r}") from None
+    weights = [float(w) for w in weights]
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} layer weights given for {count} layers")
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError(f"layer weights must be finite and >= 0, got {weights}")
+    return weights
+
+
+def _blend(blend, count: int) -> list[float]:
+    if blend is None:
+        return [1.0 / count] * count
+    blend = [float(b) for b in blend]
+    if len(blend) != count:
+        raise ValueError(f"{len(blend)} blend weights given for {count} style images")
+    if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
+        raise ValueError(f"blend weights must be >= 0 and not all zero, got {blend}")
+    total = sum(blend)
+    return [b / total for b in blend]
+

