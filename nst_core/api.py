@@ -10,22 +10,32 @@ from . import color
 from .errors import ImageError
 from .image import as_bhwc, fit_max_side, to_bhwc
 from .models import load_vgg
-from .optimize import Objective, Result, initial_image, run
+from .optimize import DEFAULT_LR, Objective, Result, initial_image, run
 from .targets import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ContentTarget, StyleTarget
 
 # Defaults for the normalized Caffe VGG-19 (see README "Loss weights"); α is the content weight,
 # β the style weight, and every style layer has w_l = 1/5 as in the paper.
 DEFAULTS = {
     "content_weight": 1.0,
-    "style_weight": 1e6,
+    "style_weight": 5e6,
     "tv_weight": 0.0,
     "steps": 300,
     "optimizer": "lbfgs",
     "init": "content",
     "max_size": 512,
     "reconstruction_steps": 200,
-    "lr": {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.05},
+    "lr": dict(DEFAULT_LR),
 }
+
+
+# Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
+# jcjohnson's neural-style does. Full-range noise leaves high-frequency residue in the near-null space
+# of the first convolutions: measured at 64 px, 150 L-BFGS steps, conv1_2 reaches 17 dB PSNR from
+# full-range noise and 30-44 dB from low-amplitude noise.
+RECONSTRUCTION_NOISE = 0.1
+# Texture synthesis starts from full-range white noise, as in the paper: a flat gray start has no
+# structure for the Gram matching to grow from and converges far more slowly.
+TEXTURE_NOISE = 1.0
 
 
 def _present_fn(preserve_color: str, content: ContentTarget | None):
@@ -102,7 +112,8 @@ def reconstruct_content(image, layers: Sequence[str] = ("conv1_2", "conv2_2", "c
     for name in layers:
         target = ContentTarget(vgg, image, [name], 1.0)
         stages.append((target, None))
-    return _ladder(vgg, stages, steps=steps, optimizer=optimizer, lr=lr, seed=seed, callback=callback)
+    return _ladder(vgg, stages, steps=steps, optimizer=optimizer, lr=lr, seed=seed, callback=callback,
+                   noise_scale=RECONSTRUCTION_NOISE)
 
 
 def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cumulative: bool = True,
@@ -118,16 +129,16 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
     stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
     return _ladder(vgg, stages, steps=steps, optimizer=optimizer, lr=lr, seed=seed, callback=callback,
-                   size=out_size)
+                   size=out_size, noise_scale=TEXTURE_NOISE)
 
 
-def _ladder(vgg, stages, *, steps, optimizer, lr, seed, callback, size=None) -> Result:
+def _ladder(vgg, stages, *, steps, optimizer, lr, seed, callback, noise_scale, size=None) -> Result:
     images, history, notes, stopped = [], [], [], None
     total = steps * len(stages)
     for index, (content, style) in enumerate(stages):
         out_size = size or content.size
         objective = Objective(vgg, content, style, 0.0, out_size)
-        x0 = initial_image("noise", out_size, seed=seed, device=vgg.device)
+        x0 = initial_image("noise", out_size, seed=seed, device=vgg.device, noise_scale=noise_scale)
         x, stage_history, stopped, stage_notes = run(
             objective, x0, optimizer=optimizer, steps=steps, lr=lr, callback=callback, stage=index,
             stages=len(stages), offset=index * steps, overall_total=total)

@@ -7,6 +7,7 @@ The loop reads losses back from the device only when a callback, the NaN guard o
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,10 +17,11 @@ import torch
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
 from .losses import tv_loss
+from .memory import check_fits
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style", "image")
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.05}
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.01}
 TERMS = ("total", "content", "style", "tv")
 
 
@@ -63,6 +65,16 @@ class Progress:
         self.stop_requested = True
 
 
+def autocast_dtype(device) -> torch.dtype | None:
+    """The reduced precision the convs run in: bfloat16 on CUDA GPUs that have it (float32 range, so no
+    loss scaling), else None (float32; also on CPU, where bfloat16 convs are slower without AMX).
+    NST_CUDA_AUTOCAST=0 turns it off. (Not measured here: the project's benchmark machine has no GPU.)"""
+    device = torch.device(device)
+    if device.type != "cuda" or os.environ.get("NST_CUDA_AUTOCAST", "1") == "0":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+
+
 class Objective:
     """total = α·content + β·style + tv_weight·TV at one output size, from a single forward pass."""
 
@@ -82,6 +94,8 @@ class Objective:
         self.layers = layers
         if layers:
             self.vgg.check_size(*self.size, layers)
+            check_fits(self.vgg, self.size, layers)
+        self.autocast = autocast_dtype(self.vgg.device)
         # warm the target caches for this size outside the step loop
         if content is not None:
             content.features_at(self.size)
@@ -89,7 +103,14 @@ class Objective:
             style.grams_at(self.size)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        feats = self.vgg.features(x, self.layers) if self.layers else {}
+        if not self.layers:
+            feats = {}
+        elif self.autocast is not None:
+            # convs in reduced precision; the Grams and the losses below stay in float32
+            with torch.autocast(x.device.type, dtype=self.autocast):
+                feats = self.vgg.features(x, self.layers)
+        else:
+            feats = self.vgg.features(x, self.layers)
         zero = x.new_zeros(())
         content = self.content.loss(feats, self.size) if self.content is not None else zero
         style = self.style.loss(feats, self.size) if self.style is not None else zero
@@ -120,13 +141,17 @@ def make_optimizer(name: str, params, lr: float | None):
 
 
 def initial_image(init: str, size, *, content=None, style=None, init_image=None, seed: int = 0,
-                  device=None) -> torch.Tensor:
-    """The starting pixels [1,3,H,W]: seeded white noise, the content, the (first) style or an image."""
+                  device=None, noise_scale: float = 1.0) -> torch.Tensor:
+    """The starting pixels [1,3,H,W]: seeded white noise, the content, the (first) style or an image.
+
+    Noise is uniform around mid-gray, 0.5 ± noise_scale/2 (1.0 = the full 0..1 range).
+    """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     if init == "noise":
         generator = torch.Generator().manual_seed(int(seed))
-        return torch.rand((1, 3, *size), generator=generator).to(device)
+        noise = torch.rand((1, 3, *size), generator=generator)
+        return (0.5 + float(noise_scale) * (noise - 0.5)).to(device)
     if init == "content":
         if content is None:
             raise ValueError("init 'content' needs a content target")
@@ -172,12 +197,19 @@ def run(objective: Objective, x0: torch.Tensor, *, optimizer: str = "lbfgs", ste
             closure.parts = parts
             return total
 
+        grad_scale = None
         for step in range(1, steps + 1):
             before = x.detach().clone()
             if optimizer == "lbfgs":
                 opt.step(closure)
             else:
                 closure()
+                if optimizer == "sgd":
+                    # plain SGD on the loss divided by its first gradient's mean magnitude, so that the
+                    # learning rate is a step in pixel units whatever the weights and the image size
+                    if grad_scale is None:
+                        grad_scale = x.grad.abs().mean().clamp_min(1e-20)
+                    x.grad.div_(grad_scale)
                 opt.step()
                 with torch.no_grad():
                     x.clamp_(0, 1)

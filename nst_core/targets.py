@@ -92,7 +92,7 @@ class StyleTarget:
 
     kind = "style"
 
-    def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None, weight: float = 1e6,
+    def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None, weight: float = 5e6,
                  blend: Sequence[float] | None = None, scale: float = 1.0, size=None):
         self.vgg = vgg
         self.layers = parse_layers(layers, vgg.layer_names)

@@ -43,12 +43,22 @@ class InputConvention(nn.Module):
         return torch.addcmul(self.shift, rgb01[:, self.order], self.scale)
 
 
+def _default_channels_last(device: torch.device) -> bool:
+    """Channels-last (NHWC) activations where they measured faster: oneDNN on CPU (the 3-channel
+    conv1_1 is ~5x faster forward, the 64-channel convs ~10%), cuDNN tensor cores on CUDA."""
+    return device.type in ("cpu", "cuda")
+
+
 class VGG(nn.Module):
     """VGG-16/19 conv stack whose forward pass returns the features of the layers asked for.
 
     The pass stops after the deepest requested layer, so asking for conv1_1 costs one conv.
-    Parameters never require grad: only the image is optimized.
+    Parameters never require grad: only the image is optimized. ReLUs run in place unless the conv
+    output before them is one of the layers asked for. `channels_last` (None = by device) picks the
+    activations' memory layout; features come back in that layout.
     """
+
+    channels_last: bool | None = None
 
     def __init__(self, arch: str, convs: list[tuple[torch.Tensor, torch.Tensor]], *,
                  pooling: str = "max", convention: str = "caffe", source: str = "",
@@ -66,7 +76,8 @@ class VGG(nn.Module):
         self.convs = nn.ModuleList()
         for weight, bias in convs:
             conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
-            conv.weight.data = weight.detach().float().contiguous()
+            # stored channels-last like the activations (see _default_channels_last): no per-call reorder
+            conv.weight.data = weight.detach().float().contiguous(memory_format=torch.channels_last)
             conv.bias.data = bias.detach().float().contiguous()
             self.convs.append(conv)
         self.requires_grad_(False)
@@ -105,11 +116,18 @@ class VGG(nn.Module):
         self.check_size(x.shape[-2], x.shape[-1], wanted)
         out: dict[str, torch.Tensor] = {}
         h = self.preprocess(x)
+        channels_last = self.channels_last
+        if channels_last is None:
+            channels_last = _default_channels_last(h.device)
+        if channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
+        previous = None
         for kind, name, index in self._plan:
             if kind == "conv":
                 h = self.convs[index](h)
             elif kind == "relu":
-                h = F.relu(h)
+                # in place: a conv's output is saved by nobody, unless it is a requested feature
+                h = F.relu(h, inplace=previous not in wanted)
             elif self.pooling == "max":
                 h = F.max_pool2d(h, 2)
             else:
@@ -118,6 +136,7 @@ class VGG(nn.Module):
                 out[name] = h
                 if len(out) == len(wanted):
                     break
+            previous = name
         return out
 
     forward = features

@@ -1,0 +1,309 @@
+"""Run ComfyUI V1 node graphs without ComfyUI.
+
+The executor knows nothing of what the nodes do: it takes a mapping of class names
+to V1 node classes and reproduces ComfyUI's calling convention (keyword inputs,
+hidden inputs, list mapping, INPUT_IS_LIST / OUTPUT_IS_LIST, ui results), its
+validation, its run-only-what-outputs-need order, its output cache (class + literal
+inputs + IS_CHANGED + upstream keys, kept across runs of one Executor) and its
+torch.inference_mode() around the run, so that a workflow behaves the same here and
+inside ComfyUI.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from .runtime import Interrupted, RunContext, activate, check_interrupted, executing_node, get_directory
+from .validation import ValidationError, execution_order, input_info, is_link, node_title, output_nodes, validate_prompt
+from .workflow_format import Workflow, load_workflow
+
+__all__ = ["Executor", "ExecutionError", "RunResult", "ValidationError", "Interrupted", "run_workflow"]
+
+log = logging.getLogger("comfyui_nst.executor")
+
+ProgressSink = Callable[[Optional[str], int, int, Any], None]
+
+
+class ExecutionError(RuntimeError):
+    """A node raised while running; names the node and keeps the original exception."""
+
+    def __init__(self, node_id: str, class_type: str, title: Optional[str], exception: BaseException,
+                 traceback_text: str = "", executed: tuple = (), current_inputs: Optional[dict] = None):
+        self.node_id, self.class_type, self.title = node_id, class_type, title
+        self.exception = exception
+        self.exception_type = type(exception).__name__
+        self.exception_message = str(exception)
+        self.traceback = traceback_text
+        self.executed = list(executed)
+        self.current_inputs = current_inputs or {}
+        label = class_type if not title or title == class_type else f"{class_type} {title!r}"
+        super().__init__(f"node {node_id} ({label}) failed: {self.exception_type}: {self.exception_message}")
+
+
+@dataclass
+class RunResult:
+    """What a run produced: ui outputs per node (like ComfyUI's history) and the files they name."""
+
+    prompt: dict
+    outputs: dict
+    executed: list
+    cached: list
+    files: list = field(default_factory=list)     # files in the output folder named by ui results
+    previews: list = field(default_factory=list)  # files in the temp folder (PreviewImage)
+    warnings: list = field(default_factory=list)
+
+
+_UNCACHEABLE = object()
+
+
+def _hashable(value: Any) -> Any:
+    """A hashable, type-tagged form of a literal input (or _UNCACHEABLE)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return (type(value).__name__, value)
+    if isinstance(value, float):
+        return _UNCACHEABLE if math.isnan(value) else ("float", value)
+    if isinstance(value, (list, tuple)):
+        items = tuple(_hashable(v) for v in value)
+        return _UNCACHEABLE if any(i is _UNCACHEABLE for i in items) else ("list", items)
+    if isinstance(value, Mapping):
+        items = tuple((str(k), _hashable(v)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
+        return _UNCACHEABLE if any(i[1] is _UNCACHEABLE for i in items) else ("dict", items)
+    return _UNCACHEABLE
+
+
+def _format_value(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, bool, str)):
+        return value
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+class Executor:
+    """Validates and runs workflows; reuse one instance to reuse cached node results."""
+
+    def __init__(self, node_classes: Mapping[str, Any], *, input_dir: Optional[str] = None,
+                 output_dir: Optional[str] = None, temp_dir: Optional[str] = None,
+                 display_names: Optional[Mapping[str, str]] = None,
+                 progress: Optional[ProgressSink] = None, cancel: Any = None):
+        self.node_classes = dict(node_classes)
+        self.display_names = dict(display_names or {})
+        self.input_dir, self.output_dir, self.temp_dir = input_dir, output_dir, temp_dir
+        self.progress, self.cancel = progress, cancel
+        self._cache: dict = {}
+        self._objects: dict = {}
+
+    # ---------------------------------------------------------------- public API
+
+    def context(self, progress: Optional[ProgressSink] = None, cancel: Any = None) -> RunContext:
+        return RunContext(progress=progress or self.progress, cancel=cancel if cancel is not None else self.cancel,
+                          input_dir=self.input_dir, output_dir=self.output_dir, temp_dir=self.temp_dir)
+
+    def load(self, workflow: Any) -> Workflow:
+        """Read a workflow (path, dict in UI/API format, or Workflow) into a Workflow."""
+        with activate(self.context()):
+            return load_workflow(workflow, self.node_classes, self.display_names)
+
+    def validate(self, workflow: Any) -> dict:
+        """The validated API graph (constants coerced); raises ValidationError."""
+        with activate(self.context()):
+            wf = load_workflow(workflow, self.node_classes, self.display_names)
+            return validate_prompt(wf.prompt, self.node_classes, {"extra_pnginfo": wf.extra_pnginfo})
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+        self._objects.clear()
+
+    def run(self, workflow: Any, *, progress: Optional[ProgressSink] = None, cancel: Any = None,
+            extra_pnginfo: Optional[dict] = None) -> RunResult:
+        """Validate then run what the output nodes need, in dependency order.
+
+        Raises ValidationError (nothing ran), ExecutionError (a node failed; earlier
+        results stay cached) or Interrupted (the cancel flag was set).
+        """
+        with activate(self.context(progress, cancel)):
+            wf = load_workflow(workflow, self.node_classes, self.display_names)
+            extra = extra_pnginfo if extra_pnginfo is not None else wf.extra_pnginfo
+            prompt = validate_prompt(wf.prompt, self.node_classes, {"extra_pnginfo": extra})
+            order, _ = execution_order(prompt, output_nodes(prompt, self.node_classes))
+            import torch  # deferred: loading/validating a workflow does not need it
+
+            with torch.inference_mode():
+                result = self._execute_all(prompt, order, extra)
+            result.warnings = list(wf.warnings)
+            return result
+
+    # ---------------------------------------------------------------- internals
+
+    def _execute_all(self, prompt: dict, order: list, extra: Optional[dict]) -> RunResult:
+        keys: dict = {}
+        for nid in order:
+            keys[nid] = self._signature(prompt, nid, keys)
+        used = {k for k in keys.values() if k is not None}
+        self._cache = {k: v for k, v in self._cache.items() if k in used}
+        values: dict = {}
+        ui: dict = {}
+        executed, cached = [], []
+        for nid in order:
+            key = keys[nid]
+            if key is not None and key in self._cache:
+                values[nid], node_ui = self._cache[key]
+                cached.append(nid)
+            else:
+                check_interrupted()
+                values[nid], node_ui = self._execute_node(prompt, nid, values, extra, executed)
+                executed.append(nid)
+                if key is not None:
+                    self._cache[key] = (values[nid], node_ui)
+            if node_ui:
+                ui[nid] = node_ui
+        files = self._files(ui)
+        return RunResult(prompt=prompt, outputs=ui, executed=executed, cached=cached,
+                         files=[f for f, kind in files if kind == "output"],
+                         previews=[f for f, kind in files if kind == "temp"])
+
+    def _signature(self, prompt: dict, nid: str, keys: dict) -> Any:
+        node = prompt[nid]
+        class_type = node["class_type"]
+        node_class = self.node_classes[class_type]
+        changed = _hashable(self._is_changed(prompt, nid, node_class))
+        if changed is _UNCACHEABLE:
+            return None
+        parts = [class_type, changed]
+        hidden = (node_class.INPUT_TYPES().get("hidden") or {}).values()
+        if getattr(node_class, "NOT_IDEMPOTENT", False) or "UNIQUE_ID" in hidden:
+            parts.append(("node_id", nid))
+        inputs = node.get("inputs") or {}
+        for name in sorted(inputs):
+            value = inputs[name]
+            if is_link(value):
+                upstream = keys.get(value[0])
+                if upstream is None:
+                    return None
+                parts.append((name, "link", upstream, int(value[1])))
+            else:
+                item = _hashable(value)
+                if item is _UNCACHEABLE:
+                    return None
+                parts.append((name, item))
+        return tuple(parts)
+
+    def _is_changed(self, prompt: dict, nid: str, node_class: Any) -> Any:
+        fn = getattr(node_class, "IS_CHANGED", None)
+        if fn is None:
+            return False
+        kwargs = self._input_data(prompt, nid, node_class, values=None)
+        try:
+            with executing_node(nid):
+                return fn(**{k: v[0] for k, v in kwargs.items()})
+        except Exception as exc:  # ComfyUI: a warning, and the node always re-runs
+            log.warning("IS_CHANGED of node %s failed: %s", nid, exc)
+            return float("nan")
+
+    def _input_data(self, prompt: dict, nid: str, node_class: Any, values: Optional[dict],
+                    extra: Optional[dict] = None) -> dict:
+        """Inputs as lists (ComfyUI's get_input_data); links are None when values is None."""
+        types = node_class.INPUT_TYPES()
+        data = {}
+        for name, value in (prompt[nid].get("inputs") or {}).items():
+            _, category, _ = input_info(types, name)
+            if is_link(value):
+                data[name] = [None] if values is None else values[value[0]][int(value[1])]
+            elif category is not None:
+                data[name] = [value]
+        for name, kind in (types.get("hidden") or {}).items():
+            data[name] = [{"PROMPT": prompt, "EXTRA_PNGINFO": extra, "UNIQUE_ID": nid}.get(kind)]
+        return data
+
+    def _execute_node(self, prompt: dict, nid: str, values: dict, extra: Optional[dict], executed: list):
+        node = prompt[nid]
+        class_type = node["class_type"]
+        node_class = self.node_classes[class_type]
+        data = {}
+        try:
+            data = self._input_data(prompt, nid, node_class, values, extra)
+            obj = self._objects.get((nid, class_type))
+            if obj is None:
+                obj = self._objects[(nid, class_type)] = node_class()
+            fn = getattr(obj, node_class.FUNCTION)
+            with executing_node(nid):
+                returns = self._map_over_lists(node_class, fn, data)
+            return self._merge(node_class, returns)
+        except Interrupted as exc:
+            raise Interrupted(f"cancelled while running node {nid} ({class_type})") from exc
+        except Exception as exc:
+            inputs = {k: [_format_value(x) for x in v] for k, v in data.items()
+                      if k not in ("prompt", "extra_pnginfo")}
+            raise ExecutionError(nid, class_type, node_title(node), exc, traceback.format_exc(),
+                                 tuple(executed), inputs) from exc
+
+    @staticmethod
+    def _map_over_lists(node_class: Any, fn: Callable, data: dict) -> list:
+        if getattr(node_class, "INPUT_IS_LIST", False):
+            check_interrupted()
+            return [fn(**data)]
+        for name, items in data.items():
+            if len(items) == 0:
+                raise ValueError(f"input {name!r} received an empty list")
+        count = max((len(v) for v in data.values()), default=1)
+        returns = []
+        for i in range(count):
+            check_interrupted()
+            returns.append(fn(**{k: v[min(i, len(v) - 1)] for k, v in data.items()}))
+        return returns
+
+    @staticmethod
+    def _merge(node_class: Any, returns: list) -> tuple:
+        """Per-slot output lists and the merged ui dict (ComfyUI's get_output_from_returns)."""
+        n_out = len(getattr(node_class, "RETURN_TYPES", ()))
+        results, uis = [], []
+        for r in returns:
+            if isinstance(r, Mapping):
+                if "expand" in r:
+                    raise NotImplementedError("node expansion ({'expand': ...}) is not supported headless")
+                if "ui" in r and r["ui"]:
+                    uis.append(r["ui"])
+                if "result" in r and r["result"] is not None:
+                    results.append(tuple(r["result"]))
+            elif isinstance(r, (tuple, list)):
+                results.append(tuple(r))
+            elif r is None and n_out == 0:
+                continue
+            else:
+                raise TypeError(f"{node_class.FUNCTION}() must return a tuple (or a dict with 'result'/'ui'), "
+                                f"not {type(r).__name__}")
+        for r in results:
+            if len(r) != n_out:
+                raise TypeError(f"{node_class.FUNCTION}() returned {len(r)} value(s) but RETURN_TYPES has {n_out}")
+        is_list = tuple(getattr(node_class, "OUTPUT_IS_LIST", ())) + (False,) * n_out
+        outputs = []
+        for i in range(n_out):
+            if is_list[i]:
+                outputs.append([item for r in results for item in r[i]])
+            else:
+                outputs.append([r[i] for r in results])
+        ui: dict = {}
+        for u in uis:
+            for key, items in u.items():
+                ui.setdefault(key, []).extend(items if isinstance(items, (list, tuple)) else [items])
+        return outputs, ui
+
+    @staticmethod
+    def _files(ui: dict) -> list:
+        files = []
+        for node_ui in ui.values():
+            for items in node_ui.values():
+                for item in items:
+                    if isinstance(item, Mapping) and "filename" in item and item.get("type") in ("output", "temp", "input"):
+                        path = os.path.join(get_directory(item["type"]), item.get("subfolder") or "", item["filename"])
+                        files.append((os.path.normpath(path), item["type"]))
+        return files
+
+
+def run_workflow(workflow: Any, node_classes: Mapping[str, Any], **options: Any) -> RunResult:
+    """One-shot convenience: Executor(node_classes, **options).run(workflow)."""
+    run_options = {k: options.pop(k) for k in ("extra_pnginfo",) if k in options}
+    return Executor(node_classes, **options).run(workflow, **run_options)

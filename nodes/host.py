@@ -1,0 +1,240 @@
+"""The ONE adapter between the NST nodes and their host.
+
+Inside ComfyUI it talks to ComfyUI (``comfy.utils.ProgressBar`` with a preview image,
+``comfy.model_management`` for the device and the Cancel button, ``folder_paths`` for the
+``models/vgg`` folder).  Outside ComfyUI (tests, the headless executor, plain Python) it does
+nothing ComfyUI-specific: progress and interruption go to ``nodes/runtime.py`` when it exists,
+the device comes from ``NST_DEVICE`` (else cuda if available, else cpu) and weight files are
+looked up in the folders named by ``NST_VGG_DIR`` (``os.pathsep``-separated).
+
+ComfyUI is detected through ``sys.modules`` (ComfyUI imports ``folder_paths`` before it loads any
+pack), never by trying ``import comfy``: an unrelated PyPI package of that name exists.
+Nothing here runs at import time except cheap bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+log = logging.getLogger("comfyui_nst")   # fixed name: the pack's __name__ is a file path in ComfyUI
+
+VGG_FOLDER = "vgg"
+WEIGHT_EXTENSIONS = (".pth", ".pt", ".safetensors", ".bin")
+# files the engine derives next to the weights when its cache is models/vgg (statistics, not weights)
+NOT_WEIGHTS_PREFIXES = ("act_means_",)
+
+
+def _is_weights_name(name: str) -> bool:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return name.lower().endswith(WEIGHT_EXTENSIONS) and not base.startswith(NOT_WEIGHTS_PREFIXES)
+
+
+PREVIEW_MAX_SIZE = 512
+
+
+# ----------------------------------------------------------------------------------------------
+# detection
+
+def in_comfyui() -> bool:
+    """True when running inside a ComfyUI process."""
+    return "folder_paths" in sys.modules and "comfy.model_management" in sys.modules
+
+
+def _comfy(module: str):
+    """A ComfyUI module, or None outside ComfyUI (or if it cannot be imported)."""
+    if not in_comfyui():
+        return None
+    try:
+        import importlib
+        return importlib.import_module(module)
+    except Exception:   # noqa: BLE001 - a half-initialised host must not break the node
+        return None
+
+
+def _runtime():
+    """nodes/runtime.py (headless executor hooks), or None when it is absent."""
+    try:
+        from . import runtime
+    except Exception:   # noqa: BLE001
+        return None
+    return runtime
+
+
+# ----------------------------------------------------------------------------------------------
+# progress, preview, interruption
+
+class Progress:
+    """Progress of one node run.  Build it inside the node function (ComfyUI's ProgressBar
+    captures its hook when constructed).
+
+    ``update(value, total, preview)``: preview is a PIL image or None.  In ComfyUI it goes to the
+    node as a live JPEG preview; the ComfyUI hook also raises when Cancel was pressed.
+    """
+
+    def __init__(self, total: int):
+        self.total = max(int(total), 1)
+        self._bar = None
+        utils = _comfy("comfy.utils")
+        if utils is not None:
+            try:
+                self._bar = utils.ProgressBar(self.total)
+            except Exception:   # noqa: BLE001
+                self._bar = None
+
+    def update(self, value: int, total: int | None = None, preview=None) -> None:
+        if total is not None:
+            self.total = max(int(total), 1)
+        value = min(int(value), self.total)
+        if self._bar is not None:
+            shot = ("JPEG", preview, PREVIEW_MAX_SIZE) if preview is not None else None
+            self._bar.update_absolute(value, self.total, shot)
+            return
+        if not in_comfyui():
+            runtime = _runtime()
+            if runtime is not None and hasattr(runtime, "report_progress"):
+                runtime.report_progress(value, self.total, preview)
+
+
+def check_interrupted() -> None:
+    """Raise the host's interruption exception if the user asked the run to stop."""
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        mm.throw_exception_if_processing_interrupted()
+        return
+    if not in_comfyui():
+        runtime = _runtime()
+        if runtime is not None and hasattr(runtime, "check_interrupted"):
+            runtime.check_interrupted()
+
+
+# ----------------------------------------------------------------------------------------------
+# device and memory
+
+def get_device():
+    """The torch device to compute on: ComfyUI's choice (honours --cpu), else NST_DEVICE,
+    else cuda when available, else cpu."""
+    import torch
+
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        try:
+            return mm.get_torch_device()
+        except Exception:   # noqa: BLE001
+            pass
+    name = os.environ.get("NST_DEVICE", "").strip()
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def soft_empty_cache() -> None:
+    mm = _comfy("comfy.model_management")
+    if mm is not None:
+        try:
+            mm.soft_empty_cache()
+        except Exception:   # noqa: BLE001
+            pass
+
+
+# ----------------------------------------------------------------------------------------------
+# models/vgg
+
+_registered = False
+
+
+def register_vgg_folder() -> list[str]:
+    """Register ``<models_dir>/vgg`` with ComfyUI's folder_paths (merged with an existing entry,
+    e.g. from extra_model_paths.yaml) and point the engine's default-weights cache there.
+    Idempotent; returns the folder list (empty outside ComfyUI)."""
+    global _registered
+    fp = sys.modules.get("folder_paths")
+    if fp is None or not in_comfyui():
+        return []
+    default_dir = os.path.join(fp.models_dir, VGG_FOLDER)
+    if not _registered:
+        names = getattr(fp, "folder_names_and_paths", None)
+        if names is not None and VGG_FOLDER in names:
+            paths, exts = names[VGG_FOLDER]
+            paths = list(paths)
+            if default_dir not in paths:
+                paths.append(default_dir)
+            # an entry made by extra_model_paths.yaml has an empty set ("all files"): be explicit
+            names[VGG_FOLDER] = (paths, set(exts or ()) | set(WEIGHT_EXTENSIONS))
+        elif hasattr(fp, "add_model_folder_path"):
+            fp.add_model_folder_path(VGG_FOLDER, default_dir)
+            paths, _exts = fp.folder_names_and_paths[VGG_FOLDER]
+            fp.folder_names_and_paths[VGG_FOLDER] = (paths, set(WEIGHT_EXTENSIONS))
+        elif names is not None:
+            names[VGG_FOLDER] = ([default_dir], set(WEIGHT_EXTENSIONS))
+        cache = getattr(fp, "filename_list_cache", None)
+        if isinstance(cache, dict):
+            cache.pop(VGG_FOLDER, None)
+        _registered = True
+        _set_engine_cache_dir(default_dir)
+    return vgg_folders()
+
+
+def _set_engine_cache_dir(path: str) -> None:
+    try:
+        import nst_core
+    except Exception:   # noqa: BLE001
+        return
+    setter = getattr(nst_core, "set_cache_dir", None)
+    if setter is None:
+        return
+    try:
+        setter(path)
+    except Exception as exc:   # noqa: BLE001 - a read-only models dir must not stop the pack
+        log.warning("[NST] could not use %s as the VGG weights cache: %s", path, exc)
+
+
+def vgg_folders() -> list[str]:
+    """Folders searched for VGG weight files."""
+    fp = sys.modules.get("folder_paths") if in_comfyui() else None
+    if fp is not None:
+        try:
+            return list(fp.get_folder_paths(VGG_FOLDER))
+        except Exception:   # noqa: BLE001
+            return []
+    env = os.environ.get("NST_VGG_DIR", "")
+    return [p for p in env.split(os.pathsep) if p]
+
+
+def list_vgg_files() -> list[str]:
+    """Weight files (relative names, sorted) in the vgg folders."""
+    fp = sys.modules.get("folder_paths") if in_comfyui() else None
+    if fp is not None:
+        register_vgg_folder()
+        try:
+            return [f for f in fp.get_filename_list(VGG_FOLDER) if _is_weights_name(f)]
+        except Exception:   # noqa: BLE001
+            return []
+    found: set[str] = set()
+    for folder in vgg_folders():
+        if not os.path.isdir(folder):
+            continue
+        for root, _dirs, files in os.walk(folder, followlinks=True):
+            for name in files:
+                rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+                if _is_weights_name(rel):
+                    found.add(rel)
+    return sorted(found)
+
+
+def vgg_full_path(name: str) -> str | None:
+    """Absolute path of a weight file named as list_vgg_files() names it, or None."""
+    fp = sys.modules.get("folder_paths") if in_comfyui() else None
+    if fp is not None:
+        register_vgg_folder()
+        try:
+            return fp.get_full_path(VGG_FOLDER, name)
+        except Exception:   # noqa: BLE001
+            return None
+    rel = os.path.relpath(os.path.join("/", name), "/")   # no escaping the folder with ../
+    for folder in vgg_folders():
+        path = os.path.join(folder, rel)
+        if os.path.isfile(path):
+            return path
+    return None

@@ -1,0 +1,395 @@
+"""Benchmark: the engine against a plain tutorial-style Gatys loop, side by side.
+
+    python -m nst_core.bench                       # 256 and 512 px, per-step speed, memory, time to quality
+    python -m nst_core.bench --quick               # seconds-long smoke run (CI)
+    python -m nst_core.bench --sizes 256 --steps 8 --no-ttq --json out.json
+
+Both sides use the same network (the engine's normalized VGG-19), layers (relu4_2; relu1_1..relu5_1),
+weights (content 1, style 1e6, w_l = 1/5), loss definitions, init (the content) and L-BFGS settings, on
+the bundled examples (content_chelsea.png resized to size x size, style_starry_night.jpg at the same
+pixel count). The baseline is nst_core.reference (nn.Sequential + loss modules + torch.optim.LBFGS).
+
+Printed: seconds per optimizer step (median over the steps of several runs after a warm-up) and the
+engine/reference ratio; the step's floating-point operations counted from the conv shapes (forward +
+input-gradient backward = 2x the forward convs, no weight gradients, plus the Gram matrices); the
+machine's measured convolution throughput (a big 3x3 conv) and the fraction of it a step reaches; peak
+memory of each side (CPU: peak RSS above the state after setup, measured in a fresh subprocess each;
+CUDA: torch.cuda.max_memory_allocated); and time to quality: the reference runs --ttq-ref-steps steps
+at --ttq-size, then the engine's coarse-to-fine schedule runs until its loss at the final size (the same
+objective) is at or below the reference's final loss; the speed-up is the ratio of the two times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+CONTENT = "content_chelsea.png"
+STYLE = "style_starry_night.jpg"
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_WEIGHT, STYLE_WEIGHT = 1.0, 1e6
+
+
+# ----------------------------------------------------------------------------------------------- setup
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def setup(vgg, size: int):
+    """Content [1,3,S,S], style resized as StyleTarget does, and the engine's targets + judge objective."""
+    import nst_core
+    from nst_core.image import resize, to_nchw
+    content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
+    style_full = to_nchw(nst_core.load_image(nst_core.example_path(STYLE)))
+    ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1), CONTENT_LAYERS, CONTENT_WEIGHT)
+    st = nst_core.StyleTarget(vgg, style_full.permute(0, 2, 3, 1), STYLE_LAYERS, None, STYLE_WEIGHT)
+    style = resize(style_full, st.style_size(style_full, (size, size)))
+    return content, style, ct, st
+
+
+def judge(vgg, ct, st, image_nchw, size) -> float:
+    """The engine's objective at `size` on an image: the one yardstick for both sides."""
+    import nst_core
+    objective = nst_core.Objective(vgg, ct, st, 0.0, (size, size))
+    with torch.inference_mode(False), torch.no_grad():
+        return float(objective(image_nchw.to(vgg.device).clamp(0, 1))[0])
+
+
+# ----------------------------------------------------------------------------------------------- flops
+def conv_flops(vgg, size, layers) -> dict:
+    """Analytic FLOPs of one step: forward convs, input-gradient convs, Grams (forward + backward)."""
+    h = w = size
+    names = vgg.layer_names
+    deepest = max(names.index(n) for n in layers)
+    fwd, gram = 0, 0
+    conv_index, channels = 0, 3
+    for name in names[:deepest + 1]:
+        if name.startswith("conv"):
+            conv = vgg.convs[conv_index]
+            conv_index += 1
+            fwd += 2 * conv.in_channels * conv.out_channels * 9 * h * w
+            channels = conv.out_channels
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+        if name in STYLE_LAYERS:
+            gram += 2 * channels * channels * h * w * 2      # G = F Fᵀ and dL/dF = 2 dG F
+    # the input-gradient pass of a conv costs what its forward costs (a transposed conv, same MACs)
+    return {"forward": fwd, "backward": fwd, "gram": gram, "step": 2 * fwd + gram}
+
+
+def conv_throughput(device, repeats: int = 5, quick: bool = False) -> float:
+    """Measured FLOP/s of a big 3x3 conv (VGG conv3_2 at 256 px: 256->256 channels, 64x64)."""
+    side = 32 if quick else 64
+    x = torch.randn(1, 256, side, side, device=device)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).requires_grad_(False)
+    flops = 2 * 256 * 256 * 9 * side * side
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 1):
+            _sync(device)
+            t = time.perf_counter()
+            conv(x)
+            _sync(device)
+            if i:
+                times.append(time.perf_counter() - t)
+    return flops / statistics.median(times)
+
+
+# -------------------------------------------------------------------------------------- per-step timing
+def time_engine(vgg, ct, st, steps: int, warmup: int) -> list[float]:
+    """Per-step seconds of nst_core.optimize (steps after the warm-up), from callback timestamps."""
+    import nst_core
+    stamps = []
+    device = vgg.device
+
+    def callback(p):
+        _sync(device)
+        stamps.append(time.perf_counter())
+
+    _sync(device)
+    start = time.perf_counter()
+    nst_core.optimize(vgg, ct, st, steps=warmup + steps, callback=callback)
+    stamps.insert(0, start)
+    diffs = [b - a for a, b in zip(stamps, stamps[1:])]
+    return diffs[warmup:]
+
+
+def time_reference(vgg, content, style, steps: int, warmup: int) -> list[float]:
+    from nst_core.reference import build_model, run_style_transfer
+    model, cl, sl = build_model(vgg, content, style, CONTENT_LAYERS, STYLE_LAYERS)
+    _, history = run_style_transfer(model, cl, sl, content.to(vgg.device), warmup + steps,
+                                    CONTENT_WEIGHT, STYLE_WEIGHT)
+    stamps = [h["time"] for h in history]
+    # closure i is evaluated at the start of step i+1: the time between evaluations is one step
+    diffs = [b - a for a, b in zip(stamps, stamps[1:])]
+    return diffs[max(0, warmup - 1):]
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _exact_rss() -> None:
+    """Make RSS track live memory: large blocks are mmapped and returned on free (glibc)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD: fixed, so freed big blocks go back at once
+        libc.mallopt(-1, 128 * 1024)   # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def _trim() -> None:
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def memory_probe(impl: str, size: int, steps: int, device: str) -> dict:
+    """Peak memory of `steps` steps of one side, in this process (call it in a fresh one on CPU)."""
+    import nst_core
+    if torch.device(device).type == "cpu":
+        _exact_rss()
+    vgg = nst_core.load_vgg(device=device)
+    content, style, ct, st = setup(vgg, size)
+    if impl == "reference":
+        from nst_core.reference import build_model, run_style_transfer
+        model, cl, sl = build_model(vgg, content, style, CONTENT_LAYERS, STYLE_LAYERS)
+        work = lambda: run_style_transfer(model, cl, sl, content.to(vgg.device), steps,  # noqa: E731
+                                          CONTENT_WEIGHT, STYLE_WEIGHT)
+    else:
+        nst_core.Objective(vgg, ct, st, 0.0, (size, size))         # targets cached, like the reference's
+        work = lambda: nst_core.optimize(vgg, ct, st, steps=steps)  # noqa: E731
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        work()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+        return {"base_mib": base / 2**20, "peak_mib": peak / 2**20, "delta_mib": (peak - base) / 2**20}
+    import gc
+    gc.collect()
+    _trim()
+    with open("/proc/self/clear_refs", "w") as handle:   # reset the RSS high-water mark
+        handle.write("5")
+    base = _rss_kib("VmRSS")
+    work()
+    peak = _rss_kib("VmHWM")
+    return {"base_mib": base / 1024, "peak_mib": peak / 1024, "delta_mib": (peak - base) / 1024}
+
+
+def measure_memory(impl: str, size: int, steps: int, device: str, threads: int) -> dict | None:
+    if torch.device(device).type == "cuda":
+        return memory_probe(impl, size, steps, device)
+    cmd = [sys.executable, "-m", "nst_core.bench", "--_memprobe", impl, str(size), str(steps), device,
+           "--threads", str(threads)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError) as exc:
+        print(f"  memory probe failed: {exc}", file=sys.stderr)
+        return None
+
+
+# -------------------------------------------------------------------------------------- time to quality
+def parse_schedule(text: str | None, size: int):
+    """"128:200,256:100,512:60" -> ([(128,128),...], [200, ...]); None -> the pyramid module's default."""
+    from nst_core.pyramid import DEFAULT_STEPS, pyramid_sizes
+    if not text:
+        sizes = pyramid_sizes(size, levels=len(DEFAULT_STEPS))
+        return sizes, list(DEFAULT_STEPS)
+    sizes, steps = [], []
+    for part in text.split(","):
+        side, n = part.split(":")
+        sizes.append((int(side), int(side)))
+        steps.append(int(n))
+    if sizes[-1] != (size, size):
+        raise SystemExit(f"the schedule must end at the time-to-quality size {size}, got {sizes[-1][0]}")
+    return sizes, steps
+
+
+def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_history: str | None,
+                    ref_step_time: float | None, save_ref: str | None = None) -> dict:
+    """Reference for `ref_steps` steps at `size`, then the engine's pyramid until it reaches that loss."""
+    from nst_core.pyramid import optimize_pyramid
+    from nst_core.image import to_nchw
+    from nst_core.reference import reference_stylize
+    content, style, ct, st = setup(vgg, size)
+    out: dict = {"size": size, "ref_steps": ref_steps}
+    if ref_history:
+        with open(ref_history) as handle:
+            recorded = json.load(handle)
+        if recorded["size"] != size or recorded["steps"] < ref_steps:
+            raise SystemExit(f"{ref_history} holds {recorded['steps']} steps at {recorded['size']} px")
+        target = recorded["judged_final"] if recorded["steps"] == ref_steps else \
+            recorded["history"][ref_steps]["total"]
+        if ref_step_time is None:
+            raise SystemExit("--ttq-ref-history needs the per-step timing at that size (add it to --sizes)")
+        out.update(ref_source=ref_history, ref_loss=target, ref_seconds=ref_steps * ref_step_time,
+                   ref_seconds_how=f"{ref_steps} steps x the reference's measured s/step at {size} px")
+    else:
+        _sync(vgg.device)
+        start = time.perf_counter()
+        image, history = reference_stylize(vgg, content, style, steps=ref_steps)
+        _sync(vgg.device)
+        out.update(ref_seconds=time.perf_counter() - start, ref_seconds_how="measured",
+                   ref_loss=judge(vgg, ct, st, image, size), ref_last_recorded=history[-1]["total"])
+        if save_ref:
+            with open(save_ref, "w") as handle:
+                json.dump({"size": size, "steps": ref_steps, "judged_final": out["ref_loss"],
+                           "history": history}, handle)
+    target = out["ref_loss"]
+    sizes, steps = parse_schedule(schedule, size)
+    out["schedule"] = [[s[0], n] for s, n in zip(sizes, steps)]
+    final_stage = len(sizes) - 1
+    reached = {}
+
+    def callback(p):
+        if p.stage == final_stage and p.losses["total"] <= target and not reached:
+            _sync(vgg.device)
+            reached.update(seconds=time.perf_counter() - start, overall_step=p.overall_step, step=p.step)
+            p.stop()
+
+    _sync(vgg.device)
+    start = time.perf_counter()
+    result = optimize_pyramid(vgg, ct, st, sizes, steps, callback=callback)
+    _sync(vgg.device)
+    elapsed = time.perf_counter() - start
+    judged = judge(vgg, ct, st, to_nchw(result.image), size)
+    out.update(engine_seconds=reached.get("seconds", elapsed), engine_reached=bool(reached),
+               engine_final_steps=reached.get("step", steps[-1]), engine_judged_loss=judged,
+               engine_steps_run=len(result.history))
+    out["speedup"] = out["ref_seconds"] / out["engine_seconds"] if reached else None
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ main
+def _median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m nst_core.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="square sizes in px")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per run")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side and size (interleaved)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the engine's)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and steps: a smoke run")
+    parser.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--memory-steps", type=int, default=3, help="steps per memory probe")
+    parser.add_argument("--no-ttq", action="store_true", help="skip time to quality")
+    parser.add_argument("--ttq-size", type=int, default=512)
+    parser.add_argument("--ttq-ref-steps", type=int, default=500)
+    parser.add_argument("--ttq-schedule", default=None, help='e.g. "128:200,256:100,512:60"')
+    parser.add_argument("--ttq-ref-history", default=None,
+                        help="JSON of an earlier reference run (written by --save-ref) instead of running it")
+    parser.add_argument("--save-ref", default=None, metavar="OUT",
+                        help="write the reference's time-to-quality run (losses per step) to this JSON")
+    parser.add_argument("--_memprobe", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    if args._memprobe:
+        impl, size, steps, device = args._memprobe
+        print(json.dumps(memory_probe(impl, int(size), int(steps), device)))
+        return {}
+
+    import nst_core
+    if args.quick:
+        args.sizes, args.steps, args.warmup, args.repeats = [64], 2, 1, 1
+        args.no_memory = True
+        args.ttq_size, args.ttq_ref_steps = 64, 8
+        args.ttq_schedule = args.ttq_schedule or "32:8,64:8"
+    device = torch.device(args.device) if args.device else nst_core.default_device()
+    vgg = nst_core.load_vgg(device=device)
+    layers = list(CONTENT_LAYERS + STYLE_LAYERS)
+    report: dict = {
+        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "mkldnn": bool(torch.backends.mkldnn.is_available()), "machine": platform.processor() or platform.machine(),
+        "network": f"{vgg.arch} normalized={vgg.normalized} ({os.path.basename(vgg.source)})",
+        "layers": {"content": CONTENT_LAYERS, "style": STYLE_LAYERS}, "sizes": {},
+    }
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+    peak = conv_throughput(device, quick=args.quick)
+    report["conv_gflops_per_s"] = peak / 1e9
+    print(f"device {device} ({report.get('gpu', report['machine'])}), torch {torch.__version__}, "
+          f"{report['threads']} threads, mkldnn {report['mkldnn']}")
+    print(f"network {report['network']}; content {CONTENT_LAYERS}, style {STYLE_LAYERS}")
+    print(f"measured conv throughput (3x3 conv 256->256 ch): {peak / 1e9:.1f} GFLOP/s")
+    print()
+    print(f"{'size':>6} {'engine s/step':>14} {'reference s/step':>17} {'ratio':>6} {'GFLOP/step':>11} "
+          f"{'eng GFLOP/s':>12} {'of conv peak':>13}")
+    for size in args.sizes:
+        content, style, ct, st = setup(vgg, size)
+        engine, reference = [], []
+        for _ in range(args.repeats):
+            engine += time_engine(vgg, ct, st, args.steps, args.warmup)
+            reference += time_reference(vgg, content, style, args.steps, args.warmup)
+        e, r = _median(engine), _median(reference)
+        flops = conv_flops(vgg, size, layers)
+        row = {"engine_s_per_step": e, "reference_s_per_step": r, "ratio_engine_over_reference": e / r,
+               "engine_min": min(engine), "reference_min": min(reference), "samples": len(engine),
+               "gflop_per_step": flops["step"] / 1e9, "gflop_forward": flops["forward"] / 1e9,
+               "gflop_gram": flops["gram"] / 1e9, "engine_gflops_per_s": flops["step"] / e / 1e9,
+               "fraction_of_conv_peak": flops["step"] / e / peak}
+        report["sizes"][size] = row
+        print(f"{size:>6} {e:>14.3f} {r:>17.3f} {e / r:>6.2f} {row['gflop_per_step']:>11.1f} "
+              f"{row['engine_gflops_per_s']:>12.1f} {row['fraction_of_conv_peak']:>12.0%}")
+    if not args.no_memory:
+        print()
+        print(f"{'size':>6} {'engine peak MiB':>16} {'reference peak MiB':>19}   (above the state after setup)")
+        for size in args.sizes:
+            mem_e = measure_memory("engine", size, args.memory_steps, str(device), threads)
+            mem_r = measure_memory("reference", size, args.memory_steps, str(device), threads)
+            report["sizes"][size]["memory"] = {"engine": mem_e, "reference": mem_r}
+            fmt = lambda m: f"{m['delta_mib']:.0f} (total {m['peak_mib']:.0f})" if m else "n/a"  # noqa: E731
+            print(f"{size:>6} {fmt(mem_e):>16} {fmt(mem_r):>19}")
+    if not args.no_ttq:
+        print()
+        step_time = report["sizes"].get(args.ttq_size, {}).get("reference_s_per_step")
+        ttq = time_to_quality(vgg, args.ttq_size, args.ttq_ref_steps, args.ttq_schedule,
+                              args.ttq_ref_history, step_time, args.save_ref)
+        report["time_to_quality"] = ttq
+        sched = " -> ".join(f"{s}px x{n}" for s, n in ttq["schedule"])
+        print(f"time to quality at {ttq['size']} px: reference {ttq['ref_steps']} L-BFGS steps -> loss "
+              f"{ttq['ref_loss']:.6g} in {ttq['ref_seconds']:.1f} s ({ttq['ref_seconds_how']})")
+        if ttq["engine_reached"]:
+            print(f"  engine pyramid {sched}: reached it after {ttq['engine_final_steps']} steps at "
+                  f"{ttq['size']} px, {ttq['engine_seconds']:.1f} s (judged loss {ttq['engine_judged_loss']:.6g})"
+                  f" -> {ttq['speedup']:.1f}x sooner")
+        else:
+            print(f"  engine pyramid {sched}: NOT reached in {ttq['engine_seconds']:.1f} s "
+                  f"(judged loss {ttq['engine_judged_loss']:.6g})")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2, default=str)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Will a size fit? An analytic estimate of one optimization step's memory, checked before any work.
+
+The estimate counts, from the layer shapes, what a forward + input-gradient backward pass keeps alive:
+every layer output up to the deepest layer needed (conv and ReLU outputs, pooled maps and their int64
+argmax indices), the transient gradients, and the L-BFGS history (2 x history_size image-sized vectors).
+It is compared with the free memory of the device (CUDA: torch.cuda.mem_get_info; CPU: MemAvailable in
+/proc/meminfo). When the size does not fit, `check_fits` raises nst_core.ImageError naming the largest
+size that does, instead of letting the run crash out of memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import ImageError
+from .layers import ARCHITECTURES, layer_names
+
+FLOAT = 4
+SAFETY = 1.25          # headroom for allocator fragmentation and library workspaces
+LBFGS_HISTORY = 100    # nst_core.optimize's L-BFGS history size
+
+
+def _deepest(arch: str, layers) -> int:
+    names = layer_names(arch)
+    return max(names.index(name) for name in layers)
+
+
+def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int = FLOAT) -> int:
+    """Bytes of the activations (and gradients) one forward+backward pass through `layers` keeps alive."""
+    h, w = size
+    names = layer_names(arch)[:_deepest(arch, layers) + 1]
+    channels, total, largest = 3, 0, 3 * h * w
+    for name in names:
+        if name.startswith("conv"):
+            channels = [c for c in ARCHITECTURES[arch] if c != "M"][_conv_index(arch, name)]
+            total += channels * h * w                      # conv output
+        elif name.startswith("relu"):
+            total += channels * h * w                      # ReLU output (kept for its backward)
+        else:
+            h, w = h // 2, w // 2
+            total += channels * h * w * 3                  # pooled map + int64 indices
+        largest = max(largest, channels * h * w)
+    # backward: the gradient flowing down plus the one being produced, at the largest layer
+    return int((total + 2 * largest) * batch * element_bytes)
+
+
+def _conv_index(arch: str, name: str) -> int:
+    convs = [n for n in layer_names(arch) if n.startswith("conv")]
+    return convs.index(name)
+
+
+def step_bytes(arch: str, size, layers, batch: int = 1, history_size: int = LBFGS_HISTORY,
+               element_bytes: int = FLOAT) -> int:
+    """Estimated peak bytes of one optimization run at `size` (activations + optimizer state)."""
+    h, w = size
+    image = 3 * h * w * batch * FLOAT
+    optimizer = (2 * history_size + 6) * image
+    return int(SAFETY * activation_bytes(arch, size, layers, batch, element_bytes)) + optimizer
+
+
+def available_bytes(device) -> int | None:
+    """Free memory on `device`: CUDA mem_get_info (plus what PyTorch's cache holds), CPU MemAvailable."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as handle:
+                for line in handle:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def largest_fitting(arch: str, size, layers, budget: int, batch: int = 1,
+                    history_size: int = LBFGS_HISTORY) -> tuple[int, int] | None:
+    """The largest (H, W) with the aspect of `size` whose estimate fits in `budget` bytes (None: none)."""
+    h, w = size
+    scale = 1.0
+    # the estimate is ~ proportional to the pixel count: start from the square-root ratio, then step down
+    need = step_bytes(arch, size, layers, batch, history_size)
+    if need > 0:
+        scale = min(1.0, math.sqrt(budget / need))
+    while scale > 0:
+        cand = (max(1, int(h * scale)), max(1, int(w * scale)))
+        if step_bytes(arch, cand, layers, batch, history_size) <= budget:
+            return cand
+        scale *= 0.97
+        if min(cand) < 16:
+            return None
+    return None
+
+
+def check_fits(vgg, size, layers, batch: int = 1, history_size: int = LBFGS_HISTORY) -> None:
+    """Raise ImageError naming the largest size that fits when `size` (H, W) would run out of memory."""
+    free = available_bytes(vgg.device)
+    if free is None:
+        return
+    size = tuple(int(s) for s in size)
+    need = step_bytes(vgg.arch, size, layers, batch, history_size)
+    if need <= free:
+        return
+    fit = largest_fitting(vgg.arch, size, layers, free, batch, history_size)
+    where = f"{vgg.device.type} memory"
+    hint = (f"the largest size that fits is about {fit[1]}x{fit[0]} px (width x height)"
+            if fit else "no useful size fits; free some memory")
+    raise ImageError(
+        f"an image of {size[1]}x{size[0]} px needs about {need / 2**30:.1f} GiB of {where} for layers up to "
+        f"{layers[_deepest_pos(vgg.arch, layers)]}, but only {free / 2**30:.1f} GiB is free; {hint} "
+        f"(lower max_size or use a smaller image).")
+
+
+def _deepest_pos(arch: str, layers) -> int:
+    names = layer_names(arch)
+    layers = list(layers)
+    return max(range(len(layers)), key=lambda i: names.index(layers[i]))

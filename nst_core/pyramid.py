@@ -1,0 +1,166 @@
+"""Coarse-to-fine optimization: solve at a fraction of the size, upsample, continue at the next size.
+
+The coarse levels are cheap (a step at half the side costs about a quarter) and they settle the
+large-scale structure that is slow to emerge at full size, so the final level starts close to a good
+optimum and needs few of its expensive steps.
+
+Loss balance across levels: the style loss (Gram matrices divided by the pixel count) does not depend on
+the size, while the content loss ½Σ(F−P)² grows with the pixel count. By default every coarse level
+multiplies the content weight by (final area / level area), so each level optimizes the same per-pixel
+balance as the final one and the final level's losses equal those of `nst_core.optimize` at that size.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+from . import color
+from .errors import ImageError
+from .image import resize, to_bhwc
+from .optimize import Objective, Result, initial_image, run
+
+# Recommended schedule (measured by `python -m nst_core.bench`): levels that halve the side down to
+# ~128 px, many cheap steps at the coarse levels, few at the final size.
+DEFAULT_MIN_SIDE = 128
+DEFAULT_STEPS = (200, 100, 60)
+
+
+def pyramid_sizes(size, levels: int | None = None, min_side: int = DEFAULT_MIN_SIDE,
+                  factor: float = 2.0) -> list[tuple[int, int]]:
+    """Sizes (H, W) from coarse to fine, ending at `size` ((H, W) or one int for a square).
+
+    Each level's side is `factor` times smaller than the next one's. `levels` fixes the number of
+    levels; otherwise levels are added while the coarsest short side stays >= `min_side`.
+    """
+    if isinstance(size, int):
+        size = (size, size)
+    h, w = (int(s) for s in size)
+    if h < 1 or w < 1:
+        raise ImageError(f"size must be positive, got {size}")
+    if not factor > 1:
+        raise ValueError(f"factor must be > 1, got {factor}")
+    if levels is None:
+        levels = 1
+        while min(h, w) / factor ** levels >= min_side:
+            levels += 1
+    levels = int(levels)
+    if levels < 1:
+        raise ValueError(f"levels must be at least 1, got {levels}")
+    sizes = []
+    for i in reversed(range(levels)):
+        f = factor ** i
+        sizes.append((max(1, round(h / f)), max(1, round(w / f))))
+    # drop duplicates that rounding produced for tiny images
+    out: list[tuple[int, int]] = []
+    for s in sizes:
+        if not out or s != out[-1]:
+            out.append(s)
+    return out
+
+
+def _steps_list(steps_per_level, count: int) -> list[int]:
+    if isinstance(steps_per_level, int):
+        steps = [steps_per_level] * count
+    else:
+        steps = [int(s) for s in steps_per_level]
+        if len(steps) != count:
+            raise ValueError(f"{len(steps)} step counts given for {count} pyramid levels")
+    if any(s < 1 for s in steps):
+        raise ValueError(f"every level needs at least 1 step, got {steps}")
+    return steps
+
+
+def _level_content(content, factor: float):
+    """The content target with its weight multiplied by `factor` (shares the feature cache)."""
+    if content is None or factor == 1.0:
+        return content
+    scaled = copy.copy(content)
+    scaled.weight = content.weight * factor
+    return scaled
+
+
+def optimize_pyramid(vgg, content=None, style=None, sizes: Sequence | None = None,
+                     steps_per_level: int | Sequence[int] = DEFAULT_STEPS, *, init: str = "content",
+                     init_image=None, optimizer: str = "lbfgs", lr: float | None = None,
+                     tv_weight: float = 0.0, seed: int = 0, callback: Callable | None = None,
+                     preserve_color: str = "none", scale_content_weight: bool = True) -> Result:
+    """Coarse-to-fine `nst_core.optimize`: run `steps_per_level[i]` steps at `sizes[i]`, upsample, go on.
+
+    sizes: list of (H, W) from coarse to fine (see `pyramid_sizes`); None = pyramid_sizes(content size)
+        with as many levels as `steps_per_level` has entries (or the default min side for an int).
+    steps_per_level: one int for every level, or one per level.
+    The init is made at the coarsest size; the callback's Progress has stage/stages (the level),
+    step/total within the level and overall_step/overall_total across levels. The history spans every
+    level (each entry has "stage" and "size"); the last level's losses are those of `optimize` at the
+    final size, the coarse levels' use their (scaled) content weight.
+    Returns nst_core.Result with the image at sizes[-1].
+    """
+    if preserve_color not in color.MODES:
+        raise ValueError(f"unknown colour preservation {preserve_color!r}; use one of {color.MODES}")
+    if sizes is None:
+        if content is None:
+            raise ValueError("give `sizes` when there is no content target")
+        levels = None if isinstance(steps_per_level, int) else len(steps_per_level)
+        sizes = pyramid_sizes(content.size, levels=levels)
+    sizes = [(int(s), int(s)) if isinstance(s, int) else tuple(int(v) for v in s) for s in sizes]
+    if not sizes:
+        raise ValueError("no pyramid sizes given")
+    steps = _steps_list(steps_per_level, len(sizes))
+    notes: list[str] = []
+    present = None
+    if preserve_color != "none" and (content is None or style is None):
+        notes.append("colour preservation needs a content and a style target; ignored")
+        preserve_color = "none"
+    if preserve_color == "histogram":
+        source = content.image
+        style = style.with_images(lambda img: color.match_color_histogram(img, source))
+    elif preserve_color == "luminance":
+        source = content.image
+        present = lambda x: color.combine_luminance(x, source.to(x.device))  # noqa: E731
+        style = style.with_images(lambda img: color.match_luminance(img, source))
+        content = content.with_image(color.luminance_rgb(content.image))
+
+    final_area = sizes[-1][0] * sizes[-1][1]
+    # build every level's objective first: size errors surface before any work is done
+    objectives = []
+    for size in sizes:
+        factor = final_area / (size[0] * size[1]) if scale_content_weight else 1.0
+        objectives.append(Objective(vgg, _level_content(content, factor), style, tv_weight, size))
+
+    x = initial_image(init, sizes[0], content=content, style=style, init_image=init_image, seed=seed,
+                      device=vgg.device)
+    if preserve_color == "luminance" and init in ("style", "image", "noise"):
+        x = color.luminance_rgb(x)
+    history: list[dict] = []
+    stopped = None
+    overall_total, offset = sum(steps), 0
+    for index, (size, objective, level_steps) in enumerate(zip(sizes, objectives, steps)):
+        if tuple(x.shape[-2:]) != size:
+            x = resize(x.clamp(0, 1), size)
+        x, level_history, stopped, level_notes = run(
+            objective, x, optimizer=optimizer, steps=level_steps, lr=lr, callback=callback, stage=index,
+            stages=len(sizes), offset=offset, overall_total=overall_total, present=present)
+        for entry in level_history:
+            entry["size"] = size
+        history += level_history
+        notes += level_notes
+        offset += level_steps
+        if stopped is not None:
+            if tuple(x.shape[-2:]) != sizes[-1]:
+                x = resize(x.clamp(0, 1), sizes[-1])
+            break
+    if present is not None:
+        x = present(x)
+    return Result(to_bhwc(x), history, stopped, notes)
+
+
+def schedule_cost(sizes, steps_per_level) -> float:
+    """Relative cost of a schedule in final-size steps (a step's cost ~ pixel count)."""
+    sizes = [(s, s) if isinstance(s, int) else s for s in sizes]
+    steps = _steps_list(steps_per_level, len(sizes))
+    final = sizes[-1][0] * sizes[-1][1]
+    return sum(n * h * w / final for (h, w), n in zip(sizes, steps))
+
+
+__all__ = ["DEFAULT_MIN_SIDE", "DEFAULT_STEPS", "optimize_pyramid", "pyramid_sizes", "schedule_cost"]

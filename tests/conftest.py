@@ -1,0 +1,38 @@
+"""Shared fixtures: the real default VGG-19 (built once per session) and small example images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nst_core
+from nst_core.api import _fit
+
+
+@pytest.fixture(scope="session")
+def vgg():
+    return nst_core.load_vgg(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def vgg_raw():
+    return nst_core.load_vgg(normalized=False, device="cpu")
+
+
+def example(name: str, max_side: int) -> torch.Tensor:
+    """A bundled example image as [1,H,W,3] with its long side at most `max_side`."""
+    return _fit(nst_core.load_image(nst_core.example_path(name)), max_side)
+
+
+@pytest.fixture(scope="session")
+def cat64():
+    return example("content_chelsea.png", 64)
+
+
+@pytest.fixture(scope="session")
+def starry64():
+    return example("style_starry_night.jpg", 64)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean()))

@@ -1,0 +1,182 @@
+"""`nst-run`: overrides, exit codes, messages, progress output, files listed."""
+import importlib.util
+import io
+import json
+import os
+import pathlib
+import runpy
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from comfyui_nst.nodes import cli
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def _toys():
+    name = "nst_test_toy_nodes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+toys = _toys()
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A working directory with ./input/harness_test.png and the toy registry installed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "build_registry", toys.registry)
+    (tmp_path / "input").mkdir()
+    Image.fromarray(np.full((4, 6, 3), 100, np.uint8)).save(tmp_path / "input" / "harness_test.png")
+    toys.reset()
+    return tmp_path
+
+
+def _run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob("*") if p.is_file())
+
+
+def test_runs_ui_workflow_and_lists_written_files(work, capsys):
+    code, out, err = _run([FIXTURES / "invert_ui.json"], capsys)
+    assert code == 0, err
+    assert out.splitlines() == [os.path.join("output", "harness_invert_00001_.png")]
+    assert "1 cached" not in err and "3 node(s) run" in err
+    assert (work / "output" / "harness_invert_00001_.png").is_file()
+
+
+def test_set_by_title_and_by_id_with_json_values(work, capsys):
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=10", "--set", "Save Image.filename_prefix=x/y",
+                           "--set", "1.seed=7", "--set", "14.label=42", "-q"], capsys)
+    assert code == 0, err
+    assert out.splitlines() == [os.path.join("output", "x", "y_00001_.png")]
+    assert ("ToyShow", 10) in toys.CALLS  # 0 + 10 (title "Sum")
+    assert ("ToyNoise", 16, 12, 7) in toys.CALLS
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", "14.label=42", "--print-api"], capsys)
+    api = json.loads(out)
+    assert api["14"]["inputs"]["label"] == 42 and api["3"]["inputs"]["amount"] == 0.25
+    assert not (work / "output" / "x" / "y_00002_.png").exists()
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("Nobody.b=1", "no node with id or title 'Nobody'"),
+    ("Sum.c=1", "has no input 'c'; inputs: a, b"),
+    ("ToyShow.value=1", "matches several nodes (13, 15)"),
+    ("Sum=1", "expected NODE.INPUT=VALUE"),
+])
+def test_bad_overrides(work, capsys, arg, message):
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", arg], capsys)
+    assert code == 1 and message in err and not (work / "output").exists()
+
+
+def test_validation_errors_listed_per_node_and_input(work, capsys):
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "--set", "1.width=0",
+                           "--set", "Blend A.mode=xor"], capsys)
+    assert code == 1
+    assert "workflow validation failed (3 problems)" in err
+    assert "node 12 (ToyAdd 'Sum'), input 'b': value 5000 is bigger than the maximum 1000" in err
+    assert "node 1 (ToyNoise), input 'width': value 0 is smaller than the minimum 1" in err
+    assert "node 3 (ToyBlend 'Blend A'), input 'mode': value 'xor' is not one of ['add', 'mul']" in err
+    assert "nothing was run" in err and toys.CALLS == [] and not (work / "output").exists()
+
+
+def test_missing_image_and_traversal_fail_cleanly(work, capsys):
+    api = json.loads((FIXTURES / "invert_api.json").read_text())
+    api["1"]["inputs"]["image"] = "missing.png"
+    (work / "wf.json").write_text(json.dumps(api))
+    code, out, err = _run(["wf.json"], capsys)
+    assert code == 1 and "input 'image': Invalid image file: missing.png" in err
+    before = _files(work.parent)
+    for override in ("Save Image.filename_prefix=../../evil", "Save Image.filename_prefix=/tmp/evil",
+                     "Load Image.image=../../etc/passwd"):
+        code, out, err = _run([FIXTURES / "invert_api.json", "--set", override], capsys)
+        assert code == 1 and "folder" in err, err
+    assert _files(work.parent) == before
+
+
+def test_execution_error_names_the_node(work, capsys):
+    g = {"1": {"class_type": "ToyInt", "inputs": {"value": 3}},
+         "2": {"class_type": "ToyFail", "inputs": {"value": ["1", 0]}, "_meta": {"title": "Breaker"}},
+         "3": {"class_type": "ToyShow", "inputs": {"value": ["2", 0]}}}
+    (work / "wf.json").write_text(json.dumps({"prompt": g}))
+    code, out, err = _run(["wf.json"], capsys)
+    assert code == 1 and "node 2 (ToyFail 'Breaker') failed: ValueError: cannot handle 3" in err
+    assert "Traceback" not in err
+    code, out, err = _run(["wf.json", "-v"], capsys)
+    assert code == 1 and "Traceback" in err
+
+
+def test_unreadable_workflows(work, capsys):
+    (work / "bad.json").write_text("[1, 2]")
+    assert _run(["bad.json"], capsys)[0] == 1
+    code, out, err = _run(["nothere.json"], capsys)
+    assert code == 1 and "not found" in err
+    code, out, err = _run([], capsys)
+    assert code == 2 and "workflow file is required" in err
+
+
+def test_device_sets_environment_and_list_nodes(work, capsys, monkeypatch):
+    monkeypatch.delenv("NST_DEVICE", raising=False)
+    code, out, err = _run(["--device", "cpu", "--list-nodes"], capsys)
+    assert code == 0 and os.environ["NST_DEVICE"] == "cpu"
+    assert 'SaveImage "Save Image" (output): (images, filename_prefix) -> -' in out
+    assert "ToyBlend \"Toy Blend\": (image, mode, amount, [mask]) -> IMAGE" in out
+
+
+def test_progress_bar_without_tty_prints_every_ten_percent():
+    stream = io.StringIO()
+    bar = cli.ProgressPrinter(stream, labels={"2": "2 Optimize"}, width=10, tty=False)
+    for i in range(1, 101):
+        bar("2", i, 100, None)
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11 and "\r" not in stream.getvalue()
+    assert lines[0].startswith("2 Optimize [") and lines[-1].startswith("2 Optimize [##########] 100% 100/100")
+
+
+def test_progress_bar_on_a_tty_redraws_in_place():
+    stream = io.StringIO()
+    bar = cli.ProgressPrinter(stream, width=4, tty=True)
+    for i in range(1, 5):
+        bar("7", i, 4, None)
+    assert stream.getvalue().count("\r") == 4 and stream.getvalue().endswith("100% 4/4 0.0s\n")
+
+
+def test_cli_progress_shows_on_stderr(work, capsys):
+    g = {"1": {"class_type": "ToyInt", "inputs": {"value": 1}},
+         "2": {"class_type": "ToySteps", "inputs": {"value": ["1", 0], "steps": 20}, "_meta": {"title": "Opt"}},
+         "3": {"class_type": "ToyShow", "inputs": {"value": ["2", 0]}}}
+    (work / "wf.json").write_text(json.dumps(g))
+    code, out, err = _run(["wf.json"], capsys)
+    assert code == 0 and err.count("2 Opt [") == 11 and "no files were written" in err
+
+
+def test_python_dash_m_entry_point_with_the_real_registry(tmp_path, monkeypatch, capsys):
+    # No toy patching: the registry is the pack's NODE_CLASS_MAPPINGS (if any) plus the core stand-ins;
+    # run through nodes/__main__.py as `python -m comfyui_nst.nodes` does (in-process: no second torch import).
+    g = {"1": {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 2, "batch_size": 1, "color": 255}},
+         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "core"}}}
+    (tmp_path / "wf.json").write_text(json.dumps(g))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["nst-run", "wf.json", "--output-dir", "out"])
+    sys.modules.pop("comfyui_nst.nodes.__main__", None)
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("comfyui_nst.nodes", run_name="__main__")
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    assert out.split() == [os.path.join("out", "core_00001_.png")]
+    assert np.asarray(Image.open(tmp_path / "out" / "core_00001_.png"))[0, 0].tolist() == [255, 255, 0]

@@ -1,0 +1,55 @@
+"""The paper's Figure 1, measured: reconstructions from single layers and from sets of layers."""
+
+import torch
+
+import nst_core
+from nst_core.targets import StyleTarget
+from conftest import psnr
+
+LADDER = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
+
+
+def test_content_ladder_quality_falls_with_depth(vgg, cat64):
+    result = nst_core.reconstruct_content(cat64, LADDER, vgg=vgg, steps=120, seed=0)
+    assert result.image.shape == (len(LADDER), *cat64.shape[1:])
+    scores = [psnr(result.image[i], cat64[0]) for i in range(len(LADDER))]
+    # conv1_2 gives the photo back almost exactly ...
+    assert scores[0] > 28, scores
+    # ... and every deeper layer keeps less of it.
+    for shallow, deep in zip(scores, scores[1:]):
+        assert deep < shallow, scores
+    assert scores[-1] < 20, scores
+    assert [h["stage"] for h in result.history][::120] == list(range(len(LADDER)))
+
+
+def test_content_reconstruction_starts_from_noise(vgg, cat64):
+    """One step from the seeded noise is still far from the photo: the photo is not the init."""
+    result = nst_core.reconstruct_content(cat64, ["conv1_2"], vgg=vgg, steps=1, seed=3)
+    assert psnr(result.image[0], cat64[0]) < 20
+    other_seed = nst_core.reconstruct_content(cat64, ["conv1_2"], vgg=vgg, steps=1, seed=4)
+    assert not torch.equal(result.image, other_seed.image)
+
+
+def test_style_ladder_matches_grams_and_grows_in_scale(vgg, starry64):
+    layers = ["relu1_1", "relu2_1", "relu3_1"]
+    result = nst_core.reconstruct_style(starry64, layers, vgg=vgg, steps=60, seed=0)
+    assert result.image.shape[0] == 3
+    # each texture matches its own Gram target far better than the initial noise did
+    for stage in range(3):
+        losses = [h["style"] for h in result.history if h["stage"] == stage]
+        assert losses[-1] < 0.05 * losses[0], (stage, losses[0], losses[-1])
+    # the textures are not the painting itself (no spatial arrangement is kept)
+    assert all(psnr(result.image[i], starry64[0]) < 16 for i in range(3))
+    # with more layers, the texture also matches the deeper statistics better
+    deep = StyleTarget(vgg, starry64, ["relu3_1"], weight=1.0, size=tuple(starry64.shape[1:3]))
+
+    def deep_loss(img):
+        x = img.permute(2, 0, 1)[None]
+        return float(deep.loss(vgg.features(x, ["relu3_1"]), tuple(starry64.shape[1:3])))
+    assert deep_loss(result.image[2]) < deep_loss(result.image[0])
+
+
+def test_non_cumulative_style_ladder_has_one_image_per_layer(vgg, starry64):
+    result = nst_core.reconstruct_style(starry64, ["conv1_1", "pool1"], cumulative=False, vgg=vgg, steps=3)
+    assert result.image.shape[0] == 2
+    assert not torch.equal(result.image[0], result.image[1])

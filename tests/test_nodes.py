@@ -1,0 +1,469 @@
+"""The NST nodes: their ComfyUI contract, real results at small size under torch.inference_mode()
+(as ComfyUI runs every prompt), the host adapter, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+import types
+
+import pytest
+import torch
+
+import nst_core
+from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_nst.nodes import host, plotting, runtime
+from comfyui_nst.nodes.nst_nodes import (NST_ContentTarget, NST_ExampleImage, NST_ImageResize, NST_LoadVGG,
+                                         NST_Optimize, NST_Reconstruct, NST_StyleTarget)
+
+# Widget order is FROZEN once released (saved UI workflows store widget values by position).
+# Changing this list means breaking users' workflows: append new inputs at the end instead.
+EXPECTED_INPUTS = {
+    "NST_LoadVGG": ["weights", "architecture", "pooling", "convention", "normalized"],
+    "NST_ContentTarget": ["vgg", "image", "layers", "weight"],
+    "NST_StyleTarget": ["vgg", "image", "layers", "layer_weights", "weight", "scale", "image2", "blend"],
+    "NST_Optimize": ["vgg", "content", "init", "optimizer", "steps", "learning_rate", "tv_weight", "seed",
+                     "preserve_color", "preview_every", "style", "init_image"],
+    "NST_Reconstruct": ["vgg", "image", "mode", "layers", "steps", "optimizer", "seed", "cumulative",
+                        "learning_rate", "preview_every"],
+    "NST_ExampleImage": ["image", "max_size"],
+    "NST_ImageResize": ["image", "max_size", "upscale"],
+}
+EXPECTED_OPTIONAL = {
+    "NST_StyleTarget": ["image2", "blend"],
+    "NST_Optimize": ["style", "init_image"],
+}
+EXPECTED_RETURNS = {
+    "NST_LoadVGG": ("NST_VGG",),
+    "NST_ContentTarget": ("NST_TARGET",),
+    "NST_StyleTarget": ("NST_TARGET",),
+    "NST_Optimize": ("IMAGE", "IMAGE", "STRING"),
+    "NST_Reconstruct": ("IMAGE", "IMAGE", "STRING"),
+    "NST_ExampleImage": ("IMAGE",),
+    "NST_ImageResize": ("IMAGE",),
+}
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+SOCKET_TYPES = ("IMAGE", "NST_VGG", "NST_TARGET")
+
+
+# ----------------------------------------------------------------------------------------------
+# contract (no weights needed)
+
+def _inputs(cls):
+    spec = cls.INPUT_TYPES()
+    return {**spec.get("required", {}), **spec.get("optional", {})}
+
+
+def test_mappings_cover_exactly_the_nst_nodes():
+    assert list(NODE_CLASS_MAPPINGS) == list(EXPECTED_INPUTS)
+    assert set(NODE_DISPLAY_NAME_MAPPINGS) == set(NODE_CLASS_MAPPINGS)
+    for name, cls in NODE_CLASS_MAPPINGS.items():
+        assert name.startswith("NST_") and cls.NODE_ID == name and cls.__name__ == name
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_INPUTS))
+def test_node_contract(name):
+    cls = NODE_CLASS_MAPPINGS[name]
+    spec = cls.INPUT_TYPES()
+    assert set(spec) <= {"required", "optional", "hidden"}
+    assert list(_inputs(cls)) == EXPECTED_INPUTS[name]
+    assert list(spec.get("optional", {})) == EXPECTED_OPTIONAL.get(name, [])
+    assert cls.RETURN_TYPES == EXPECTED_RETURNS[name]
+    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
+    assert cls.CATEGORY.split("/")[0] == "style_transfer"
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
+    fn = getattr(cls, cls.FUNCTION)
+    params = inspect.signature(fn).parameters
+    # every input is a keyword of FUNCTION; optional inputs (absent when unconnected) have defaults
+    assert list(params)[1:] == EXPECTED_INPUTS[name]
+    for opt in spec.get("optional", {}):
+        assert params[opt].default is not inspect.Parameter.empty
+    for iname, entry in _inputs(cls).items():
+        assert isinstance(entry, tuple) and 1 <= len(entry) <= 2, iname
+        kind, opts = entry[0], entry[1] if len(entry) > 1 else {}
+        assert opts.get("tooltip"), f"{name}.{iname} has no tooltip"
+        if isinstance(kind, list):     # legacy combo: the server checks membership
+            assert kind and opts["default"] in kind, iname
+        elif kind in ("INT", "FLOAT"):
+            for key in ("default", "min", "max", "step"):
+                assert key in opts, f"{name}.{iname} lacks {key}"
+            assert opts["min"] <= opts["default"] <= opts["max"], iname
+            if kind == "INT":
+                assert all(isinstance(opts[k], int) for k in ("default", "min", "max", "step")), iname
+        elif kind in ("STRING", "BOOLEAN"):
+            assert "default" in opts, iname
+        else:
+            assert kind in SOCKET_TYPES, f"{name}.{iname}: unexpected type {kind}"
+
+
+def test_seeds_have_control_after_generate():
+    for cls in (NST_Optimize, NST_Reconstruct):
+        assert _inputs(cls)["seed"][1]["control_after_generate"] is True
+
+
+def test_defaults_pass_validation_and_match_the_engine():
+    assert NST_ContentTarget.VALIDATE_INPUTS(layers="conv4_2", weight="1") is True
+    style = _inputs(NST_StyleTarget)
+    assert NST_StyleTarget.VALIDATE_INPUTS(layers=style["layers"][1]["default"],
+                                           layer_weights="", weight=style["weight"][1]["default"]) is True
+    assert float(style["weight"][1]["default"]) == nst_core.DEFAULTS["style_weight"]
+    assert style["layers"][1]["default"].split(",") == list(nst_core.DEFAULT_STYLE_LAYERS)
+    assert _inputs(NST_Optimize)["steps"][1]["default"] == nst_core.DEFAULTS["steps"]
+    assert NST_Optimize.VALIDATE_INPUTS(tv_weight="0") is True
+    assert NST_Reconstruct.VALIDATE_INPUTS(layers="auto") is True
+    assert "content_chelsea.png" in _inputs(NST_ExampleImage)["image"][0]
+    # linked inputs arrive as None at validation time
+    assert NST_ContentTarget.VALIDATE_INPUTS(layers=None, weight=None) is True
+
+
+@pytest.mark.parametrize("text, value", [("1e4", 1e4), ("5e-4", 5e-4), (" 0.5 ", 0.5), ("1_000", 1000.0),
+                                         ("1e-5", 1e-5), ("1e5", 1e5), ("0", 0.0), (3, 3.0)])
+def test_weights_spanning_decades_parse(text, value):
+    assert NST_StyleTarget.parse_weight("weight", text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-1", "nan", "inf", "1e99", True])
+def test_bad_weight_text_names_node_and_input(text):
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'weight': "):
+        NST_StyleTarget.parse_weight("weight", text)
+    msg = NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1", layer_weights="", weight=text)
+    assert isinstance(msg, str) and "input 'weight'" in msg
+
+
+def test_queue_time_validation_of_layer_strings():
+    msg = NST_ContentTarget.VALIDATE_INPUTS(layers="conv4_2, conv9_9", weight="1")
+    assert "[NST ContentTarget] input 'layers'" in msg and "conv9_9" in msg and "conv4_2" in msg
+    msg = NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1,conv2_1", layer_weights="1,2,3", weight="1")
+    assert "input 'layer_weights'" in msg and "3 weight(s) given for 2 layer(s)" in msg
+    assert "input 'layers'" in NST_Reconstruct.VALIDATE_INPUTS(layers="fc7")
+
+
+# ----------------------------------------------------------------------------------------------
+# the host adapter
+
+def test_host_is_inert_without_comfyui(monkeypatch, tmp_path):
+    assert not host.in_comfyui()
+    bar = host.Progress(10)
+    bar.update(3, 10, None)            # no ComfyUI, no executor run: nothing happens
+    host.check_interrupted()
+    monkeypatch.setenv("NST_DEVICE", "cpu")
+    assert host.get_device() == torch.device("cpu")
+    (tmp_path / "sub").mkdir()
+    for name in ("vgg19.pth", "sub/vgg16.safetensors", "notes.txt", "act_means_0123_caffe.safetensors"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setenv("NST_VGG_DIR", str(tmp_path))
+    assert host.list_vgg_files() == ["sub/vgg16.safetensors", "vgg19.pth"]
+    assert host.vgg_full_path("sub/vgg16.safetensors") == str(tmp_path / "sub" / "vgg16.safetensors")
+    assert host.vgg_full_path("../etc/passwd") is None
+    assert _inputs(NST_LoadVGG)["weights"][0] == ["default", "sub/vgg16.safetensors", "vgg19.pth"]
+
+
+@pytest.fixture
+def fake_comfyui(monkeypatch, tmp_path):
+    """Just enough of ComfyUI's modules (folder_paths, comfy.utils, comfy.model_management)."""
+    calls = {"bars": [], "interrupt_checks": 0, "cache_dir": None}
+    fp = types.ModuleType("folder_paths")
+    fp.models_dir = str(tmp_path / "models")
+    fp.folder_names_and_paths = {"vgg": (["/elsewhere/vgg"], set())}   # e.g. from extra_model_paths.yaml
+
+    def add_model_folder_path(name, path, is_default=False):
+        fp.folder_names_and_paths.setdefault(name, ([], set()))[0].append(path)
+    fp.add_model_folder_path = add_model_folder_path
+    fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
+    fp.get_filename_list = lambda name: ["a.pth", "act_means_x.safetensors", "readme.txt"]
+    fp.get_full_path = lambda name, f: f"/elsewhere/vgg/{f}"
+    fp.filename_list_cache = {"vgg": "stale"}
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total = total
+
+        def update_absolute(self, value, total=None, preview=None):
+            calls["bars"].append((value, total, preview))
+
+    class Interrupted(Exception):
+        pass
+
+    utils = types.ModuleType("comfy.utils")
+    utils.ProgressBar = ProgressBar
+    mm = types.ModuleType("comfy.model_management")
+    mm.get_torch_device = lambda: torch.device("cpu")
+    mm.soft_empty_cache = lambda force=False: None
+    mm.interrupt = False
+
+    def throw():
+        calls["interrupt_checks"] += 1
+        if mm.interrupt:
+            raise Interrupted()
+    mm.throw_exception_if_processing_interrupted = throw
+    mm.Interrupted = Interrupted
+    comfy = types.ModuleType("comfy")
+    comfy.utils, comfy.model_management = utils, mm
+    for name, mod in {"folder_paths": fp, "comfy": comfy, "comfy.utils": utils,
+                      "comfy.model_management": mm}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr(host, "_registered", False)
+    monkeypatch.setattr(nst_core, "set_cache_dir", lambda p: calls.__setitem__("cache_dir", p))
+    return types.SimpleNamespace(calls=calls, fp=fp, mm=mm)
+
+
+def test_host_inside_comfyui(fake_comfyui):
+    from PIL import Image
+    fc = fake_comfyui
+    assert host.in_comfyui()
+    folders = host.register_vgg_folder()
+    vgg_dir = fc.fp.models_dir + "/vgg"
+    assert folders == ["/elsewhere/vgg", vgg_dir]            # merged, existing entry kept first
+    assert {".pth", ".safetensors", ".pt", ".bin"} <= fc.fp.folder_names_and_paths["vgg"][1]
+    assert "vgg" not in fc.fp.filename_list_cache
+    assert fc.calls["cache_dir"] == vgg_dir                  # engine's default-weights cache -> models/vgg
+    assert host.list_vgg_files() == ["a.pth"]
+    assert host.vgg_full_path("a.pth") == "/elsewhere/vgg/a.pth"
+    bar = host.Progress(4)
+    pic = Image.new("RGB", (8, 8))
+    bar.update(2, 4, pic)
+    bar.update(3, 4)
+    assert fc.calls["bars"] == [(2, 4, ("JPEG", pic, host.PREVIEW_MAX_SIZE)), (3, 4, None)]
+    host.check_interrupted()
+    fc.mm.interrupt = True
+    with pytest.raises(fc.mm.Interrupted):
+        host.check_interrupted()
+
+
+def test_register_creates_the_entry_when_absent(fake_comfyui):
+    fake_comfyui.fp.folder_names_and_paths.clear()
+    assert host.register_vgg_folder() == [fake_comfyui.fp.models_dir + "/vgg"]
+    assert fake_comfyui.fp.folder_names_and_paths["vgg"][1] == set(host.WEIGHT_EXTENSIONS)
+
+
+# ----------------------------------------------------------------------------------------------
+# real runs, small, under inference mode (as ComfyUI runs every prompt)
+
+@pytest.fixture(scope="module")
+def node_vgg():
+    """The default VGG loaded through the node under inference mode, as ComfyUI would."""
+    with torch.inference_mode():
+        return NST_LoadVGG().load("default")[0]
+
+
+@pytest.fixture(scope="module")
+def images():
+    with torch.inference_mode():
+        # clones made under inference mode are inference tensors, like every IMAGE inside ComfyUI
+        content = NST_ExampleImage().load("content_chelsea.png", 64)[0].clone()
+        style = NST_ExampleImage().load("style_starry_night.jpg", 64)[0].clone()
+    assert content.is_inference() and style.is_inference()
+    return content, style
+
+
+def _psnr(a, b):
+    return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean()))
+
+
+def test_example_image_and_resize(images):
+    content, style = images
+    assert content.shape == (1, 43, 64, 3) and max(style.shape[1:3]) == 64
+    assert content.dtype == torch.float32 and 0 <= float(content.min()) and float(content.max()) <= 1
+    with torch.inference_mode():
+        big = NST_ExampleImage().load("content_chelsea.png", 0)[0]
+        assert big.shape == (1, 300, 451, 3)
+        assert NST_ImageResize().resize(big, 96)[0].shape == (1, 64, 96, 3)
+        assert NST_ImageResize().resize(content, 96)[0].shape == content.shape         # no upscale
+        assert NST_ImageResize().resize(content, 96, upscale=True)[0].shape == (1, 64, 96, 3)
+
+
+def test_load_vgg_node(node_vgg):
+    vgg = node_vgg
+    assert vgg.arch == "vgg19" and vgg.pooling == "max" and vgg.normalized
+    assert vgg.device == host.get_device()
+    assert NST_LoadVGG.IS_CHANGED(weights="default") == "default"
+
+
+def test_content_ladder_psnr_falls_with_depth(node_vgg, images):
+    vgg = node_vgg
+    content, _ = images
+    with torch.inference_mode():
+        ladder, plot, report = NST_Reconstruct().reconstruct(
+            vgg, content, "content", "conv1_2, conv3_2, conv5_2", 10, "lbfgs", 0, preview_every=0)
+    assert ladder.shape == (3, *content.shape[1:])
+    psnr = [_psnr(ladder[i], content[0]) for i in range(3)]
+    assert psnr[0] > psnr[1] > psnr[2], psnr
+    assert psnr[0] > 11.0, psnr                 # conv1_2 already reproduces the photo (noise is ~8 dB)
+    assert plot.shape[0] == 1 and plot.shape[-1] == 3
+    assert "conv1_2" in report and "conv5_2" in report and "final" in report
+
+
+def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    seen = []
+
+    def sink(node_id, value, total, preview):
+        seen.append((node_id, value, total, preview))
+
+    with torch.inference_mode():
+        ct = NST_ContentTarget().build(vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "", "1e4", 1.0)[0]
+        with runtime.activate(runtime.RunContext(progress=sink, node_id="6")):
+            image, plot, report = NST_Optimize().optimize(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none", 3,
+                                                          style=st)
+    assert image.shape == content.shape and torch.isfinite(image).all()
+    assert 0 <= float(image.min()) and float(image.max()) <= 1
+    assert not torch.equal(image, content)
+    first, last = _history_from_report(report)
+    assert last < 0.5 * first, report
+    assert [s[1:3] for s in seen] == [(i, 6) for i in range(1, 7)]
+    previews = [s[3] for s in seen if s[3] is not None]
+    assert len(previews) == 2 and previews[0].size == (64, 43)        # steps 3 and 6
+    assert plot.shape == (1, 400, 640, 3) and float(plot.std()) > 0.05   # a drawn plot, not a blank image
+
+
+def _history_from_report(report):
+    """(first, last) style loss from the report table."""
+    lines = report.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("step"))
+    col = lines[head].split().index("style")
+    rows = [line.split() for line in lines[head + 1:] if line.strip()]
+    return float(rows[0][col]), float(rows[-1][col])
+
+
+def test_cancel_stops_within_a_step(node_vgg, images):
+    vgg = node_vgg
+    content, _ = images
+    steps_seen = []
+
+    def sink(node_id, value, total, preview):
+        steps_seen.append(value)
+
+    with torch.inference_mode():
+        ct = NST_ContentTarget().build(vgg, content, "conv2_2", "1")[0]
+        ctx = runtime.RunContext(progress=sink, cancel=lambda: len(steps_seen) >= 2)
+        with runtime.activate(ctx), pytest.raises(runtime.Interrupted):
+            NST_Optimize().optimize(vgg, ct, "noise", "adam", 50, 0.0, "0", 0, "none", 0)
+    assert steps_seen == [1, 2]          # cancelled after step 2 -> no third step ran
+
+
+def test_style_blend_of_two_sizes_and_style_ladder(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    with torch.inference_mode():
+        other = NST_ExampleImage().load("style_the_scream.jpg", 48)[0]
+        st = NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1", "1,0.5", "1e3", 0.8, image2=other,
+                                     blend=0.25)[0]
+        assert st.blend == pytest.approx([0.75, 0.25]) and st.layer_weights == [1.0, 0.5]
+        ladder, _, report = NST_Reconstruct().reconstruct(vgg, style, "style", "conv1_1,conv2_1", 2, "adam", 1,
+                                                          preview_every=0)
+    assert ladder.shape == (2, *style.shape[1:])
+    assert "+conv2_1" in report
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input: errors name the node and the input, never a crash deep in torch
+
+def test_missing_weights_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("NST_VGG_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': .*'nope\.pth' not found"):
+        NST_LoadVGG().load("nope.pth")
+
+
+def test_corrupt_weights_file(monkeypatch, tmp_path):
+    (tmp_path / "broken.pth").write_bytes(b"this is not a checkpoint" * 10)
+    monkeypatch.setenv("NST_VGG_DIR", str(tmp_path))
+    with torch.inference_mode():
+        with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': .*broken\.pth"):
+            NST_LoadVGG().load("broken.pth")
+        with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': "):
+            NST_LoadVGG().load(str(tmp_path / "broken.pth"))      # a full path, headless
+
+
+def test_unknown_layer_names(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'layers': unknown layer name\(s\) "
+                                         r"'conv9_9'; valid names: conv1_1"):
+        NST_ContentTarget().build(vgg, content, "conv9_9", "1")
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'layers': .*'banana'"):
+        NST_StyleTarget().build(vgg, style, "conv1_1, banana", "", "1e4", 1.0)
+    with pytest.raises(ValueError, match=r"^\[NST Reconstruct\] input 'layers': .*'fc7'"):
+        NST_Reconstruct().reconstruct(vgg, content, "content", "fc7", 2, "lbfgs", 0)
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'layers': no layer names"):
+        NST_ContentTarget().build(vgg, content, " , ", "1")
+
+
+def test_image_batches_of_mismatched_sizes(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': the batch mixes image sizes "
+                                         r"64x43, 64x40"):
+        NST_StyleTarget().build(vgg, [content, style], "conv1_1", "", "1e4", 1.0)
+    with pytest.raises(ValueError, match=r"^\[NST ImageResize\] input 'image': the batch mixes image sizes"):
+        NST_ImageResize().resize([content, style], 32)
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': a content target takes one"):
+        NST_ContentTarget().build(vgg, torch.cat([content, content]), "conv4_2", "1")
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': .*too small for layer conv5_2"):
+        NST_ContentTarget().build(vgg, content[:, :8, :8], "conv5_2", "1")
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': expected an IMAGE"):
+        NST_StyleTarget().build(vgg, torch.zeros(1, 3, 8, 8, 2), "conv1_1", "", "1", 1.0)
+
+
+def test_zero_weight_everywhere(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    with torch.inference_mode():
+        ct0 = NST_ContentTarget().build(vgg, content, "conv4_2", "0")[0]
+        st0 = NST_StyleTarget().build(vgg, style, "conv1_1", "", "0", 1.0)[0]
+        with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero"):
+            NST_Optimize().optimize(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+        with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero "
+                                             r"\(content α = 0, style β = 0"):
+            NST_Optimize().optimize(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0, style=st0)
+
+
+def test_widget_values_out_of_range_or_wrong(node_vgg, images):
+    vgg = node_vgg
+    content, style = images
+    with torch.inference_mode():
+        ct = NST_ContentTarget().build(vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget().build(vgg, style, "conv1_1", "", "1e4", 1.0)[0]
+    opt = NST_Optimize()
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'steps': 0 is below the minimum 1"):
+        opt.optimize(vgg, ct, "content", "lbfgs", 0, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'optimizer': 'bfgs' is not one of"):
+        opt.optimize(vgg, ct, "content", "bfgs", 2, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'tv_weight': expected a number"):
+        opt.optimize(vgg, ct, "content", "lbfgs", 2, 0.0, "smooth", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init_image': init = image needs"):
+        opt.optimize(vgg, ct, "image", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init': init = style needs a style"):
+        opt.optimize(vgg, ct, "style", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': expected a content target"):
+        opt.optimize(vgg, st, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'vgg': expected an NST_VGG"):
+        opt.optimize("vgg19", ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'layer_weights': 1 weight\(s\) given "
+                                         r"for 2 layer\(s\)"):
+        NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1", "1", "1e4", 1.0)
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'scale': 0.0 is below the minimum"):
+        NST_StyleTarget().build(vgg, style, "conv1_1", "", "1e4", 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# plotting (PIL only)
+
+def test_plot_and_report_of_a_history():
+    history = [{"step": i, "stage": 0, "total": 10.0 ** (6 - i / 5), "content": 1e3 / i, "style": 1e5 / i,
+                "tv": 0.0} for i in range(1, 21)]
+    img = plotting.plot_losses(history, title="t")
+    assert img.size == (640, 400) and img.mode == "RGB"
+    colours = {c for _n, c in img.getcolors(maxcolors=1 << 20)}
+    for term in ("total", "content", "style"):
+        assert plotting.COLORS[term] in colours
+    assert plotting.COLORS["tv"] not in colours           # all-zero term: no curve on a log axis
+    text = plotting.format_report(history, header="H")
+    assert text.startswith("H") and "tv" not in text.splitlines()[2]
+    assert plotting.plot_losses([]).size == (640, 400)
+    nan = [{"step": 1, "stage": 0, "total": math.nan}]
+    assert plotting.plot_losses(nan).size == (640, 400)
+    source = open(plotting.__file__, encoding="utf-8").read()
+    assert "import matplotlib" not in source and "from matplotlib" not in source
