@@ -177,15 +177,9 @@ def register_vgg_folder() -> list[str]:
 
 
 def _set_engine_cache_dir(path: str) -> None:
+    import nst_core
     try:
-        import nst_core
-    except Exception:   # noqa: BLE001
-        return
-    setter = getattr(nst_core, "set_cache_dir", None)
-    if setter is None:
-        return
-    try:
-        setter(path)
+        nst_core.set_cache_dir(path)
     except Exception as exc:   # noqa: BLE001 - a read-only models dir must not stop the pack
         log.warning("[NST] could not use %s as the VGG weights cache: %s", path, exc)
 

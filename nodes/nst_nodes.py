@@ -28,16 +28,13 @@ MAX_WEIGHT = 1e15
 MAX_SEED = 0xFFFFFFFF
 AUTO = "auto"
 
-_DEFAULTS = getattr(nst_core, "DEFAULTS", {}) or {}
-_KNOWN_LAYERS = tuple(dict.fromkeys(tuple(getattr(nst_core, "VGG19_LAYERS", ()))
-                                    + tuple(getattr(nst_core, "VGG16_LAYERS", ()))))
-CONTENT_LAYERS = ",".join(getattr(nst_core, "DEFAULT_CONTENT_LAYERS", ("relu4_2",)))
-STYLE_LAYERS = ",".join(getattr(nst_core, "DEFAULT_STYLE_LAYERS",
-                                ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")))
+_DEFAULTS = nst_core.DEFAULTS
+_KNOWN_LAYERS = tuple(dict.fromkeys(nst_core.VGG19_LAYERS + nst_core.VGG16_LAYERS))
+CONTENT_LAYERS = ",".join(nst_core.DEFAULT_CONTENT_LAYERS)
+STYLE_LAYERS = ",".join(nst_core.DEFAULT_STYLE_LAYERS)
 # the paper's Figure 1 ladders (Gatys et al. 2016)
 CONTENT_LADDER = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
-STYLE_LADDER = tuple(getattr(nst_core, "PAPER_STYLE_LAYERS", ("conv1_1", "conv2_1", "conv3_1", "conv4_1",
-                                                               "conv5_1")))
+STYLE_LADDER = nst_core.PAPER_STYLE_LAYERS
 OPTIMIZERS = ["lbfgs", "adam", "sgd"]
 
 
@@ -189,11 +186,11 @@ class _NSTNode:
             return fn(*args, **kwargs)
         except NSTError:
             raise
-        except getattr(nst_core, "WeightsError", ()) as exc:
+        except nst_core.WeightsError as exc:
             raise cls.error(where["weights"], str(exc)) from exc
-        except getattr(nst_core, "LayerError", ()) as exc:
+        except nst_core.LayerError as exc:
             raise cls.error(where["layers"], str(exc)) from exc
-        except getattr(nst_core, "ImageError", ()) as exc:
+        except nst_core.ImageError as exc:
             raise cls.error(where["image"], str(exc)) from exc
         except ValueError as exc:
             if where["other"]:
@@ -480,8 +477,10 @@ class NST_Optimize(_NSTNode):
                                   "tooltip": "Optimizer steps (one L-BFGS iteration each)."}),
                 "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.001,
                                             "round": 0.0001,
-                                            "tooltip": "0 = the optimizer's default (lbfgs 1, adam 0.02, "
-                                                       "sgd 0.05)."}),
+                                            "tooltip": "0 = the optimizer's default ("
+                                                       + ", ".join(f"{k} {v:g}" for k, v in
+                                                                   nst_core.DEFAULTS["lr"].items())
+                                                       + ")."}),
                 "tv_weight": ("STRING", {"default": _g(_default("tv_weight", 0.0)),
                                          "tooltip": "Total-variation weight (smoothness), 0 = off. "
                                                     + _WEIGHT_HELP}),
@@ -592,8 +591,10 @@ class NST_Reconstruct(_NSTNode):
                                "paper; off = each layer alone."}),
                 "learning_rate": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.001,
                                             "round": 0.0001,
-                                            "tooltip": "0 = the optimizer's default (lbfgs 1, adam 0.02, "
-                                                       "sgd 0.05)."}),
+                                            "tooltip": "0 = the optimizer's default ("
+                                                       + ", ".join(f"{k} {v:g}" for k, v in
+                                                                   nst_core.DEFAULTS["lr"].items())
+                                                       + ")."}),
                 "preview_every": ("INT", {"default": 5, "min": 0, "max": 1000, "step": 1,
                                           "tooltip": "Show the current image in the node every N steps "
                                                      "(0 = no preview)."}),
@@ -703,15 +704,11 @@ class NST_ImageResize(_NSTNode):
 # image helpers (thin wrappers over nst_core.image)
 
 def _examples_dir() -> Path:
-    finder = getattr(nst_core, "examples_dir", None)
-    return Path(finder()) if callable(finder) else Path(nst_core.__file__).parent / "examples"
+    return nst_core.examples_dir()
 
 
 def _example_names() -> list[str]:
-    folder = _examples_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    return nst_core.example_names()
 
 
 def _fit(image: torch.Tensor, max_size: int, upscale: bool) -> torch.Tensor:

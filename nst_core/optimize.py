@@ -16,8 +16,9 @@ import torch
 
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
-from .losses import tv_loss
+from .losses import content_loss, style_layer_loss, tv_loss
 from .memory import check_fits
+from .targets import ContentTarget, StyleTarget
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style", "image")
@@ -102,18 +103,49 @@ class Objective:
         if style is not None:
             style.grams_at(self.size)
 
+    def _layer_terms(self):
+        """{layer: [(kind, weight, target)]} when both targets are the engine's own classes, else None."""
+        if not all(t is None or type(t) in (ContentTarget, StyleTarget) for t in (self.content, self.style)):
+            return None
+        terms: dict[str, list] = {}
+        if self.content is not None:
+            feats = self.content.features_at(self.size)
+            for name, w in zip(self.content.layers, self.content.layer_weights):
+                terms.setdefault(name, []).append(("content", w, feats[name]))
+        if self.style is not None:
+            grams = self.style.grams_at(self.size)
+            for name, w in zip(self.style.layers, self.style.layer_weights):
+                terms.setdefault(name, []).append(("style", w, grams[name]))
+        return terms
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        zero = x.new_zeros(())
+        terms = self._layer_terms() if self.layers else None
+        parts = {"content": [], "style": []}
+
+        def on_feature(name, h):
+            # each layer's loss right after the layer (in float32 even under autocast), so that its
+            # backward runs when the backward pass reaches that layer: peak memory as a plain loop's
+            with torch.autocast(x.device.type, enabled=False):
+                for kind, w, target in terms.get(name, ()):
+                    loss = content_loss(h, target) if kind == "content" else style_layer_loss(h, target)
+                    parts[kind].append(w * loss)
+
+        hook = on_feature if terms is not None else None
         if not self.layers:
             feats = {}
         elif self.autocast is not None:
-            # convs in reduced precision; the Grams and the losses below stay in float32
+            # convs in reduced precision; the Grams and the losses stay in float32
             with torch.autocast(x.device.type, dtype=self.autocast):
-                feats = self.vgg.features(x, self.layers)
+                feats = self.vgg.features(x, self.layers, hook)
         else:
-            feats = self.vgg.features(x, self.layers)
-        zero = x.new_zeros(())
-        content = self.content.loss(feats, self.size) if self.content is not None else zero
-        style = self.style.loss(feats, self.size) if self.style is not None else zero
+            feats = self.vgg.features(x, self.layers, hook)
+        if terms is not None:
+            content = sum(parts["content"]) if parts["content"] else zero
+            style = sum(parts["style"]) if parts["style"] else zero
+        else:
+            content = self.content.loss(feats, self.size) if self.content is not None else zero
+            style = self.style.loss(feats, self.size) if self.style is not None else zero
         tv = tv_loss(x) if self.tv_weight else zero
         total = zero
         if self.content is not None and self.content.weight:

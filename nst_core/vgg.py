@@ -110,8 +110,13 @@ class VGG(nn.Module):
                 f"image of {width}x{height} px is too small for layer {deepest}: "
                 f"it needs at least {need} px on each side")
 
-    def features(self, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
-        """Features of `layers` for RGB images `x` [B,3,H,W] in 0..1."""
+    def features(self, x: torch.Tensor, layers, on_feature=None) -> dict[str, torch.Tensor]:
+        """Features of `layers` for RGB images `x` [B,3,H,W] in 0..1.
+
+        `on_feature(name, tensor)`, when given, is called as soon as each requested layer is computed
+        (the objective builds its loss terms there, so that their backward runs late, like the layers',
+        instead of holding every shallow layer's gradient while the deep ones are back-propagated).
+        """
         wanted = set(self.check_layers(layers))
         self.check_size(x.shape[-2], x.shape[-1], wanted)
         out: dict[str, torch.Tensor] = {}
@@ -134,6 +139,8 @@ class VGG(nn.Module):
                 h = F.avg_pool2d(h, 2)
             if name in wanted:
                 out[name] = h
+                if on_feature is not None:
+                    on_feature(name, h)
                 if len(out) == len(wanted):
                     break
             previous = name

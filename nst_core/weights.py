@@ -67,19 +67,26 @@ def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "unpickl" in text.lower():
-            raise WeightsError(
-                f"refusing to load {path.name}: it is a pickle that needs code execution to load "
-                f"(only plain tensor files are accepted; details: {text.splitlines()[0]})") from exc
-        raise WeightsError(f"cannot read {path.name}: {text.splitlines()[0] if text else type(exc).__name__}"
-                           f" (truncated or not a PyTorch file?)") from exc
+        raise WeightsError(_unreadable_message(path, exc)) from exc
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path.name} does not hold a dict of tensors (found {type(obj).__name__})")
     return obj, {}
+
+
+def _unreadable_message(path: Path, exc: Exception) -> str:
+    """Say whether the file wanted to run code, or is simply not a readable tensor file."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    code = next((line for line in lines if "Unsupported global" in line or "GLOBAL" in line), None)
+    if code:
+        return (f"refusing to load {path.name}: it is a pickle that needs code execution to load "
+                f"({code}); only plain tensor files are accepted")
+    reason = next((line for line in lines if line.startswith("Unsupported")), lines[0] if lines else
+                  type(exc).__name__)
+    return (f"cannot read {path.name}: not a readable PyTorch tensor file ({reason}); it is truncated or "
+            f"corrupt, or a pickle with constructs the safe loader refuses")
 
 
 def _to_oihw(weight: torch.Tensor, name: str, source: str) -> torch.Tensor:

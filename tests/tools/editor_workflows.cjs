@@ -76,6 +76,17 @@ async function build(url, specsPath, wfDir, apiDir) {
           const want = n.size || node.size;
           node.setSize([Math.max(want[0], min[0]), Math.max(want[1], min[1])]);
         }
+        // no overlaps: in each column (same x) push nodes down below the one above (title bar + gap)
+        const columns = {};
+        for (const n of spec.nodes) (columns[n.pos[0]] = columns[n.pos[0]] || []).push(made[n.id]);
+        for (const col of Object.values(columns)) {
+          col.sort((a, b) => a.pos[1] - b.pos[1]);
+          for (let i = 1; i < col.length; i++) {
+            const above = col[i - 1];
+            const minY = above.pos[1] + above.size[1] + LG.NODE_TITLE_HEIGHT + 20;
+            if (col[i].pos[1] < minY) col[i].pos = [col[i].pos[0], minY];
+          }
+        }
         for (const [src, out, dst, inputName] of spec.links) {
           const a = made[src], b = made[dst];
           const slot = b.findInputSlot(inputName);

@@ -255,9 +255,10 @@ def vgg16_vs_vgg19() -> Spec:
         "## VGG-16 vs VGG-19\n\n"
         "The same transfer with both networks. VGG-19 is built in; **VGG-16 needs a file**: put "
         f"torchvision's `{VGG16_FILE}` ({VGG16_URL}) into `ComfyUI/models/vgg/` "
-        "(headless: a folder named by `NST_VGG_DIR`), then refresh. Without it the VGG-16 branch "
-        f"stops at validation with the message that `{VGG16_FILE}` is missing, and the VGG-19 branch "
-        "still runs.\n\n128 px, " + str(STEPS_COMPARE) + " L-BFGS steps each."))
+        "(headless: a folder named by `NST_VGG_DIR`) and press R (refresh). Without it ComfyUI refuses "
+        f"the VGG-16 branch when you run (*Value not in list: weights: '{VGG16_FILE}'*) and runs the "
+        "VGG-19 branch alone; `nst-run` refuses the whole workflow with the same message.\n\n128 px, "
+        + str(STEPS_COMPARE) + " L-BFGS steps each."))
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     for i, (arch, weights) in enumerate((("vgg19", "default"), ("vgg16", VGG16_FILE))):

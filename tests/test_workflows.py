@@ -1,0 +1,356 @@
+"""The templates in workflows/: editor files that run headless unchanged, at tiny size, with real results.
+
+Every workflow was built in the real ComfyUI editor (tests/tools/editor_workflows.cjs) and its API form as
+the editor queues it is kept in tests/fixtures/workflows/. Here each one runs through the headless
+executor with its images shrunk to 48 px and its steps cut to a few, and its outputs are checked for
+content (not just existence). Bad workflows fail with clear messages, a non-zero exit code and no files.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+import torch
+from PIL import Image
+
+import nst_core
+from comfyui_nst.nodes import cli
+from comfyui_nst.nodes.executor import Executor
+from comfyui_nst.nodes.nst_nodes import NST_ExampleImage
+from comfyui_nst.nodes.validation import ValidationError
+from comfyui_nst.nodes.workflow_format import load_workflow, ui_to_api
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+GOLDEN = pathlib.Path(__file__).parent / "fixtures" / "workflows"
+NAMES = ("nst_style_transfer", "nst_figure1_reconstructions", "nst_alpha_beta_tradeoff",
+         "nst_optimizers_lbfgs_adam_sgd", "nst_pooling_max_vs_avg", "nst_vgg16_vs_vgg19",
+         "nst_color_preservation", "nst_blended_styles")
+VGG16_FILE = "vgg16-397923af.pth"
+TINY, STEPS = 48, 3
+
+CLASSES, DISPLAY = cli.build_registry()
+
+
+def _ui(name: str) -> dict:
+    return json.loads((WORKFLOWS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _tiny(prompt: dict, size: int = TINY, steps: int = STEPS) -> dict:
+    """The CI settings: every example image at `size` px, every optimizer at `steps` steps."""
+    for node in prompt.values():
+        if node["class_type"] == "NST_ExampleImage":
+            node["inputs"]["max_size"] = size
+        elif node["class_type"] in ("NST_Optimize", "NST_Reconstruct"):
+            node["inputs"]["steps"] = steps
+    return prompt
+
+
+def _run(name: str, tmp_path: pathlib.Path, **overrides):
+    out = tmp_path / "output"
+    ex = Executor(CLASSES, input_dir=str(tmp_path / "input"), output_dir=str(out), temp_dir=str(tmp_path / "temp"),
+                  display_names=DISPLAY)
+    wf = ex.load(str(WORKFLOWS / f"{name}.json"))
+    _tiny(wf.prompt, **overrides)
+    result = ex.run(wf)
+    return result, _saved(result)
+
+
+def _saved(result) -> dict:
+    """SaveImage title -> list of (path, [1,H,W,3] tensor)."""
+    saved = {}
+    for nid, ui in result.outputs.items():
+        node = result.prompt[nid]
+        if node["class_type"] == "SaveImage":
+            paths = [p for p in result.files if pathlib.Path(p).name in {i["filename"] for i in ui["images"]}]
+            saved[node["_meta"]["title"]] = [(p, _tensor(p)) for p in sorted(paths)]
+    return saved
+
+
+def _tensor(path) -> torch.Tensor:
+    return nst_core.load_image(path)
+
+
+def _example(name: str, size: int = TINY) -> torch.Tensor:
+    return NST_ExampleImage().load(name, size)[0]
+
+
+def _mad(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().mean())
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean().clamp_min(1e-10)))
+
+
+def _style_loss(image: torch.Tensor, style: torch.Tensor) -> float:
+    """Gram-matrix loss of `image` against `style` on the default network and style layers."""
+    vgg = nst_core.load_vgg(device="cpu")
+    target = nst_core.StyleTarget(vgg, style, weight=1.0)
+    x = image.permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        feats = vgg.features(x, target.layers)
+        return float(target.loss(feats, tuple(x.shape[-2:])))
+
+
+def _files(root: pathlib.Path) -> list:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------------------------------------- the files
+
+def test_the_templates_and_their_thumbnails():
+    assert sorted(p.stem for p in WORKFLOWS.glob("*.json")) == sorted(NAMES)
+    for name in NAMES:
+        # ComfyUI's template browser (frontend 1.27) shows <name>.jpg next to <name>.json
+        thumb = WORKFLOWS / f"{name}.jpg"
+        assert thumb.is_file(), f"missing thumbnail {thumb.name}"
+        assert thumb.stat().st_size < 100_000
+        with Image.open(thumb) as img:
+            assert img.format == "JPEG" and 200 <= img.width <= 1024 and img.height >= 80
+    assert not [p.name for p in WORKFLOWS.iterdir() if p.suffix not in (".json", ".jpg")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_converter_gives_what_the_editor_queues(name):
+    """UI -> API as the real frontend 1.27.10 did it (graphToPrompt) for the same file."""
+    ui = _ui(name)
+    assert ui["version"] == 0.4 and ui["nodes"] and ui["links"]
+    warnings = []
+    ours = ui_to_api(ui, CLASSES, DISPLAY, warnings)
+    golden = json.loads((GOLDEN / f"{name}_api.json").read_text(encoding="utf-8"))
+    assert warnings == []
+    # The editor also sends PreviewAny's display-only widget ("preview"); ComfyUI ignores inputs a class
+    # does not declare, so compare the declared inputs only.
+    for node in golden.values():
+        spec = CLASSES[node["class_type"]].INPUT_TYPES()
+        declared = {**spec.get("required", {}), **spec.get("optional", {})}
+        node["inputs"] = {k: v for k, v in node["inputs"].items() if k in declared}
+    assert ours == golden
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "nst_vgg16_vs_vgg19"])
+def test_every_template_validates_as_saved(name):
+    prompt = Executor(CLASSES, display_names=DISPLAY).validate(str(WORKFLOWS / f"{name}.json"))
+    seeds = [n["inputs"]["seed"] for n in prompt.values() if "seed" in n["inputs"]]
+    assert seeds and all(s == 0 for s in seeds)
+    # seeds are saved as "fixed", so a template gives the same picture every time
+    for node in _ui(name)["nodes"]:
+        if node["type"] in ("NST_Optimize", "NST_Reconstruct"):
+            assert "fixed" in node["widgets_values"]
+
+
+# ------------------------------------------------------------------------------------------- tiny runs
+
+def test_style_transfer_through_the_cli(tmp_path, monkeypatch, capsys):
+    """The README's main job, exactly as documented: nst-run with --set overrides by node title."""
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([str(WORKFLOWS / "nst_style_transfer.json"), "--set", f"Content image.max_size={TINY}",
+                     "--set", "Style image.max_size=64", "--set", "Style transfer.steps=5",
+                     "--output-dir", "out", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    files = out.split()
+    assert len(files) == 1 and files[0].startswith("out/NST/style_transfer_00001_")
+    saved = tmp_path / files[0]
+    with Image.open(saved) as img:
+        embedded = json.loads(img.info["workflow"])
+        prompt = json.loads(img.info["prompt"])
+    assert embedded == _ui("nst_style_transfer")              # drag the PNG into ComfyUI: same graph
+    assert prompt["7"]["inputs"]["steps"] == 5                # the prompt that really ran
+    result = _tensor(saved)
+    content, style = _example("content_chelsea.png"), _example("style_starry_night.jpg", 64)
+    assert result.shape == content.shape == (1, 32, 48, 3)
+    assert _mad(result, content) > 0.01
+    assert _style_loss(result, style) < 0.95 * _style_loss(content, style)   # the style loss fell
+    assert _files(tmp_path) == [files[0]]                     # nothing but the result (previews go to temp)
+
+
+def test_style_transfer_report_and_loss_plot(tmp_path):
+    result, saved = _run("nst_style_transfer", tmp_path)
+    (report,) = [ui["text"][0] for ui in result.outputs.values() if "text" in ui]
+    assert report.startswith("NST Optimize: 48x32 px, lbfgs, 3/3 steps") and "final:" in report
+    (plot,) = [ui["images"] for nid, ui in result.outputs.items()
+               if result.prompt[nid]["class_type"] == "PreviewImage"]
+    assert plot[0]["type"] == "temp" and len(result.previews) == 1
+
+
+def test_figure1_ladders(tmp_path):
+    result, saved = _run("nst_figure1_reconstructions", tmp_path, steps=6)
+    photo = _example("content_chelsea.png")
+    content = [t for _, t in saved["Content ladder"]]
+    style = [t for _, t in saved["Style ladder"]]
+    assert len(content) == len(style) == 5
+    assert all(t.shape == photo.shape for t in content)
+    psnr = [_psnr(t, photo) for t in content]
+    assert psnr[0] > psnr[-1] + 3, psnr                       # conv1_2 keeps the pixels, conv5_2 does not
+    assert min(_mad(a, b) for a, b in zip(style, style[1:])) > 0.005
+    reports = [ui["text"][0] for ui in result.outputs.values() if "text" in ui]
+    assert any("-- conv5_2" in r for r in reports) and any("-- +conv5_1" in r for r in reports)
+
+
+def test_alpha_beta_tradeoff(tmp_path):
+    _, saved = _run("nst_alpha_beta_tradeoff", tmp_path)
+    images = [t for _, t in saved["α/β results"]]
+    photo = _example("content_chelsea.png")
+    style = _example("style_starry_night.jpg")
+    assert len(images) == 4
+    dist = [_mad(t, photo) for t in images]
+    assert dist[0] < dist[-1], dist                           # more β, further from the photo
+    assert _style_loss(images[-1], style) < _style_loss(images[0], style)
+
+
+def test_optimizers_compared(tmp_path):
+    _, saved = _run("nst_optimizers_lbfgs_adam_sgd", tmp_path)
+    images = [t for _, t in saved["Results"]]
+    plots = [t for _, t in saved["Loss curves"]]
+    assert len(images) == 3 and len(plots) == 3
+    assert min(_mad(a, b) for i, a in enumerate(images) for b in images[i + 1:]) > 0.002
+    assert plots[0].shape[1] > 100 and _mad(plots[0], plots[2]) > 0.001   # three different curves
+
+
+def test_pooling_max_vs_avg(tmp_path):
+    _, saved = _run("nst_pooling_max_vs_avg", tmp_path)
+    (a, ta), (b, tb) = saved["max | avg"]
+    assert ta.shape == tb.shape and _mad(ta, tb) > 0.005
+
+
+def test_color_preservation(tmp_path):
+    _, saved = _run("nst_color_preservation", tmp_path, steps=8)
+    photo, none, luminance, histogram = [t for _, t in saved["photo | none | luminance | histogram"]]
+    assert _mad(photo, _example("content_chelsea.png")) < 0.01
+
+    def chroma(t):  # the colour part (YUV's U, V) of an image
+        r, g, b = t.unbind(-1)
+        y = 0.299 * r + 0.587 * g + 0.114 * b
+        return torch.stack([b - y, r - y], -1)
+
+    # luminance-only transfer keeps the photo's colours; the plain transfer takes the painting's
+    assert _mad(chroma(luminance), chroma(photo)) < 0.5 * _mad(chroma(none), chroma(photo))
+    assert _mad(histogram, none) > 0.005 and _mad(luminance, none) > 0.005
+
+
+def test_blended_styles(tmp_path):
+    _, saved = _run("nst_blended_styles", tmp_path, steps=8)
+    ((_, blended),) = saved["Blended result"]
+    photo = _example("content_chelsea.png")
+    assert blended.shape == photo.shape and _mad(blended, photo) > 0.01
+    starry, scream = _example("style_starry_night.jpg"), _example("style_the_scream.jpg")
+    # the blend is closer to each painting's Gram matrices than the photo is
+    for style in (starry, scream):
+        assert _style_loss(blended, style) < _style_loss(photo, style)
+
+
+# ------------------------------------------------------------------------------------------- VGG-16
+
+def test_vgg16_without_the_file_says_which_file_to_add(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NST_VGG_DIR", raising=False)
+    code = cli.main([str(WORKFLOWS / "nst_vgg16_vs_vgg19.json"), "--output-dir", "out", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "node 9 (NST_LoadVGG 'VGG-16'), input 'weights'" in err and VGG16_FILE in err
+    assert "nothing was run" in err and out == "" and _files(tmp_path) == []
+
+
+def _fake_vgg16(folder: pathlib.Path) -> pathlib.Path:
+    """A file with VGG-16's layout (torchvision keys, 13 convs) cut from the built-in VGG-19: enough to
+    check that the workflow runs once such a file is in the vgg folder (it is not a trained VGG-16)."""
+    weights = nst_core.load_weights(nst_core.default_weights_path())
+    keep = [i for i in range(16) if i not in (7, 11, 15)]          # drop conv3_4, conv4_4, conv5_4
+    index = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]       # torchvision vgg16.features
+    state = {}
+    for i, k in zip(index, keep):
+        w, b = weights.convs[k]
+        state[f"features.{i}.weight"], state[f"features.{i}.bias"] = w.clone(), b.clone()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / VGG16_FILE
+    torch.save(state, path)
+    return path
+
+
+def test_vgg16_runs_when_the_file_is_present(tmp_path, monkeypatch):
+    _fake_vgg16(tmp_path / "vgg")
+    monkeypatch.setenv("NST_VGG_DIR", str(tmp_path / "vgg"))
+    ex = Executor(CLASSES, output_dir=str(tmp_path / "out"), temp_dir=str(tmp_path / "temp"), display_names=DISPLAY)
+    wf = ex.load(str(WORKFLOWS / "nst_vgg16_vs_vgg19.json"))
+    _tiny(wf.prompt)
+    wf.prompt["9"]["inputs"]["normalized"] = False   # no activation statistics for the stand-in file
+    saved = _saved(ex.run(wf))
+    ((_, v19),), ((_, v16),) = saved["VGG-19 result"], saved["VGG-16 result"]
+    assert v19.shape == v16.shape == (1, 32, 48, 3) and _mad(v19, v16) > 0.002
+
+
+# ------------------------------------------------------------------------------------------- bad workflows
+
+def _cli(tmp_path, capsys, *args):
+    code = cli.main([str(a) for a in args] + ["--output-dir", str(tmp_path / "out"), "-q"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_validation_error_is_listed_and_nothing_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(tmp_path, capsys, WORKFLOWS / "nst_style_transfer.json",
+                          "--set", "Style transfer.steps=0", "--set", "Style transfer.optimizer=newton",
+                          "--set", "5.layers=conv9_9", "--set", "6.weight=lots", "--set", "Content image.image=dog.png")
+    assert code == 1 and out == ""
+    assert "workflow validation failed (5 problems)" in err
+    assert "node 7 (NST_Optimize 'Style transfer'), input 'steps': value 0 is smaller than the minimum 1" in err
+    assert "input 'optimizer': value 'newton' is not one of ['lbfgs', 'adam', 'sgd']" in err
+    # the nodes' own checks (VALIDATE_INPUTS) name the node and the input in their message
+    assert "node 5 (NST_ContentTarget 'NST Content Target'): [NST ContentTarget] input 'layers': unknown layer " \
+           "name(s) 'conv9_9'; valid names: conv1_1" in err
+    assert "node 6 (NST_StyleTarget 'NST Style Target'): [NST StyleTarget] input 'weight': expected a number such " \
+           "as 1e4, 0.5 or 5e-4, got 'lots'" in err
+    assert "node 3 (NST_ExampleImage 'Content image'), input 'image': value 'dog.png' is not one of" in err
+    assert "nothing was run" in err and _files(tmp_path) == []
+
+
+def _with_load_image(tmp_path, image_name: str) -> pathlib.Path:
+    """The main workflow with its content photo read by ComfyUI's Load Image from the input folder."""
+    wf = load_workflow(str(WORKFLOWS / "nst_style_transfer.json"), CLASSES, DISPLAY)
+    prompt = _tiny(wf.prompt)
+    prompt["3"] = {"class_type": "LoadImage", "inputs": {"image": image_name}, "_meta": {"title": "Photo"}}
+    path = tmp_path / "wf_api.json"
+    path.write_text(json.dumps(prompt))
+    return path
+
+
+def test_missing_image_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "input").mkdir()
+    code, out, err = _cli(tmp_path, capsys, _with_load_image(tmp_path, "my_cat.png"),
+                          "--input-dir", tmp_path / "input")
+    assert code == 1 and "node 3 (LoadImage 'Photo'), input 'image': Invalid image file: my_cat.png" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("Save Image.filename_prefix=../../escaped", "points outside the output folder"),
+    ("Save Image.filename_prefix=/tmp/escaped", "is an absolute path"),
+    ("Photo.image=../../etc/passwd", "points outside the input folder"),
+    ("Photo.image=/etc/passwd", "must be a file name relative to the input folder"),
+])
+def test_path_traversal_is_refused(tmp_path, capsys, monkeypatch, override, message):
+    work = tmp_path / "work"
+    (work / "input").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    Image.new("RGB", (60, 40), (200, 120, 40)).save(work / "input" / "photo.png")
+    wf = _with_load_image(work, "photo.png")
+    before = _files(tmp_path)
+    code, out, err = _cli(work, capsys, wf, "--input-dir", work / "input", "--set", override)
+    assert code == 1 and message in err and out == ""
+    assert _files(tmp_path) == before                         # nothing written, inside or outside
+
+
+def test_broken_links_in_a_template_are_reported(tmp_path, capsys, monkeypatch):
+    """A hand-edited UI file whose style link points at a node that is gone."""
+    monkeypatch.chdir(tmp_path)
+    ui = _ui("nst_style_transfer")
+    ui["nodes"] = [n for n in ui["nodes"] if n["id"] != 6]            # delete the style target only
+    (tmp_path / "broken.json").write_text(json.dumps(ui))
+    code, out, err = _cli(tmp_path, capsys, tmp_path / "broken.json")
+    assert code == 1 and "node 7 (NST_Optimize 'Style transfer'), input 'style': linked to node 6" in err
+    assert not (tmp_path / "out").exists()
