@@ -88,22 +88,23 @@ def conv_flops(vgg, size, layers) -> dict:
     return {"forward": fwd, "backward": fwd, "gram": gram, "step": 2 * fwd + gram}
 
 
-def conv_throughput(device, repeats: int = 5, quick: bool = False) -> float:
-    """Measured FLOP/s of a big 3x3 conv (VGG conv3_2 at 256 px: 256->256 channels, 64x64)."""
+def conv_throughput(device, repeats: int = 12, quick: bool = False) -> float:
+    """Measured FLOP/s of a big 3x3 conv (VGG conv3_2 at 256 px: 256->256 channels, 64x64): the best
+    of `repeats` runs after two warm-ups, i.e. what the machine can do when nothing else runs."""
     side = 32 if quick else 64
     x = torch.randn(1, 256, side, side, device=device)
     conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).requires_grad_(False)
     flops = 2 * 256 * 256 * 9 * side * side
     times = []
     with torch.no_grad():
-        for i in range(repeats + 1):
+        for i in range(repeats + 2):
             _sync(device)
             t = time.perf_counter()
             conv(x)
             _sync(device)
-            if i:
+            if i >= 2:
                 times.append(time.perf_counter() - t)
-    return flops / statistics.median(times)
+    return flops / min(times)
 
 
 # -------------------------------------------------------------------------------------- per-step timing
@@ -241,8 +242,13 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
             recorded = json.load(handle)
         if recorded["size"] != size or recorded["steps"] < ref_steps:
             raise SystemExit(f"{ref_history} holds {recorded['steps']} steps at {recorded['size']} px")
-        target = recorded["judged_final"] if recorded["steps"] == ref_steps else \
-            recorded["history"][ref_steps]["total"]
+        judged = recorded.get("judged", {})
+        if str(ref_steps) in judged:
+            target = judged[str(ref_steps)]
+        elif recorded["steps"] == ref_steps:
+            target = recorded["judged_final"]
+        else:   # the loss evaluated at the start of step ref_steps + 1, i.e. after ref_steps steps
+            target = recorded["history"][ref_steps]["total"]
         if ref_step_time is None:
             raise SystemExit("--ttq-ref-history needs the per-step timing at that size (add it to --sizes)")
         out.update(ref_source=ref_history, ref_loss=target, ref_seconds=ref_steps * ref_step_time,
@@ -321,6 +327,7 @@ def main(argv=None) -> dict:
     import nst_core
     if args.quick:
         args.sizes, args.steps, args.warmup, args.repeats = [64], 2, 1, 1
+        args.ttq_ref_history = None
         args.no_memory = True
         args.ttq_size, args.ttq_ref_steps = 64, 8
         args.ttq_schedule = args.ttq_schedule or "32:8,64:8"

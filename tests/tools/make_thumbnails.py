@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import sys
@@ -25,7 +26,12 @@ BG = (24, 24, 27)
 FG = (235, 235, 235)
 
 
+FONT_FILE = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"   # has Greek letters (α, β)
+
+
 def _font(size=13):
+    if os.path.isfile(FONT_FILE):
+        return ImageFont.truetype(FONT_FILE, size)
     try:
         return ImageFont.load_default(size=size)
     except TypeError:
@@ -40,7 +46,7 @@ def _fit_height(img: Image.Image, height: int) -> Image.Image:
 def _placeholder(width: int, height: int, text: str) -> Image.Image:
     img = Image.new("RGB", (width, height), (60, 60, 66))
     draw = ImageDraw.Draw(img)
-    font = _font(12)
+    font = _font(10)
     lines = text.split("\n")
     y = (height - 16 * len(lines)) // 2
     for line in lines:
@@ -50,24 +56,26 @@ def _placeholder(width: int, height: int, text: str) -> Image.Image:
     return img
 
 
-def strip(rows: list, height: int, gap: int = 4, label_h: int = 18) -> Image.Image:
-    """rows: [[(PIL image, label), ...], ...] -> one image, every tile `height` px high, labels below."""
-    rows = [[(_fit_height(img, height), label) for img, label in row] for row in rows]
+def strip(rows: list, height: int | list, gap: int = 4, label_h: int = 18) -> Image.Image:
+    """rows: [[(PIL image, label), ...], ...] -> one image; the tiles of row i are height[i] px high
+    (one number: every row), labels below, each row centred."""
+    heights = list(height) if isinstance(height, (list, tuple)) else [height] * len(rows)
+    rows = [[(_fit_height(img, h), label) for img, label in row] for row, h in zip(rows, heights)]
     width = max(sum(img.width for img, _ in row) + gap * (len(row) + 1) for row in rows)
-    total_h = gap + sum(height + label_h + gap for _ in rows)
+    total_h = gap + sum(h + label_h + gap for h in heights)
     canvas = Image.new("RGB", (width, total_h), BG)
     draw = ImageDraw.Draw(canvas)
     font = _font(13)
     y = gap
-    for row in rows:
+    for row, h in zip(rows, heights):
         x = gap + (width - (sum(img.width for img, _ in row) + gap * (len(row) + 1))) // 2
         for img, label in row:
             canvas.paste(img, (x, y))
             if label:
                 tw = draw.textlength(label, font=font)
-                draw.text((x + (img.width - tw) / 2, y + height + 2), label, fill=FG, font=font)
+                draw.text((x + (img.width - tw) / 2, y + h + 2), label, fill=FG, font=font)
             x += img.width + gap
-        y += height + label_h + gap
+        y += h + label_h + gap
     return canvas
 
 
@@ -87,12 +95,13 @@ def _example(name: str) -> Image.Image:
 
 
 def layout(name: str, saved: dict) -> Image.Image:
-    """saved: SaveImage title -> list of PIL images (in batch order)."""
+    """saved: SaveImage title -> list of PIL images (in batch order). Roughly square pictures: the
+    template browser shows them in square cards."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    photo, starry = _example("content_chelsea.png"), _example("style_starry_night.jpg")
     if name == "nst_style_transfer":
         result = saved["Save Image"][0]
-        h = result.height
-        content, style = _example("content_chelsea.png"), _example("style_starry_night.jpg")
-        return strip([[(content, "photo"), (style, "style"), (result, "result")]], h)
+        return strip([[(result, "")], [(photo, "photo"), (starry, "style")]], [result.height, result.height // 2])
     if name == "nst_figure1_reconstructions":
         content = saved["Content ladder"]
         style = saved["Style ladder"]
@@ -102,29 +111,33 @@ def layout(name: str, saved: dict) -> Image.Image:
     if name == "nst_alpha_beta_tradeoff":
         from workflow_specs import ALPHA_BETA
         imgs = saved["α/β results"]
-        return strip([[(img, f"α/β = 1/{b}") for img, b in zip(imgs, ALPHA_BETA)]], imgs[0].height)
+        tiles = [(img, f"α/β = 1e-{round(math.log10(float(b)))}") for img, b in zip(imgs, ALPHA_BETA)]
+        return strip([tiles[:2], tiles[2:]], imgs[0].height)
     if name == "nst_optimizers_lbfgs_adam_sgd":
         imgs, plots = saved["Results"], saved["Loss curves"]
         labels = ["L-BFGS", "Adam", "SGD"]
-        return strip([list(zip(imgs, labels)), [(p, "") for p in plots]], imgs[0].height + 40)
+        return strip([list(zip(imgs, labels)), [(p, "") for p in plots]], imgs[0].height)
     if name == "nst_pooling_max_vs_avg":
         imgs = saved["max | avg"]
-        return strip([list(zip(imgs, ["max pooling", "average pooling"]))], imgs[0].height)
+        h = imgs[0].height
+        return strip([[(photo, "photo"), (starry, "style")], list(zip(imgs, ["max pooling", "average pooling"]))], h)
     if name == "nst_vgg16_vs_vgg19":
         v19 = saved["VGG-19 result"][0]
-        if "VGG-16 result" in saved:
+        if saved.get("VGG-16 result"):
             v16 = saved["VGG-16 result"][0]
         else:
             from workflow_specs import VGG16_FILE
-            v16 = _placeholder(v19.width, v19.height, f"VGG-16: add\n{VGG16_FILE}\nto models/vgg")
-        return strip([[(v19, "VGG-19"), (v16, "VGG-16")]], v19.height)
+            v16 = _placeholder(v19.width, v19.height, f"VGG-16 needs\n{VGG16_FILE}\nin models/vgg")
+        return strip([[(photo, "photo"), (starry, "style")], [(v19, "VGG-19"), (v16, "VGG-16")]], v19.height)
     if name == "nst_color_preservation":
         imgs = saved["photo | none | luminance | histogram"]
-        return strip([list(zip(imgs, ["photo", "none", "luminance", "histogram"]))], imgs[0].height)
+        tiles = list(zip(imgs, ["photo", "plain transfer", "luminance only", "histogram match"]))
+        return strip([tiles[:2], tiles[2:]], imgs[0].height)
     if name == "nst_blended_styles":
         result = saved["Blended result"][0]
-        s1, s2 = _example("style_starry_night.jpg"), _example("style_the_scream.jpg")
-        return strip([[(s1, "style 1"), (s2, "style 2"), (result, "50 / 50 blend")]], result.height)
+        scream = _example("style_the_scream.jpg")
+        return strip([[(photo, "photo"), (starry, "style 1")], [(scream, "style 2"), (result, "50 / 50 blend")]],
+                     result.height)
     raise KeyError(name)
 
 
@@ -160,19 +173,45 @@ def run(name: str, work: pathlib.Path) -> tuple:
         if node["class_type"] != "SaveImage":
             continue
         files = [out / (i.get("subfolder") or "") / i["filename"] for i in ui["images"]]
-        saved[node["_meta"]["title"]] = [Image.open(f).convert("RGB") for f in files]
-    return saved, seconds, skipped
+        saved[node["_meta"]["title"]] = [str(f) for f in files]
+    (out / "manifest.json").write_text(json.dumps(saved, indent=1))
+    return _open(saved), seconds, skipped
+
+
+def _open(saved: dict) -> dict:
+    return {title: [Image.open(f).convert("RGB") for f in files] for title, files in saved.items()}
+
+
+def collect(name: str, work: pathlib.Path) -> dict:
+    """The images of an earlier run of `name` in `work` (for --compose-only)."""
+    manifest = work / name / "manifest.json"
+    if manifest.is_file():
+        return _open(json.loads(manifest.read_text()))
+    ui = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    saved = {}
+    for node in ui["nodes"]:
+        if node["type"] == "SaveImage":
+            prefix = node["widgets_values"][0]
+            files = sorted((work / name).glob(prefix + "_[0-9][0-9][0-9][0-9][0-9]_.png"))
+            if files:
+                saved[node.get("title") or "Save Image"] = [str(f) for f in files]
+    return _open(saved)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="workflow names (default: every workflows/*.json)")
     parser.add_argument("--work", default="/tmp/nst_thumbnails", help="folder for the runs' outputs")
+    parser.add_argument("--compose-only", action="store_true", help="only lay out the images of earlier runs")
     args = parser.parse_args(argv)
     names = args.names or sorted(p.stem for p in WORKFLOWS.glob("*.json"))
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for name in names:
+        if args.compose_only:
+            thumb = layout(name, collect(name, work))
+            print(name, thumb.size, save_jpeg(thumb, WORKFLOWS / f"{name}.jpg"), "bytes")
+            continue
         saved, seconds, skipped = run(name, work)
         thumb = layout(name, saved)
         size = save_jpeg(thumb, WORKFLOWS / f"{name}.jpg")

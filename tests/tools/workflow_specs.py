@@ -116,14 +116,14 @@ def preview(spec: Spec, pos, src: int, output: int, title=None) -> int:
 
 
 def report(spec: Spec, pos, src: int, output: int = 2, title=None) -> int:
-    node = spec.add("PreviewAny", pos, title, size=[420, 260])
+    node = spec.add("PreviewAny", pos, title, size=[340, 260])
     spec.link(src, output, node, "source")
     return node
 
 
 # ------------------------------------------------------------------------------- the workflows
 
-STYLE_WEIGHT_256 = "1e6"
+STYLE_WEIGHT_256 = "3e6"
 STYLE_WEIGHT_128 = "3e5"
 STEPS_COMPARE = 60
 
@@ -133,7 +133,7 @@ def style_transfer() -> Spec:
         "## Neural style transfer (Gatys et al.)\n\n"
         "The example photo painted in the style of *The Starry Night*: L-BFGS on the pixels, "
         "content = relu4_2 features (α), style = Gram matrices of relu1_1 … relu5_1 (β).\n\n"
-        "256 px, 200 steps: a few minutes on a CPU (seconds on a GPU). More style: raise the style "
+        "256 px, 200 steps: 5-15 minutes on a CPU, seconds on a GPU. More style: raise the style "
         "weight β; bigger images: raise max_size (and β, since the content loss grows with the pixel "
         "count). Swap the example nodes for Load Image to use your own pictures."))
     v = vgg(s, at(0, 1.8))
@@ -212,7 +212,7 @@ def optimizers() -> Spec:
     s = Spec("nst_optimizers_lbfgs_adam_sgd", (
         "## L-BFGS vs Adam vs SGD\n\n"
         "The same problem (same targets, same start: the content image) solved by three optimizers for "
-        "the same number of steps, with their default learning rates (lbfgs 1, adam 0.02, sgd 0.05). "
+        "the same number of steps, each with its default learning rate (learning_rate 0 = the engine's default). "
         "The loss curves (log scale) show how fast each one converges; L-BFGS, the paper's choice, "
         "gets lowest fastest.\n\n128 px, " + str(STEPS_COMPARE) + " steps each."))
     v = vgg(s, at(0, 1.8))
@@ -283,7 +283,7 @@ def color_preservation() -> Spec:
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.5), v, c)
-    stt = style_target(s, at(1, 2.5), v, st, STYLE_WEIGHT_128)
+    stt = style_target(s, at(1, 2.5), v, st, "1e6")   # strong style: the colour treatments stand out
     results = [(c, 0)]
     for i, mode in enumerate(COLOR_MODES):
         o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"preserve_color = {mode}",

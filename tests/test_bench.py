@@ -1,0 +1,49 @@
+"""Smoke tests of the benchmark command, its FLOP count and the memory check it relies on."""
+
+import json
+
+import pytest
+
+import nst_core
+from nst_core import bench, memory
+
+
+def test_bench_quick_smoke(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    report = bench.main(["--quick", "--threads", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "engine s/step" in printed and "time to quality" in printed
+    saved = json.loads(out.read_text())
+    row = saved["sizes"]["64"]
+    assert row["engine_s_per_step"] > 0 and row["reference_s_per_step"] > 0
+    assert row["gflop_per_step"] == pytest.approx(report["sizes"][64]["gflop_per_step"])
+    assert saved["conv_gflops_per_s"] > 0
+    ttq = saved["time_to_quality"]
+    assert ttq["schedule"] == [[32, 8], [64, 8]] and ttq["ref_loss"] > 0
+
+
+def test_step_flops_match_the_analytic_count(vgg):
+    flops = bench.conv_flops(vgg, 256, bench.CONTENT_LAYERS + bench.STYLE_LAYERS)
+    # VGG-19 to conv5_1 at 256 px: ~47 GFLOP forward, a step (forward + input gradient) ~95 GFLOP
+    assert flops["forward"] / 1e9 == pytest.approx(47.3, rel=0.01)
+    assert flops["step"] == 2 * flops["forward"] + flops["gram"]
+    assert 90e9 < flops["step"] < 100e9
+
+
+def test_memory_check_names_the_largest_size_that_fits(vgg, monkeypatch):
+    layers = ["relu4_2", "relu5_1"]
+    need_512 = memory.step_bytes("vgg19", (512, 512), layers)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: need_512)
+    memory.check_fits(vgg, (512, 512), layers)                    # fits exactly
+    with pytest.raises(nst_core.ImageError, match=r"largest size that fits is about (\d+)x\1 px") as info:
+        memory.check_fits(vgg, (1024, 1024), layers)
+    side = int(str(info.value).split("fits is about ")[1].split("x")[0])
+    assert 480 <= side <= 512
+    assert memory.step_bytes("vgg19", (side, side), layers) <= need_512
+
+
+def test_objective_refuses_a_size_that_cannot_fit(vgg, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2**20)
+    content = nst_core.ContentTarget(vgg, nst_core.load_image(nst_core.example_path("content_chelsea.png")))
+    with pytest.raises(nst_core.ImageError, match="largest size that fits"):
+        nst_core.Objective(vgg, content, None, 0.0, content.size)
