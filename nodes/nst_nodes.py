@@ -316,6 +316,10 @@ class NST_LoadVGG(_NSTNode):
         self.check_widgets(dict(weights=weights, architecture=architecture, pooling=pooling,
                                 convention=convention, normalized=normalized))
         path = None
+        if weights == DEFAULT_WEIGHTS and architecture == "vgg16":
+            raise self.error("architecture", "the built-in weights are a VGG-19; for a VGG-16 put a VGG-16 "
+                                             "file (e.g. torchvision's vgg16-397923af.pth) in models/vgg "
+                                             "and pick it under 'weights'")
         if weights and weights != DEFAULT_WEIGHTS:
             path = host.vgg_full_path(weights)
             if path is None:
