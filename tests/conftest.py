@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+import sys
+
 import pytest
 import torch
 
@@ -36,3 +40,15 @@ def starry64():
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean()))
+
+
+def load_toy_nodes():
+    """tests/fixtures/toy_nodes.py (small node classes for the executor tests), loaded once by path."""
+    name = "nst_test_toy_nodes"
+    if name not in sys.modules:
+        path = pathlib.Path(__file__).parent / "fixtures" / "toy_nodes.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -1,5 +1,4 @@
 """`nst-run`: overrides, exit codes, messages, progress output, files listed."""
-import importlib.util
 import io
 import json
 import os
@@ -12,18 +11,12 @@ import pytest
 from PIL import Image
 
 from comfyui_nst.nodes import cli
+from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
-def _toys():
-    name = "nst_test_toy_nodes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+_toys = load_toy_nodes
 
 
 toys = _toys()

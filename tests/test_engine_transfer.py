@@ -5,7 +5,7 @@ import torch
 
 import nst_core
 from nst_core import color
-from conftest import example, psnr
+from conftest import example
 
 STEPS = 60
 BETA_64PX = 8e4   # = the default β (5e6 at 512 px): the content loss (½Σ over pixels) is 64x smaller at 64 px

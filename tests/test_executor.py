@@ -1,7 +1,5 @@
 """Executor: what runs, in which order, caching, errors, progress, cancellation, lists."""
-import importlib.util
 import pathlib
-import sys
 import threading
 
 import pytest
@@ -10,18 +8,12 @@ import torch
 from comfyui_nst.nodes import runtime
 from comfyui_nst.nodes.executor import ExecutionError, Executor, RunResult, run_workflow
 from comfyui_nst.nodes.runtime import Interrupted
+from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
-def _toys():
-    name = "nst_test_toy_nodes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+_toys = load_toy_nodes
 
 
 toys = _toys()

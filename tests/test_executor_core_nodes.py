@@ -1,9 +1,7 @@
 """Headless core stand-ins: LoadImage, SaveImage, PreviewImage, image utilities; folder safety."""
-import importlib.util
 import json
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -13,18 +11,12 @@ from PIL import Image
 from comfyui_nst.nodes.core_nodes import CORE_NODE_CLASS_MAPPINGS, save_image_path
 from comfyui_nst.nodes.executor import Executor
 from comfyui_nst.nodes.validation import ValidationError
+from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
-def _toys():
-    name = "nst_test_toy_nodes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+_toys = load_toy_nodes
 
 
 toys = _toys()

@@ -1,24 +1,16 @@
 """Validation before anything runs: every problem reported at once, per node and input."""
-import importlib.util
 import pathlib
-import sys
 
 import pytest
 
 from comfyui_nst.nodes.executor import Executor
 from comfyui_nst.nodes.validation import Problem, ValidationError, execution_order, types_match, validate_prompt
+from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
-def _toys():
-    name = "nst_test_toy_nodes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+_toys = load_toy_nodes
 
 
 toys = _toys()

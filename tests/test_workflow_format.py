@@ -1,9 +1,7 @@
 """UI -> API conversion (golden files) and workflow loading."""
 import copy
-import importlib.util
 import json
 import pathlib
-import sys
 
 import pytest
 
@@ -16,18 +14,12 @@ from comfyui_nst.nodes.workflow_format import (
     ui_to_api,
     widget_slots,
 )
+from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
-def _toys():
-    name = "nst_test_toy_nodes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FIXTURES / "toy_nodes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+_toys = load_toy_nodes
 
 
 toys = _toys()
