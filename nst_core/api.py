@@ -38,41 +38,21 @@ RECONSTRUCTION_NOISE = 0.1
 TEXTURE_NOISE = 1.0
 
 
-def _present_fn(preserve_color: str, content: ContentTarget | None):
-    if preserve_color == "luminance" and content is not None:
-        source = content.image
-        return lambda x: color.combine_luminance(x, source.to(x.device))
-    return None
-
-
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | None = None, *,
              init: str = "content", init_image=None, optimizer: str = "lbfgs", steps: int = 300,
              lr: float | None = None, tv_weight: float = 0.0, seed: int = 0, size=None,
              callback: Callable | None = None, preserve_color: str = "none") -> Result:
     """Optimize an image against prebuilt targets. The output size defaults to the content's size."""
-    if preserve_color not in color.MODES:
-        raise ValueError(f"unknown colour preservation {preserve_color!r}; use one of {color.MODES}")
     if size is None:
         if content is None:
             raise ValueError("give `size` when there is no content target")
         size = content.size
     size = tuple(int(s) for s in size)
-    notes = []
-    if preserve_color != "none" and (content is None or style is None):
-        notes.append("colour preservation needs a content and a style target; ignored")
-        preserve_color = "none"
-    present = _present_fn(preserve_color, content)
-    if preserve_color == "histogram":
-        source = content.image
-        style = style.with_images(lambda img: color.match_color_histogram(img, source))
-    elif preserve_color == "luminance":
-        source = content.image
-        style = style.with_images(lambda img: color.match_luminance(img, source))
-        content = content.with_image(color.luminance_rgb(content.image))
+    content, style, present, notes = color.prepare(preserve_color, content, style)
     objective = Objective(vgg, content, style, tv_weight, size)
     x0 = initial_image(init, size, content=content, style=style, init_image=init_image, seed=seed,
                        device=vgg.device)
-    if preserve_color == "luminance" and init in ("style", "image", "noise"):
+    if present is not None and init in ("style", "image", "noise"):
         x0 = color.luminance_rgb(x0)
     x, history, stopped, run_notes = run(objective, x0, optimizer=optimizer, steps=steps, lr=lr,
                                          callback=callback, present=present)

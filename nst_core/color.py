@@ -62,3 +62,23 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor, eps: float
     transform = _sym_power(cov_c, 0.5, eps) @ _sym_power(cov_s, -0.5, eps)
     out = transform @ centred_s + mean_c
     return out.reshape(style.shape).to(style.dtype).clamp(0, 1)
+
+
+def prepare(mode: str, content, style):
+    """Targets and output mapping for a colour-preservation mode: (content, style, present, notes).
+
+    `present` maps the optimized pixels to the image shown and returned (None = as they are).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown colour preservation {mode!r}; use one of {MODES}")
+    if mode != "none" and (content is None or style is None):
+        return content, style, None, ["colour preservation needs a content and a style target; ignored"]
+    if mode == "histogram":
+        source = content.image
+        return content, style.with_images(lambda img: match_color_histogram(img, source)), None, []
+    if mode == "luminance":
+        source = content.image
+        style = style.with_images(lambda img: match_luminance(img, source))
+        content = content.with_image(luminance_rgb(source))
+        return content, style, lambda x: combine_luminance(x, source.to(x.device)), []
+    return content, style, None, []

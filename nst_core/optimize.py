@@ -215,7 +215,6 @@ def run(objective: Objective, x0: torch.Tensor, *, optimizer: str = "lbfgs", ste
     with torch.inference_mode(False), torch.enable_grad():
         x = x0.detach().clone().requires_grad_(True)
         opt = make_optimizer(optimizer, [x], lr)
-        clamp = optimizer != "lbfgs"
         check_every = check_every or (1 if x.device.type == "cpu" else 10)
         records: list[torch.Tensor] = []
         last_good = x.detach().clone()

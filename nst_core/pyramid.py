@@ -104,8 +104,6 @@ def optimize_pyramid(vgg, content=None, style=None, sizes: Sequence | None = Non
     final size, the coarse levels' use their (scaled) content weight.
     Returns nst_core.Result with the image at sizes[-1].
     """
-    if preserve_color not in color.MODES:
-        raise ValueError(f"unknown colour preservation {preserve_color!r}; use one of {color.MODES}")
     if sizes is None:
         if content is None:
             raise ValueError("give `sizes` when there is no content target")
@@ -115,19 +113,7 @@ def optimize_pyramid(vgg, content=None, style=None, sizes: Sequence | None = Non
     if not sizes:
         raise ValueError("no pyramid sizes given")
     steps = _steps_list(steps_per_level, len(sizes))
-    notes: list[str] = []
-    present = None
-    if preserve_color != "none" and (content is None or style is None):
-        notes.append("colour preservation needs a content and a style target; ignored")
-        preserve_color = "none"
-    if preserve_color == "histogram":
-        source = content.image
-        style = style.with_images(lambda img: color.match_color_histogram(img, source))
-    elif preserve_color == "luminance":
-        source = content.image
-        present = lambda x: color.combine_luminance(x, source.to(x.device))  # noqa: E731
-        style = style.with_images(lambda img: color.match_luminance(img, source))
-        content = content.with_image(color.luminance_rgb(content.image))
+    content, style, present, notes = color.prepare(preserve_color, content, style)
 
     final_area = sizes[-1][0] * sizes[-1][1]
     # build every level's objective first: size errors surface before any work is done
@@ -138,7 +124,7 @@ def optimize_pyramid(vgg, content=None, style=None, sizes: Sequence | None = Non
 
     x = initial_image(init, sizes[0], content=content, style=style, init_image=init_image, seed=seed,
                       device=vgg.device)
-    if preserve_color == "luminance" and init in ("style", "image", "noise"):
+    if present is not None and init in ("style", "image", "noise"):
         x = color.luminance_rgb(x)
     history: list[dict] = []
     stopped = None
