@@ -11,6 +11,7 @@ from .errors import ImageError
 from .image import as_bhwc, fit_max_side, to_bhwc
 from .models import load_vgg
 from .optimize import DEFAULT_LR, Objective, Result, initial_image, run
+from .pyramid import optimize_pyramid, pyramid_sizes
 from .targets import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ContentTarget, StyleTarget
 
 # Defaults for the normalized Caffe VGG-19 (see README "Loss weights"); α is the content weight,
@@ -27,6 +28,12 @@ DEFAULTS = {
     "lr": dict(DEFAULT_LR),
 }
 
+
+# Coarse-to-fine schedule of stylize(): steps at the levels below full size (the coarsest first in
+# reversed order: 150 at ~128 px, 100 at each finer level) and the share of `steps` run at full size.
+COARSE_STEPS = (100, 150)
+FINAL_LEVEL_SHARE = 0.4
+COARSEST_LONG_SIDE = 128
 
 # Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
 # jcjohnson's neural-style does. Full-range noise leaves high-frequency residue in the near-null space
@@ -65,19 +72,31 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
             style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=None,
             content_weight: float = DEFAULTS["content_weight"], style_weight: float = DEFAULTS["style_weight"],
             style_blend: Sequence[float] | None = None, style_scale: float = 1.0,
-            max_size: int | None = DEFAULTS["max_size"], **options) -> Result:
+            max_size: int | None = DEFAULTS["max_size"], coarse_to_fine: bool = True, **options) -> Result:
     """Gatys style transfer of `content_image` in the style of `style_image` (one image or a list).
 
     `max_size` caps the output's long side (the content is resized down, never up); other keyword
     options are those of `optimize` (init, optimizer, steps, lr, tv_weight, seed, callback, preserve_color).
+
+    `coarse_to_fine` (default): when the image's long side is at least 256 px, optimize first at sizes
+    halved down to a ~128 px long side (150 then 100 steps), then run 40% of `steps` at full size; at 512 px
+    this reaches the loss of 300 full-size L-BFGS steps about 3x sooner (README, "Speed").
     """
     vgg = vgg or load_vgg()
     content_image = _fit(content_image, max_size)
     content = ContentTarget(vgg, content_image, content_layers, content_weight)
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
     style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale)
-    options.setdefault("steps", DEFAULTS["steps"])
-    return optimize(vgg, content, style, **options)
+    steps = int(options.pop("steps", DEFAULTS["steps"]))
+    levels = 1
+    while coarse_to_fine and max(content.size) / 2 ** levels >= COARSEST_LONG_SIDE:
+        levels += 1
+    sizes = pyramid_sizes(content.size, levels=levels)
+    if len(sizes) > 1:
+        coarse = [COARSE_STEPS[min(i, len(COARSE_STEPS) - 1)] for i in range(len(sizes) - 1)]
+        final = max(1, round(steps * FINAL_LEVEL_SHARE))
+        return optimize_pyramid(vgg, content, style, sizes, coarse[::-1] + [final], **options)
+    return optimize(vgg, content, style, steps=steps, **options)
 
 
 def reconstruct_content(image, layers: Sequence[str] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"),

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
     p.add_argument("--no-normalize", action="store_true", help="use the raw, unnormalized network")
+    p.add_argument("--no-coarse-to-fine", action="store_true",
+                   help="optimize at full size only (default: start at half size, then refine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", "-q", action="store_true")
@@ -78,7 +80,7 @@ def main(argv=None) -> int:
             style_weight=args.style_weight, style_blend=args.style_blend, style_scale=args.style_scale,
             max_size=args.size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
-            preserve_color=args.preserve_color, callback=report)
+            preserve_color=args.preserve_color, coarse_to_fine=not args.no_coarse_to_fine, callback=report)
     except (NSTError, ValueError, OSError) as exc:
         print(f"nst-stylize: error: {exc}", file=sys.stderr)
         return 2
