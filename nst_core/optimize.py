@@ -18,7 +18,6 @@ from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
 from .losses import content_loss, style_layer_loss, tv_loss
 from .memory import check_fits
-from .targets import ContentTarget, StyleTarget
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style", "image")
@@ -97,16 +96,11 @@ class Objective:
             self.vgg.check_size(*self.size, layers)
             check_fits(self.vgg, self.size, layers)
         self.autocast = autocast_dtype(self.vgg.device)
-        # warm the target caches for this size outside the step loop
-        if content is not None:
-            content.features_at(self.size)
-        if style is not None:
-            style.grams_at(self.size)
+        # the targets for this size, computed once, outside the step loop
+        self.terms = self._layer_terms()
 
-    def _layer_terms(self):
-        """{layer: [(kind, weight, target)]} when both targets are the engine's own classes, else None."""
-        if not all(t is None or type(t) in (ContentTarget, StyleTarget) for t in (self.content, self.style)):
-            return None
+    def _layer_terms(self) -> dict[str, list]:
+        """{layer: [(kind, weight, target tensor)]}: what each layer's output is compared with."""
         terms: dict[str, list] = {}
         if self.content is not None:
             feats = self.content.features_at(self.size)
@@ -120,7 +114,7 @@ class Objective:
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         zero = x.new_zeros(())
-        terms = self._layer_terms() if self.layers else None
+        terms = self.terms
         parts = {"content": [], "style": []}
 
         def on_feature(name, h):
@@ -131,21 +125,12 @@ class Objective:
                     loss = content_loss(h, target) if kind == "content" else style_layer_loss(h, target)
                     parts[kind].append(w * loss)
 
-        hook = on_feature if terms is not None else None
-        if not self.layers:
-            feats = {}
-        elif self.autocast is not None:
-            # convs in reduced precision; the Grams and the losses stay in float32
-            with torch.autocast(x.device.type, dtype=self.autocast):
-                feats = self.vgg.features(x, self.layers, hook)
-        else:
-            feats = self.vgg.features(x, self.layers, hook)
-        if terms is not None:
-            content = sum(parts["content"]) if parts["content"] else zero
-            style = sum(parts["style"]) if parts["style"] else zero
-        else:
-            content = self.content.loss(feats, self.size) if self.content is not None else zero
-            style = self.style.loss(feats, self.size) if self.style is not None else zero
+        if self.layers:
+            # convs in reduced precision on CUDA (autocast); the Grams and the losses stay in float32
+            with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                self.vgg.features(x, self.layers, on_feature)
+        content = sum(parts["content"]) if parts["content"] else zero
+        style = sum(parts["style"]) if parts["style"] else zero
         tv = tv_loss(x) if self.tv_weight else zero
         total = zero
         if self.content is not None and self.content.weight:
