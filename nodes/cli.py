@@ -4,6 +4,11 @@ The same JSON that runs inside ComfyUI runs here, with headless stand-ins for th
 core image nodes; this module only parses arguments, applies --set overrides,
 draws progress on stderr and turns every failure into a readable message and a
 non-zero exit code.
+
+Exit codes: 0 success; 1 the workflow could not be read or validated (nothing was
+run) or a node failed; 2 bad usage; 3 the workflow ran, but some output nodes failed
+validation and were skipped (as ComfyUI does; their problems are printed on stderr);
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from .workflow_format import WorkflowFormatError
 
 __all__ = ["main", "build_registry", "apply_overrides", "parse_override", "OverrideError", "ProgressPrinter"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class OverrideError(ValueError):
@@ -137,7 +142,10 @@ class ProgressPrinter:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nst-run",
-        description="Run a saved ComfyUI workflow (UI or API format JSON, or a ComfyUI PNG) without ComfyUI.")
+        description="Run a saved ComfyUI workflow (UI or API format JSON, or a ComfyUI PNG) without ComfyUI.",
+        epilog="Like ComfyUI, output nodes that fail validation are skipped and the other outputs run. "
+               "Exit codes: 0 success; 1 invalid workflow (nothing run) or a node failed; 2 bad usage; "
+               "3 ran, but some outputs failed validation and were skipped; 130 interrupted.")
     p.add_argument("workflow", nargs="?", help="workflow .json (UI or API format) or a PNG saved by ComfyUI")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
                    help="override an input; NODE is a node id or title, VALUE is JSON if it parses, else a string "
@@ -149,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
                                                   "(sets NST_DEVICE)")
     p.add_argument("--list-nodes", action="store_true", help="list the available node types and exit")
     p.add_argument("--print-api", action="store_true", help="print the workflow in API format (after --set) and exit")
-    p.add_argument("--validate", action="store_true", help="only validate the workflow")
+    p.add_argument("--validate", action="store_true",
+                   help="only validate the workflow (exit 1 on any problem, even one a run would skip)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of node errors")
     return p
@@ -244,7 +253,21 @@ def main(argv: Optional[list] = None) -> int:
         err.write(f"preview: {path}\n")
     if not result.files and not result.previews:
         err.write("no files were written\n")
+    if result.skipped:
+        _report_skipped(result, err)
+        return EXIT_SKIPPED
     return EXIT_OK
+
+
+def _report_skipped(result: Any, err: TextIO) -> None:
+    """The problems of the outputs a run skipped, in the format of a refused workflow."""
+    labels = []
+    for nid in result.skipped:
+        class_type, title = result.prompt[nid].get("class_type"), node_title(result.prompt[nid])
+        labels.append(f"{nid} ({class_type}{f' {title!r}' if title and title != class_type else ''})")
+    err.write(f"nst-run: {result.validation_error}\n"
+              f"skipped output node{'s' if len(labels) != 1 else ''} {', '.join(labels)}, "
+              "which failed validation; the other outputs ran.\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

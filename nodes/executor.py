@@ -6,7 +6,8 @@ hidden inputs, list mapping, INPUT_IS_LIST / OUTPUT_IS_LIST, ui results), its
 validation, its run-only-what-outputs-need order, its output cache (class + literal
 inputs + IS_CHANGED + upstream keys, kept across runs of one Executor) and its
 torch.inference_mode() around the run, so that a workflow behaves the same here and
-inside ComfyUI.
+inside ComfyUI. As in ComfyUI, an output node that fails validation is skipped (its
+problems are in RunResult.skipped / .validation_error) while the valid outputs run.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from .runtime import Interrupted, RunContext, activate, check_interrupted, executing_node, get_directory
-from .validation import ValidationError, execution_order, input_info, is_link, node_title, output_nodes, validate_prompt
+from .validation import (PromptValidation, ValidationError, execution_order, input_info, is_link, node_title,
+                         validate_outputs)
 from .workflow_format import Workflow, load_workflow
 
 __all__ = ["Executor", "ExecutionError", "RunResult", "ValidationError", "Interrupted", "run_workflow"]
@@ -55,6 +57,17 @@ class RunResult:
     files: list = field(default_factory=list)     # files in the output folder named by ui results
     previews: list = field(default_factory=list)  # files in the temp folder (PreviewImage)
     warnings: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)   # output node ids not run: they failed validation
+    validation_error: Optional[ValidationError] = None  # the problems of the skipped outputs, if any
+
+    @property
+    def problems(self) -> list:
+        """The validation problems of the skipped outputs (empty when nothing was skipped)."""
+        return list(self.validation_error.problems) if self.validation_error is not None else []
+
+    def node_errors(self) -> dict:
+        """ComfyUI-shaped node_errors of the skipped outputs ({} when nothing was skipped)."""
+        return self.validation_error.node_errors() if self.validation_error is not None else {}
 
 
 _UNCACHEABLE = object()
@@ -107,11 +120,25 @@ class Executor:
         with activate(self.context()):
             return load_workflow(workflow, self.node_classes, self.display_names)
 
-    def validate(self, workflow: Any) -> dict:
-        """The validated API graph (constants coerced); raises ValidationError."""
+    def check(self, workflow: Any) -> PromptValidation:
+        """Per-output validation (ComfyUI's): which outputs can run, and the others' problems.
+
+        Raises ValidationError only for whole-graph problems or when no output is valid.
+        """
         with activate(self.context()):
             wf = load_workflow(workflow, self.node_classes, self.display_names)
-            return validate_prompt(wf.prompt, self.node_classes, {"extra_pnginfo": wf.extra_pnginfo})
+            return validate_outputs(wf.prompt, self.node_classes, {"extra_pnginfo": wf.extra_pnginfo})
+
+    def validate(self, workflow: Any) -> dict:
+        """The validated API graph (constants coerced).
+
+        Strict (the `nst-run --validate` check): raises ValidationError on any problem,
+        even one that `run` would handle by skipping the outputs it affects.
+        """
+        checked = self.check(workflow)
+        if checked.problems:
+            raise checked.error()
+        return checked.prompt
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -119,21 +146,29 @@ class Executor:
 
     def run(self, workflow: Any, *, progress: Optional[ProgressSink] = None, cancel: Any = None,
             extra_pnginfo: Optional[dict] = None) -> RunResult:
-        """Validate then run what the output nodes need, in dependency order.
+        """Validate then run what the valid output nodes need, in dependency order.
 
-        Raises ValidationError (nothing ran), ExecutionError (a node failed; earlier
-        results stay cached) or Interrupted (the cancel flag was set).
+        As in ComfyUI, output nodes that fail validation are skipped and the others run;
+        the skipped ones and their problems are in `RunResult.skipped` and
+        `RunResult.validation_error`. Raises ValidationError (nothing ran: no output is
+        valid, or a whole-graph problem such as an unknown node type), ExecutionError (a
+        node failed; earlier results stay cached) or Interrupted (the cancel flag was set).
         """
         with activate(self.context(progress, cancel)):
             wf = load_workflow(workflow, self.node_classes, self.display_names)
             extra = extra_pnginfo if extra_pnginfo is not None else wf.extra_pnginfo
-            prompt = validate_prompt(wf.prompt, self.node_classes, {"extra_pnginfo": extra})
-            order, _ = execution_order(prompt, output_nodes(prompt, self.node_classes))
+            checked = validate_outputs(wf.prompt, self.node_classes, {"extra_pnginfo": extra})
+            if checked.failed_outputs:
+                log.info("skipping output node(s) %s, which failed validation:\n%s",
+                         ", ".join(checked.failed_outputs), checked.error())
+            order, _ = execution_order(checked.prompt, checked.good_outputs)
             import torch  # deferred: loading/validating a workflow does not need it
 
             with torch.inference_mode():
-                result = self._execute_all(prompt, order, extra)
+                result = self._execute_all(checked.prompt, order, extra)
             result.warnings = list(wf.warnings)
+            result.skipped = list(checked.failed_outputs)
+            result.validation_error = checked.error()
             return result
 
     # ---------------------------------------------------------------- internals

@@ -2,6 +2,8 @@
 
 Every problem is collected (not only the first) so a user can fix a workflow in one
 pass; each carries the node id, class_type, input name and ComfyUI's error type.
+Like ComfyUI, validity is decided per output node: `validate_outputs` tells which
+outputs can run and which must be skipped; `validate_prompt` is the strict form.
 Also provides the graph helpers (links, output nodes, dependency order) the
 executor shares, so both agree on what "needed" means.
 """
@@ -15,6 +17,8 @@ from typing import Any, Mapping, Optional
 __all__ = [
     "Problem",
     "ValidationError",
+    "PromptValidation",
+    "validate_outputs",
     "validate_prompt",
     "is_link",
     "output_nodes",
@@ -53,10 +57,15 @@ class Problem:
 
 
 class ValidationError(ValueError):
-    """The graph is invalid; `problems` lists every problem found (nothing was run)."""
+    """The graph is invalid; `problems` lists every problem found.
 
-    def __init__(self, problems: list):
+    `dependent_outputs` maps a node id to the output nodes its problems invalidate
+    (ComfyUI's node_errors[...]["dependent_outputs"]); it is empty for whole-graph problems.
+    """
+
+    def __init__(self, problems: list, dependent_outputs: Optional[Mapping] = None):
         self.problems = list(problems)
+        self.dependent_outputs = {nid: list(outs) for nid, outs in (dependent_outputs or {}).items()}
         super().__init__(self._render())
 
     @property
@@ -64,12 +73,14 @@ class ValidationError(ValueError):
         return [p.as_dict() for p in self.problems]
 
     def node_errors(self) -> dict:
-        """ComfyUI-shaped {node_id: {"errors": [...], "class_type"}} (whole-graph problems left out)."""
+        """ComfyUI-shaped {node_id: {"errors", "dependent_outputs", "class_type"}} (whole-graph problems left out)."""
         out: dict = {}
         for p in self.problems:
             if p.node_id is None:
                 continue
-            entry = out.setdefault(p.node_id, {"errors": [], "dependent_outputs": [], "class_type": p.class_type})
+            entry = out.setdefault(p.node_id, {"errors": [],
+                                               "dependent_outputs": list(self.dependent_outputs.get(p.node_id, [])),
+                                               "class_type": p.class_type})
             entry["errors"].append({"type": p.type, "message": p.message, "details": p.input_name or "",
                                     "extra_info": {"input_name": p.input_name}})
         return out
@@ -302,19 +313,40 @@ class _NodeChecker:
             report(target, message, "custom_validation_failed")
 
 
-def validate_prompt(prompt: Mapping, node_classes: Mapping, extra: Optional[Mapping] = None) -> dict:
-    """Validate an API graph; return a copy with constants coerced, or raise ValidationError.
+@dataclass(frozen=True)
+class PromptValidation:
+    """What `validate_outputs` found: the outputs that can run, and the problems of the others."""
 
-    Checks unknown node types (all of them; the other nodes are still checked),
-    that an output node exists, cycles, and for every
-    node an output needs: required inputs, links (shape, target, slot, type),
-    INT/FLOAT/STRING/BOOLEAN coercion, min/max, combo choices, VALIDATE_INPUTS.
+    prompt: dict             # copy of the graph; constants coerced in every node an output needs
+    good_outputs: list       # output node ids whose whole upstream graph is valid
+    failed_outputs: list     # output node ids that must be skipped
+    problems: list           # every Problem found (all of them belong to failed outputs)
+    dependent_outputs: dict  # node id -> failed outputs its problems invalidate
+
+    def error(self) -> Optional[ValidationError]:
+        """The problems as a ValidationError, or None when every output is valid."""
+        return ValidationError(self.problems, self.dependent_outputs) if self.problems else None
+
+
+def validate_outputs(prompt: Mapping, node_classes: Mapping, extra: Optional[Mapping] = None) -> PromptValidation:
+    """Validate an API graph per output node, as ComfyUI's validate_prompt does.
+
+    ComfyUI runs the outputs whose upstream graph is valid ("good outputs") and ignores
+    the others, reporting their problems; only when no output is valid is the prompt
+    refused. So this raises ValidationError (with every problem found) only for
+    whole-graph problems (no nodes, a node that is not an object, has no class_type, an
+    unknown class_type or non-object inputs, no output node) or when no output is valid.
+
+    Checks, for every node an output needs: required inputs, links (shape, target, slot,
+    type), INT/FLOAT/STRING/BOOLEAN coercion, min/max, combo choices, VALIDATE_INPUTS,
+    and dependency cycles. An output is good when none of its upstream nodes (itself
+    included) has a problem or lies on a cycle.
     """
     extra = extra or {}
     problems: list = []
     if not isinstance(prompt, Mapping) or not prompt:
         raise ValidationError([Problem(None, None, None, "the workflow has no nodes", "invalid_prompt")])
-    unknown = False
+    unknown = False  # a whole-graph problem: ComfyUI refuses the prompt however many outputs are valid
     for nid in sorted(prompt, key=_id_sort_key):
         node = prompt[nid]
         class_type = node.get("class_type") if isinstance(node, Mapping) else None
@@ -339,8 +371,10 @@ def validate_prompt(prompt: Mapping, node_classes: Mapping, extra: Optional[Mapp
                                     "(e.g. SaveImage or PreviewImage)", "prompt_no_outputs"))
         raise ValidationError(problems)
     order, cycles = execution_order(prompt, outputs)
+    on_cycle = set()
     for cycle in cycles:
         nid = cycle[0]
+        on_cycle.update(cycle)
         problems.append(Problem(nid, prompt[nid].get("class_type"), None, "dependency cycle: " + " -> ".join(cycle),
                                 "dependency_cycle", node_title(prompt[nid])))
     checker = _NodeChecker(prompt, node_classes, problems, extra)
@@ -348,6 +382,34 @@ def validate_prompt(prompt: Mapping, node_classes: Mapping, extra: Optional[Mapp
     for nid in order:
         if prompt[nid].get("class_type") in node_classes and isinstance(prompt[nid].get("inputs", {}), Mapping):
             result[nid]["inputs"] = checker.check(nid)
-    if problems:
-        raise ValidationError(problems)
-    return result
+    with_problems = {p.node_id for p in problems if p.node_id is not None}
+    good, failed, dependent = [], [], {}
+    for out in outputs:
+        upstream, _ = execution_order(prompt, [out])
+        bad = [nid for nid in upstream if nid in with_problems or nid in on_cycle]
+        if not bad:
+            good.append(out)
+            continue
+        failed.append(out)
+        for nid in bad:
+            if nid in with_problems:  # nodes only downstream of a problem get no entry, as in ComfyUI
+                dependent.setdefault(nid, []).append(out)
+    if unknown or not good:
+        raise ValidationError(problems, dependent)
+    return PromptValidation(result, good, failed, problems, dependent)
+
+
+def validate_prompt(prompt: Mapping, node_classes: Mapping, extra: Optional[Mapping] = None) -> dict:
+    """Validate an API graph; return a copy with constants coerced, or raise ValidationError.
+
+    Strict: raises on any problem, even when some outputs are valid (use
+    `validate_outputs` to run the valid outputs anyway, as ComfyUI does). Checks
+    unknown node types (all of them; the other nodes are still checked), that an output
+    node exists, cycles, and for every node an output needs: required inputs, links
+    (shape, target, slot, type), INT/FLOAT/STRING/BOOLEAN coercion, min/max, combo
+    choices, VALIDATE_INPUTS.
+    """
+    checked = validate_outputs(prompt, node_classes, extra)
+    if checked.problems:
+        raise checked.error()
+    return checked.prompt

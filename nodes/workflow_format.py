@@ -146,6 +146,10 @@ def _map_widgets(node: dict, node_class: Any, warnings: list) -> dict:
         return {s.name: _wrap(raw.get(s.name, default_widget_value(s.spec))) for s in slots if s.kind == "value"}
     values = list(raw or [])
     slack = len(values) - sum(1 for s in slots if s.kind == "value")
+    # Fewer values than the full layout: the node may have been saved before widgets were appended to
+    # its class. The frontend then assigns the saved values to its widgets by position (phantoms
+    # included) and the new widgets keep their defaults, so a value that looks like a phantom is one.
+    short = len(values) < len(slots)
     result, i, control_taken = {}, 0, False
     for slot in slots:
         here = values[i] if i < len(values) else None
@@ -154,9 +158,9 @@ def _map_widgets(node: dict, node_class: Any, warnings: list) -> dict:
             i += 1
             control_taken = False
             continue
-        take = slack > 0 and i < len(values)
+        take = (slack > 0 or short) and i < len(values)
         if slot.kind == "control":
-            take = take and (here in CONTROL_VALUES or isinstance(here, bool))
+            take = take and (here in CONTROL_VALUES or (isinstance(here, bool) and slack > 0))
             control_taken = take
         elif slot.kind == "filter":
             take = take and control_taken and isinstance(here, str)

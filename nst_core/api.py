@@ -11,7 +11,7 @@ from .errors import ImageError
 from .image import as_bhwc, fit_max_side, to_bhwc
 from .models import load_vgg
 from .optimize import DEFAULT_LR, Objective, Result, initial_image, run
-from .pyramid import optimize_pyramid, pyramid_sizes
+from .pyramid import coarse_to_fine_schedule, optimize_pyramid
 from .targets import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ContentTarget, StyleTarget
 
 # Defaults for the normalized Caffe VGG-19 (see README "Loss weights"); α is the content weight,
@@ -29,12 +29,6 @@ DEFAULTS = {
 }
 
 
-# Coarse-to-fine schedule of stylize(): steps at the levels below full size (the coarsest first in
-# reversed order: 150 at ~128 px, 100 at each finer level) and the share of `steps` run at full size.
-COARSE_STEPS = (100, 150)
-FINAL_LEVEL_SHARE = 0.4
-COARSEST_LONG_SIDE = 128
-
 # Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
 # jcjohnson's neural-style does. Full-range noise leaves high-frequency residue in the near-null space
 # of the first convolutions: measured at 64 px, 150 L-BFGS steps, conv1_2 reaches 17 dB PSNR from
@@ -48,13 +42,25 @@ TEXTURE_NOISE = 1.0
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | None = None, *,
              init: str = "content", init_image=None, optimizer: str = "lbfgs", steps: int = 300,
              lr: float | None = None, tv_weight: float = 0.0, seed: int = 0, size=None,
-             callback: Callable | None = None, preserve_color: str = "none") -> Result:
-    """Optimize an image against prebuilt targets. The output size defaults to the content's size."""
+             callback: Callable | None = None, preserve_color: str = "none",
+             coarse_to_fine: bool = False) -> Result:
+    """Optimize an image against prebuilt targets. The output size defaults to the content's size.
+
+    `coarse_to_fine`: run the default pyramid (`nst_core.pyramid.coarse_to_fine_schedule`: part of
+    `steps` at sizes halved down to a ~128 px long side, the rest at full size) instead of `steps` steps
+    at full size; only images with a long side of at least 256 px get coarse levels.
+    """
     if size is None:
         if content is None:
             raise ValueError("give `size` when there is no content target")
         size = content.size
     size = tuple(int(s) for s in size)
+    if coarse_to_fine:
+        sizes, level_steps = coarse_to_fine_schedule(size, steps)
+        if len(sizes) > 1:
+            return optimize_pyramid(vgg, content, style, sizes, level_steps, init=init, init_image=init_image,
+                                    optimizer=optimizer, lr=lr, tv_weight=tv_weight, seed=seed,
+                                    callback=callback, preserve_color=preserve_color)
     content, style, present, notes = color.prepare(preserve_color, content, style)
     objective = Objective(vgg, content, style, tv_weight, size)
     x0 = initial_image(init, size, content=content, style=style, init_image=init_image, seed=seed,
@@ -78,9 +84,10 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     `max_size` caps the output's long side (the content is resized down, never up); other keyword
     options are those of `optimize` (init, optimizer, steps, lr, tv_weight, seed, callback, preserve_color).
 
-    `coarse_to_fine` (default): when the image's long side is at least 256 px, optimize first at sizes
-    halved down to a ~128 px long side (150 then 100 steps), then run 40% of `steps` at full size; at 512 px
-    this reaches the loss of 300 full-size L-BFGS steps about 3x sooner (README, "Speed").
+    `coarse_to_fine` (default): when the image's long side is at least 256 px, spend half of `steps` at a
+    ~128 px long side, a third at each level halving the side in between, then 40% at full size
+    (`nst_core.pyramid.coarse_to_fine_schedule`); at 512 px this reaches the loss of as many full-size
+    L-BFGS steps several times sooner (README, "Speed").
     """
     vgg = vgg or load_vgg()
     content_image = _fit(content_image, max_size)
@@ -88,15 +95,7 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
     style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale)
     steps = int(options.pop("steps", DEFAULTS["steps"]))
-    levels = 1
-    while coarse_to_fine and max(content.size) / 2 ** levels >= COARSEST_LONG_SIDE:
-        levels += 1
-    sizes = pyramid_sizes(content.size, levels=levels)
-    if len(sizes) > 1:
-        coarse = [COARSE_STEPS[min(i, len(COARSE_STEPS) - 1)] for i in range(len(sizes) - 1)]
-        final = max(1, round(steps * FINAL_LEVEL_SHARE))
-        return optimize_pyramid(vgg, content, style, sizes, coarse[::-1] + [final], **options)
-    return optimize(vgg, content, style, steps=steps, **options)
+    return optimize(vgg, content, style, steps=steps, coarse_to_fine=coarse_to_fine, **options)
 
 
 def reconstruct_content(image, layers: Sequence[str] = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"),

@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-blend", type=float, nargs="+", help="blend weights of the styles")
     p.add_argument("--output", "-o", default="stylized.png", help="PNG to write")
     p.add_argument("--size", type=int, default=256, help="long side of the output in px")
-    p.add_argument("--steps", type=int, default=d["steps"])
+    p.add_argument("--steps", type=int, default=d["steps"],
+                   help="optimizer steps; with coarse-to-fine they are shared out over the sizes")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     p.add_argument("--lr", type=float, help="learning rate (default per optimizer: %s)" % d["lr"])
     p.add_argument("--init", choices=INITS, default=d["init"])
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
     p.add_argument("--no-normalize", action="store_true", help="use the raw, unnormalized network")
     p.add_argument("--no-coarse-to-fine", action="store_true",
-                   help="optimize at full size only (default: start at half size, then refine)")
+                   help="every step at full size (default, for 256 px and more: half of --steps at a ~128 px "
+                        "long side, a third at each size in between, 40%% at full size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--quiet", "-q", action="store_true")

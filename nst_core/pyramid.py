@@ -25,11 +25,15 @@ from .errors import ImageError
 from .image import resize, to_bhwc
 from .optimize import Objective, Result, initial_image, run
 
-# Recommended schedule (measured by `python -m nst_core.bench`): levels that halve the side down to
-# ~128 px, many cheap steps at the coarse levels, fewer at the final size (at most 120; stop earlier
-# with a callback once the loss is good enough).
-DEFAULT_MIN_SIDE = 128
-DEFAULT_STEPS = (150, 100, 120)
+# The default schedule (measured by `python -m nst_core.bench`, README "Speed"): levels that halve the
+# side while the coarsest long side stays >= COARSEST_LONG_SIDE; a run of `steps` spends
+# COARSE_STEP_SHARES of them at the coarse levels (the coarsest first; the last share repeats for any
+# further level) and FINAL_STEP_SHARE at full size. A coarse step costs ~1/4 (1/16 ...) of a full one.
+COARSEST_LONG_SIDE = 128
+COARSE_STEP_SHARES = (0.5, 1 / 3)
+FINAL_STEP_SHARE = 0.4
+DEFAULT_MIN_SIDE = COARSEST_LONG_SIDE
+DEFAULT_STEPS = (150, 100, 120)     # coarse_to_fine_schedule(512, 300)'s steps
 
 
 def pyramid_sizes(size, levels: int | None = None, min_side: int = DEFAULT_MIN_SIDE,
@@ -63,6 +67,32 @@ def pyramid_sizes(size, levels: int | None = None, min_side: int = DEFAULT_MIN_S
         if not out or s != out[-1]:
             out.append(s)
     return out
+
+
+def coarse_to_fine_schedule(size, steps: int, coarsest_long_side: int | None = None,
+                            coarse_shares: Sequence[float] | None = None,
+                            final_share: float | None = None) -> tuple[list, list]:
+    """(sizes, steps per level) of the default coarse-to-fine run for `steps` at `size` ((H, W) or int).
+
+    One level ([size], [steps]) when the long side is below twice `coarsest_long_side`. Options left
+    None take this module's constants (read at call time).
+    """
+    coarsest_long_side = COARSEST_LONG_SIDE if coarsest_long_side is None else coarsest_long_side
+    coarse_shares = COARSE_STEP_SHARES if coarse_shares is None else coarse_shares
+    final_share = FINAL_STEP_SHARE if final_share is None else final_share
+    if isinstance(size, int):
+        size = (size, size)
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    levels = 1
+    while max(size) / 2 ** levels >= coarsest_long_side:
+        levels += 1
+    sizes = pyramid_sizes(size, levels=levels)
+    if len(sizes) == 1:
+        return sizes, [steps]
+    shares = [coarse_shares[min(i, len(coarse_shares) - 1)] for i in range(len(sizes) - 1)]
+    return sizes, [max(1, round(steps * share)) for share in shares] + [max(1, round(steps * final_share))]
 
 
 def _steps_list(steps_per_level, count: int) -> list[int]:
@@ -163,4 +193,5 @@ def schedule_cost(sizes, steps_per_level) -> float:
     return sum(n * h * w / final for (h, w), n in zip(sizes, steps))
 
 
-__all__ = ["DEFAULT_MIN_SIDE", "DEFAULT_STEPS", "optimize_pyramid", "pyramid_sizes", "schedule_cost"]
+__all__ = ["COARSEST_LONG_SIDE", "COARSE_STEP_SHARES", "DEFAULT_MIN_SIDE", "DEFAULT_STEPS", "FINAL_STEP_SHARE",
+           "coarse_to_fine_schedule", "optimize_pyramid", "pyramid_sizes", "schedule_cost"]

@@ -76,14 +76,38 @@ def test_bad_overrides(work, capsys, arg, message):
 
 
 def test_validation_errors_listed_per_node_and_input(work, capsys):
+    # every output (7, 13, 15, 16) fails: nothing runs, exit 1, all problems listed
     code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "--set", "1.width=0",
-                           "--set", "Blend A.mode=xor"], capsys)
+                           "--set", "Blend A.mode=xor", "--set", "14.noise_seed=-1"], capsys)
     assert code == 1
-    assert "workflow validation failed (3 problems)" in err
+    assert "workflow validation failed (4 problems)" in err
     assert "node 12 (ToyAdd 'Sum'), input 'b': value 5000 is bigger than the maximum 1000" in err
     assert "node 1 (ToyNoise), input 'width': value 0 is smaller than the minimum 1" in err
     assert "node 3 (ToyBlend 'Blend A'), input 'mode': value 'xor' is not one of ['add', 'mul']" in err
-    assert "nothing was run" in err and toys.CALLS == [] and not (work / "output").exists()
+    assert "node 14 (ToySeedByName), input 'noise_seed': value -1 is smaller than the minimum 0" in err
+    assert "nothing was run" in err and "skipped" not in err
+    assert toys.CALLS == [] and not (work / "output").exists() and out == ""
+
+
+def test_outputs_failing_validation_are_skipped_the_rest_runs_exit_3(work, capsys):
+    # Sum (12) only feeds output 13; outputs 7 (SaveImage), 15 and 16 are valid and run
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "-q"], capsys)
+    assert code == cli.EXIT_SKIPPED == 3, err
+    assert out.splitlines() == [os.path.join("output", "toy", "blend_00001_.png")]
+    assert (work / "output" / "toy" / "blend_00001_.png").is_file()
+    assert not any(call[0] == "ToyAdd" for call in toys.CALLS) and ("ToyShow", 99) in toys.CALLS
+    assert toys.CALLS.count(("ToyNoise", 16, 12, 42)) == 1  # shared by outputs 7 and 16: run once
+    assert "workflow validation failed (1 problem):" in err
+    assert "node 12 (ToyAdd 'Sum'), input 'b': value 5000 is bigger than the maximum 1000" in err
+    assert "skipped output node 13 (ToyShow), which failed validation; the other outputs ran." in err
+    assert "nothing was run" not in err
+    code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "--validate"], capsys)
+    assert code == 1 and "node 12 (ToyAdd 'Sum'), input 'b'" in err  # --validate stays strict
+    code, out, err = _run([FIXTURES / "ui_features.json", "-q"], capsys)
+    assert code == 0 and "skipped" not in err
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "3 ran, but some outputs failed validation and were skipped" in " ".join(capsys.readouterr().out.split())
 
 
 def test_missing_image_and_traversal_fail_cleanly(work, capsys):

@@ -4,7 +4,8 @@ import pathlib
 import pytest
 
 from comfyui_nst.nodes.executor import Executor
-from comfyui_nst.nodes.validation import Problem, ValidationError, execution_order, types_match, validate_prompt
+from comfyui_nst.nodes.validation import (Problem, ValidationError, execution_order, types_match, validate_outputs,
+                                          validate_prompt)
 from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -138,3 +139,122 @@ def test_types_match_and_order_helpers():
     assert types_match("IMAGE", Any("*"))
     order, cycles = execution_order({"a": {"inputs": {"x": ["b", 0]}}, "b": {"inputs": {}}}, ["a"])
     assert order == ["b", "a"] and cycles == []
+
+
+# ---------------------------------------------------------------- per-output validity (ComfyUI parity)
+
+def _two_branches(bad_value=500):
+    """Branch A (image -> SaveImage) is valid; branch B (ToyInt -> ToyAdd -> ToyShow) is not."""
+    return {
+        "1": {"class_type": "ToyNoise", "inputs": {"width": 4, "height": 3, "seed": 1}},
+        "2": {"class_type": "ToyBlend", "inputs": {"image": ["1", 0], "mode": "mul", "amount": 0.5}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "good"}},
+        "4": {"class_type": "ToyInt", "inputs": {"value": bad_value}},                   # > max
+        "5": {"class_type": "ToyAdd", "inputs": {"a": ["4", 0]}, "_meta": {"title": "Sum"}},  # b missing
+        "6": {"class_type": "ToyShow", "inputs": {"value": ["5", 0]}},
+    }
+
+
+def test_invalid_output_is_skipped_and_the_valid_branch_runs(tmp_path):
+    toys.reset()
+    result = Executor(CLASSES, output_dir=str(tmp_path)).run(_two_branches())
+    assert result.executed == ["1", "2", "3"] and result.skipped == ["6"]
+    assert [c[0] for c in toys.CALLS] == ["ToyNoise", "ToyBlend"]  # nothing of branch B ran
+    assert result.files == [str(tmp_path / "good_00001_.png")] and (tmp_path / "good_00001_.png").is_file()
+    assert set(result.outputs) == {"3"}
+    assert _keyed(result.validation_error) == {("4", "value", "value_bigger_than_max"),
+                                               ("5", "b", "required_input_missing")}
+    assert result.problems == result.validation_error.problems
+    text = str(result.validation_error)
+    assert text.startswith("workflow validation failed (2 problems):")
+    assert "node 5 (ToyAdd 'Sum'), input 'b': required input is missing" in text
+    errors = result.node_errors()
+    assert errors["4"]["dependent_outputs"] == ["6"] and errors["5"]["class_type"] == "ToyAdd"
+    assert "6" not in errors  # only downstream of a problem: no entry, as in ComfyUI
+
+
+def test_nothing_skipped_when_everything_is_valid(tmp_path):
+    g = _two_branches(bad_value=5)
+    g["5"]["inputs"]["b"] = 1
+    result = Executor(CLASSES, output_dir=str(tmp_path)).run(g)
+    assert result.skipped == [] and result.validation_error is None and result.problems == []
+    assert result.node_errors() == {} and result.outputs["6"] == {"text": ["6"]}
+
+
+def test_strict_validation_still_refuses_a_partly_valid_graph(tmp_path):
+    g = _two_branches()
+    checked = validate_outputs(g, CLASSES)
+    assert checked.good_outputs == ["3"] and checked.failed_outputs == ["6"]
+    assert checked.dependent_outputs == {"4": ["6"], "5": ["6"]}
+    assert checked.prompt["2"]["inputs"]["amount"] == 0.5 and isinstance(checked.error(), ValidationError)
+    assert _keyed(_problems(g)) == _keyed(checked.error())  # validate_prompt raises on any problem
+    executor = Executor(CLASSES, output_dir=str(tmp_path))
+    with pytest.raises(ValidationError) as info:
+        executor.validate(g)  # the --validate check
+    assert _keyed(info.value) == _keyed(checked.error()) and info.value.node_errors()["5"]["dependent_outputs"] == ["6"]
+    assert executor.check(g).good_outputs == ["3"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_node_shared_by_a_valid_and_an_invalid_output_runs_once(tmp_path):
+    toys.reset()
+    g = {"1": {"class_type": "ToyInt", "inputs": {"value": 4}},
+         "2": {"class_type": "ToyShow", "inputs": {"value": ["1", 0]}},                     # valid
+         "3": {"class_type": "ToyAdd", "inputs": {"a": ["1", 0], "b": 5000}},               # b > max
+         "4": {"class_type": "ToyShow", "inputs": {"value": ["3", 0]}},                     # invalid
+         "5": {"class_type": "ToyAdd", "inputs": {"a": ["1", 0], "b": ["1", 0]}},
+         "6": {"class_type": "ToyShow", "inputs": {"value": ["5", 0]}},                     # valid
+         "7": {"class_type": "ToyShow", "inputs": {"value": ["3", 0]}}}                     # invalid
+    executor = Executor(CLASSES, output_dir=str(tmp_path))
+    result = executor.run(g)
+    assert toys.CALLS.count(("ToyInt", 4)) == 1 and result.executed.count("1") == 1
+    assert sorted(toys.CALLS) == sorted([("ToyInt", 4), ("ToyShow", 4), ("ToyAdd", 4, 4), ("ToyShow", 8)])
+    assert result.outputs == {"2": {"text": ["4"]}, "6": {"text": ["8"]}}
+    assert result.skipped == ["4", "7"]
+    assert result.node_errors() == {"3": {"errors": [{"type": "value_bigger_than_max",
+                                                      "message": "value 5000 is bigger than the maximum 1000",
+                                                      "details": "b", "extra_info": {"input_name": "b"}}],
+                                          "dependent_outputs": ["4", "7"], "class_type": "ToyAdd"}}
+    toys.reset()
+    g["3"]["inputs"]["b"] = 1  # fixed: the shared node's cached result is reused
+    result = executor.run(g)
+    assert "1" in result.cached and result.executed == ["3", "4"] and result.skipped == []  # 7 = 4 by content
+    assert toys.CALLS == [("ToyAdd", 4, 1), ("ToyShow", 5)]
+
+
+def test_every_output_invalid_is_refused_with_all_problems(tmp_path):
+    toys.reset()
+    g = _two_branches()
+    g["2"]["inputs"]["mode"] = "xor"
+    with pytest.raises(ValidationError) as info:
+        Executor(CLASSES, output_dir=str(tmp_path)).run(g)
+    err = info.value
+    assert _keyed(err) == {("2", "mode", "value_not_in_list"), ("4", "value", "value_bigger_than_max"),
+                           ("5", "b", "required_input_missing")}
+    assert str(err).startswith("workflow validation failed (3 problems):")
+    assert err.node_errors()["2"]["dependent_outputs"] == ["3"] and err.node_errors()["5"]["dependent_outputs"] == ["6"]
+    assert toys.CALLS == [] and list(tmp_path.iterdir()) == []
+
+
+def test_whole_graph_problems_refuse_even_with_a_valid_output(tmp_path):
+    toys.reset()
+    g = _two_branches(bad_value=5)
+    g["5"]["inputs"]["b"] = 1
+    g["8"] = {"class_type": "NotInstalled", "inputs": {}}  # feeds nothing; ComfyUI still refuses the prompt
+    with pytest.raises(ValidationError) as info:
+        Executor(CLASSES, output_dir=str(tmp_path)).run(g)
+    assert _keyed(info.value) == {("8", None, "invalid_prompt")}
+    assert toys.CALLS == [] and list(tmp_path.iterdir()) == []
+
+
+def test_output_on_a_dependency_cycle_is_skipped(tmp_path):
+    toys.reset()
+    g = {"1": {"class_type": "ToyAdd", "inputs": {"a": ["2", 0], "b": 1}},
+         "2": {"class_type": "ToyAdd", "inputs": {"a": ["1", 0], "b": 1}},
+         "3": {"class_type": "ToyShow", "inputs": {"value": ["2", 0]}},
+         "4": {"class_type": "ToyInt", "inputs": {"value": 9}},
+         "5": {"class_type": "ToyShow", "inputs": {"value": ["4", 0]}}}
+    result = Executor(CLASSES, output_dir=str(tmp_path)).run(g)
+    assert result.skipped == ["3"] and result.executed == ["4", "5"]
+    assert toys.CALLS == [("ToyInt", 9), ("ToyShow", 9)]
+    assert [p.type for p in result.problems] == ["dependency_cycle"]

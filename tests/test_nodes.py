@@ -24,7 +24,7 @@ EXPECTED_INPUTS = {
     "NST_ContentTarget": ["vgg", "image", "layers", "weight"],
     "NST_StyleTarget": ["vgg", "image", "layers", "layer_weights", "weight", "scale", "image2", "blend"],
     "NST_Optimize": ["vgg", "content", "init", "optimizer", "steps", "learning_rate", "tv_weight", "seed",
-                     "preserve_color", "preview_every", "style", "init_image"],
+                     "preserve_color", "preview_every", "coarse_to_fine", "style", "init_image"],
     "NST_Reconstruct": ["vgg", "image", "mode", "layers", "steps", "optimizer", "seed", "cumulative",
                         "learning_rate", "preview_every"],
     "NST_ExampleImage": ["image", "max_size"],
@@ -317,6 +317,30 @@ def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, imag
     previews = [s[3] for s in seen if s[3] is not None]
     assert len(previews) == 2 and previews[0].size == (64, 43)        # steps 3 and 6
     assert plot.shape == (1, 400, 640, 3) and float(plot.std()) > 0.05   # a drawn plot, not a blank image
+
+
+def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
+    """On: part of the steps at half the side, the rest at full size (progress counts all of them).
+    The coarsest side is lowered so the 64 px test image gets two levels."""
+    monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)
+    vgg = node_vgg
+    content, style = images
+    runs = {}
+    for flag in (True, False):
+        seen = []
+        with torch.inference_mode():
+            ct = NST_ContentTarget().build(vgg, content, "relu4_2", "1")[0]
+            st = NST_StyleTarget().build(vgg, style, "relu1_1,relu2_1,relu3_1", "", "1e5", 1.0)[0]
+            with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]), node_id="6")):
+                image, _, report = NST_Optimize().optimize(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none",
+                                                           0, coarse_to_fine=flag, style=st)
+        assert image.shape == content.shape and torch.isfinite(image).all()
+        runs[flag] = (seen, report)
+    seen, report = runs[True]
+    assert seen == [(i, 5) for i in range(1, 6)]                # 3 steps at 32x22, then 2 at 64x43
+    assert "5/5 steps (coarse to fine: 32x22 px x3, 64x43 px x2)" in report, report
+    seen, report = runs[False]
+    assert seen == [(i, 6) for i in range(1, 7)] and "6/6 steps," in report and "coarse" not in report
 
 
 def _history_from_report(report):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import nst_core
-from nst_core.pyramid import optimize_pyramid, pyramid_sizes, schedule_cost
+from nst_core.pyramid import coarse_to_fine_schedule, optimize_pyramid, pyramid_sizes, schedule_cost
 
 
 def test_pyramid_sizes_halve_down_to_min_side():
@@ -16,6 +16,26 @@ def test_pyramid_sizes_halve_down_to_min_side():
     assert pyramid_sizes(100) == [(100, 100)]                # already below the min side: one level
     with pytest.raises(ValueError):
         pyramid_sizes(64, levels=0)
+
+
+def test_default_schedule_scales_with_steps_and_size():
+    assert coarse_to_fine_schedule(512, 300) == ([(128, 128), (256, 256), (512, 512)], [150, 100, 120])
+    assert coarse_to_fine_schedule((300, 451), 30) == ([(150, 226), (300, 451)], [15, 12])
+    assert coarse_to_fine_schedule(1024, 300)[1] == [150, 100, 100, 120]   # the last coarse share repeats
+    assert coarse_to_fine_schedule((200, 255), 300) == ([(200, 255)], [300])   # below 256 px: one level
+    assert coarse_to_fine_schedule(512, 1) == ([(128, 128), (256, 256), (512, 512)], [1, 1, 1])
+    with pytest.raises(ValueError):
+        coarse_to_fine_schedule(512, 0)
+
+
+def test_optimize_coarse_to_fine_runs_the_default_schedule(vgg, targets, monkeypatch):
+    content, style = targets
+    monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)       # two levels at 48x64
+    result = nst_core.optimize(vgg, content, style, steps=4, coarse_to_fine=True)
+    assert [h["size"] for h in result.history] == [(24, 32)] * 2 + [(48, 64)] * 2
+    assert result.image.shape == (1, 48, 64, 3)
+    plain = nst_core.optimize(vgg, content, style, steps=4)
+    assert len(plain.history) == 4 and "size" not in plain.history[0]
 
 
 def test_schedule_cost_counts_final_size_steps():

@@ -14,6 +14,7 @@ from comfyui_nst.nodes.workflow_format import (
     ui_to_api,
     widget_slots,
 )
+from comfyui_nst.nodes import NODE_CLASS_MAPPINGS as NST_NODES
 from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -111,6 +112,23 @@ def test_phantom_values_are_skipped(values, expected):
 def test_seed_without_control_slot_newest_frontend():
     api = ui_to_api(_single("ToyNoise", [16, 12, 42]), CLASSES)
     assert api["1"]["inputs"] == {"width": 16, "height": 12, "seed": 42}
+
+
+def test_values_saved_before_widgets_were_appended():
+    """A node saved before its class gained widgets at the end: the frontend assigns the stored values by
+    position (the seed's control value included) and the new widgets keep their defaults."""
+    assert ui_to_api(_single("ToySeedByName", [7, "randomize"]), CLASSES)["1"]["inputs"] == {
+        "noise_seed": 7, "label": "x"}
+    # NST Optimize as saved before coarse_to_fine was appended after preview_every
+    old = ["noise", "adam", 40, 0.5, "1e-3", 3, "fixed", "luminance", 7]
+    nst = {**CLASSES, **NST_NODES}
+    inputs = ui_to_api(_single("NST_Optimize", old), nst)["1"]["inputs"]
+    assert inputs == {"init": "noise", "optimizer": "adam", "steps": 40, "learning_rate": 0.5, "tv_weight": "1e-3",
+                      "seed": 3, "preserve_color": "luminance", "preview_every": 7, "coarse_to_fine": True}
+    # a boolean right after a seed is a widget's value when no value is missing (NST Reconstruct's cumulative)
+    inputs = ui_to_api(_single("NST_Reconstruct", ["style", "conv1_1", 9, "lbfgs", 4, False, 0.0, 2]),
+                       nst)["1"]["inputs"]
+    assert inputs["seed"] == 4 and inputs["cumulative"] is False and inputs["preview_every"] == 2
 
 
 def test_widgets_values_as_object_and_list_values_wrapped():

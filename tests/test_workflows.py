@@ -18,7 +18,6 @@ import nst_core
 from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, cli
 from comfyui_nst.nodes.executor import Executor
 from comfyui_nst.nodes.nst_nodes import NST_ExampleImage
-from comfyui_nst.nodes.validation import ValidationError
 from comfyui_nst.nodes.workflow_format import load_workflow, ui_to_api
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
