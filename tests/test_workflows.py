@@ -257,11 +257,17 @@ def test_blended_styles(tmp_path):
 def test_vgg16_without_the_file_says_which_file_to_add(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NST_VGG_DIR", raising=False)
-    code = cli.main([str(WORKFLOWS / "nst_vgg16_vs_vgg19.json"), "--output-dir", "out", "-q"])
+    code = cli.main([str(WORKFLOWS / "nst_vgg16_vs_vgg19.json"), "--output-dir", "out", "-q",
+                     "--set", "2.max_size=48", "--set", "3.max_size=48", "--set", "7.steps=2",
+                     "--set", "12.steps=2"])
     out, err = capsys.readouterr()
-    assert code == 1
+    # as in ComfyUI: the VGG-16 branch is skipped with a message naming the file to add, VGG-19's runs
+    assert code == 3, err
     assert "node 9 (NST_LoadVGG 'VGG-16'), input 'weights'" in err and VGG16_FILE in err
-    assert "nothing was run" in err and out == "" and _files(tmp_path) == []
+    assert "skipped output node" in err and "the other outputs ran" in err
+    written = _files(tmp_path)
+    assert written and all(f.startswith("out/") for f in written), written
+    assert any("vgg19" in f for f in written) and not any("vgg16" in f for f in written), written
 
 
 def _fake_vgg16(folder: pathlib.Path) -> pathlib.Path:
@@ -351,8 +357,16 @@ def test_path_traversal_is_refused(tmp_path, capsys, monkeypatch, override, mess
     wf = _with_load_image(work, "photo.png")
     before = _files(tmp_path)
     code, out, err = _cli(work, capsys, wf, "--input-dir", work / "input", "--set", override)
-    assert code == 1 and message in err and out == ""
-    assert _files(tmp_path) == before                         # nothing written, inside or outside
+    assert message in err and out == ""
+    written = sorted(set(_files(tmp_path)) - set(before))
+    assert not any("escaped" in f or "passwd" in f for f in written), written
+    if override.startswith("Photo"):
+        # the photo feeds every output: nothing can run
+        assert code == 1 and written == []
+    else:
+        # as in ComfyUI, only the Save Image output is skipped; the previews still run, in the temp folder
+        assert code == 3 and "skipped output node" in err and "preview:" in err, err
+        assert all(f.startswith("work/") and "/out/" not in f for f in written), written
 
 
 def test_broken_links_in_a_template_are_reported(tmp_path, capsys, monkeypatch):

@@ -80,11 +80,11 @@ def style_target(spec: Spec, pos, vgg_id: int, image_id: int, weight: str, title
 
 
 def optimize(spec: Spec, pos, vgg_id: int, content_id: int, style_id: int | None, steps: int, title=None,
-             optimizer="lbfgs", init="content", preserve_color="none", preview_every=5) -> int:
+             optimizer="lbfgs", init="content", preserve_color="none", preview_every=5, coarse_to_fine=True) -> int:
     node = spec.add("NST_Optimize", pos, title, {
         "init": init, "optimizer": optimizer, "steps": steps, "learning_rate": 0.0, "tv_weight": "0",
         "seed": 0, "control_after_generate": "fixed", "preserve_color": preserve_color,
-        "preview_every": preview_every})
+        "preview_every": preview_every, "coarse_to_fine": coarse_to_fine})
     spec.link(vgg_id, 0, node, "vgg")
     spec.link(content_id, 0, node, "content")
     if style_id is not None:
@@ -257,7 +257,7 @@ def vgg16_vs_vgg19() -> Spec:
         f"torchvision's `{VGG16_FILE}` ({VGG16_URL}) into `ComfyUI/models/vgg/` "
         "(headless: a folder named by `NST_VGG_DIR`) and press R (refresh). Without it ComfyUI refuses "
         f"the VGG-16 branch when you run (*Value not in list: weights: '{VGG16_FILE}'*) and runs the "
-        "VGG-19 branch alone; `nst-run` refuses the whole workflow with the same message.\n\n128 px, "
+        "VGG-19 branch alone; so does `nst-run` (exit code 3).\n\n128 px, "
         + str(STEPS_COMPARE) + " L-BFGS steps each."))
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
