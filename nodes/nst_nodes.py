@@ -252,13 +252,19 @@ class _Reporter:
         self.progress.update(value, total, preview)
 
 
-def _levels_text(history) -> str:
-    """' (coarse to fine: 128x128 px x150, 256x256 px x100, ...)' for a pyramid run, '' for one size."""
+def _level_steps(history) -> dict:
+    """{(H, W): steps} of a pyramid run's levels, coarse to fine ({} for a one-size run)."""
     counts: dict = {}
     for entry in history:
         if "size" in entry:
             counts[tuple(entry["size"])] = counts.get(tuple(entry["size"]), 0) + 1
-    if len(counts) < 2:
+    return counts if len(counts) > 1 else {}
+
+
+def _levels_text(history) -> str:
+    """' (coarse to fine: 128x128 px x150, 256x256 px x100, ...)' for a pyramid run, '' for one size."""
+    counts = _level_steps(history)
+    if not counts:
         return ""
     return " (coarse to fine: " + ", ".join(f"{w}x{h} px x{n}" for (h, w), n in counts.items()) + ")"
 
@@ -578,7 +584,9 @@ class NST_Optimize(_NSTNode):
                     f"pooling, device {getattr(vgg, 'device', '?')}")
         report = format_report(result.history, header=header, stopped=result.stopped,
                                warnings=result.warnings, seconds=seconds)
-        plot = _plot(result, f"NST Optimize: {optimizer}, {w}x{h}")
+        # a pyramid run is plotted one total-loss curve per level, labelled with the level's size
+        plot = _plot(result, f"NST Optimize: {optimizer}, {w}x{h}",
+                     [f"{lw}x{lh} px" for lh, lw in _level_steps(result.history)] or None)
         return (result.image, plot, report)
 
 

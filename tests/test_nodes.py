@@ -323,6 +323,11 @@ def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
     """On: part of the steps at half the side, the rest at full size (progress counts all of them).
     The coarsest side is lowered so the 64 px test image gets two levels."""
     monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)
+    from comfyui_nst.nodes import nst_nodes
+    labels = []
+    draw = nst_nodes.plot_losses
+    monkeypatch.setattr(nst_nodes, "plot_losses",
+                        lambda history, **kw: labels.append(kw.get("group_labels")) or draw(history, **kw))
     vgg = node_vgg
     content, style = images
     runs = {}
@@ -341,6 +346,7 @@ def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
     assert "5/5 steps (coarse to fine: 32x22 px x3, 64x43 px x2)" in report, report
     seen, report = runs[False]
     assert seen == [(i, 6) for i in range(1, 7)] and "6/6 steps," in report and "coarse" not in report
+    assert labels == [["32x22 px", "64x43 px"], None]          # the plot: one curve per level, or per term
 
 
 def _history_from_report(report):
