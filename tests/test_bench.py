@@ -20,6 +20,22 @@ def test_bench_quick_smoke(tmp_path, capsys):
     assert saved["conv_gflops_per_s"] > 0
     ttq = saved["time_to_quality"]
     assert ttq["schedule"] == [[32, 8], [64, 8]] and ttq["ref_loss"] > 0
+    # two targets: the reference's returned (clamped) image, and its last running loss
+    assert set(ttq["targets"]) == {"delivered", "running"}
+    assert ttq["targets"]["delivered"]["loss"] == ttq["ref_loss"]
+    assert ttq["targets"]["running"]["loss"] == ttq["ref_last_recorded"]
+    for hit in ttq["targets"].values():
+        assert hit["reached"] == (hit["speedup"] is not None)
+        if hit["reached"]:
+            assert hit["engine_loss"] <= hit["loss"] and 1 <= hit["engine_final_steps"] <= 8
+
+
+def test_time_to_quality_default_schedule_is_stylizes():
+    from nst_core.pyramid import coarse_to_fine_schedule
+    assert bench.parse_schedule(None, 512, 500) == coarse_to_fine_schedule(512, 500)
+    assert bench.parse_schedule(None, 512, 500)[1] == [250, 167, 200]
+    assert bench.parse_schedule("128:300,256:200,512:200", 512, 500) == (
+        [(128, 128), (256, 256), (512, 512)], [300, 200, 200])
 
 
 def test_step_flops_match_the_analytic_count(vgg):
