@@ -519,8 +519,9 @@ class NST_Optimize(_NSTNode):
                                                      "(0 = no preview)."}),
                 "coarse_to_fine": ("BOOLEAN", {
                     "default": True,
-                    "tooltip": "Images of 256 px and more: spend half of the steps at a ~128 px long side "
-                               "and a third at each size in between (cheap steps that settle the layout), "
+                    "tooltip": "Images of 256 px and more, 100 steps and more: spend half of the steps at "
+                               "a ~128 px long side and a third at each size in between (cheap steps that "
+                               "settle the layout), "
                                "then 40% at full size. Reaches the loss of plain full-size steps several "
                                "times sooner. Off = every step at full size."}),
             },

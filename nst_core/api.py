@@ -48,7 +48,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Non
 
     `coarse_to_fine`: run the default pyramid (`nst_core.pyramid.coarse_to_fine_schedule`: part of
     `steps` at sizes halved down to a ~128 px long side, the rest at full size) instead of `steps` steps
-    at full size; only images with a long side of at least 256 px get coarse levels.
+    at full size; only runs of at least 100 steps on images with a long side of at least 256 px
+    get coarse levels.
     """
     if size is None:
         if content is None:
@@ -84,10 +85,10 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     `max_size` caps the output's long side (the content is resized down, never up); other keyword
     options are those of `optimize` (init, optimizer, steps, lr, tv_weight, seed, callback, preserve_color).
 
-    `coarse_to_fine` (default): when the image's long side is at least 256 px, spend half of `steps` at a
-    ~128 px long side, a third at each level halving the side in between, then 40% at full size
-    (`nst_core.pyramid.coarse_to_fine_schedule`); at 512 px this reaches the loss of as many full-size
-    L-BFGS steps several times sooner (README, "Speed").
+    `coarse_to_fine` (default): when the image's long side is at least 256 px and `steps` at least 100,
+    spend half of `steps` at a ~128 px long side, a third at each level halving the side in between, then
+    40% at full size (`nst_core.pyramid.coarse_to_fine_schedule`); at 512 px this reaches the loss of as
+    many full-size L-BFGS steps several times sooner (README, "Speed").
     """
     vgg = vgg or load_vgg()
     content_image = _fit(content_image, max_size)

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("max", "avg"), default="max")
     p.add_argument("--no-normalize", action="store_true", help="use the raw, unnormalized network")
     p.add_argument("--no-coarse-to-fine", action="store_true",
-                   help="every step at full size (default, for 256 px and more: half of --steps at a ~128 px "
+                   help="every step at full size (default, for 256 px and 100 steps and more: half of --steps at a ~128 px "
                         "long side, a third at each size in between, 40%% at full size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")

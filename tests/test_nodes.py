@@ -321,8 +321,9 @@ def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, imag
 
 def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
     """On: part of the steps at half the side, the rest at full size (progress counts all of them).
-    The coarsest side is lowered so the 64 px test image gets two levels."""
+    The coarsest side and the minimum step count are lowered so a 6-step run at 64 px gets two levels."""
     monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)
+    monkeypatch.setattr(nst_core.pyramid, "MIN_PYRAMID_STEPS", 1)
     from comfyui_nst.nodes import nst_nodes
     labels = []
     draw = nst_nodes.plot_losses

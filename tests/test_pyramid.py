@@ -20,10 +20,11 @@ def test_pyramid_sizes_halve_down_to_min_side():
 
 def test_default_schedule_scales_with_steps_and_size():
     assert coarse_to_fine_schedule(512, 300) == ([(128, 128), (256, 256), (512, 512)], [150, 100, 120])
-    assert coarse_to_fine_schedule((300, 451), 30) == ([(150, 226), (300, 451)], [15, 12])
+    assert coarse_to_fine_schedule((300, 451), 200) == ([(150, 226), (300, 451)], [100, 80])
     assert coarse_to_fine_schedule(1024, 300)[1] == [150, 100, 100, 120]   # the last coarse share repeats
     assert coarse_to_fine_schedule((200, 255), 300) == ([(200, 255)], [300])   # below 256 px: one level
-    assert coarse_to_fine_schedule(512, 1) == ([(128, 128), (256, 256), (512, 512)], [1, 1, 1])
+    assert coarse_to_fine_schedule(512, 99) == ([(512, 512)], [99])            # too few steps: one level
+    assert coarse_to_fine_schedule(512, 100) == ([(128, 128), (256, 256), (512, 512)], [50, 33, 40])
     with pytest.raises(ValueError):
         coarse_to_fine_schedule(512, 0)
 
@@ -31,6 +32,7 @@ def test_default_schedule_scales_with_steps_and_size():
 def test_optimize_coarse_to_fine_runs_the_default_schedule(vgg, targets, monkeypatch):
     content, style = targets
     monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)       # two levels at 48x64
+    monkeypatch.setattr(nst_core.pyramid, "MIN_PYRAMID_STEPS", 1)          # even for 4 steps
     result = nst_core.optimize(vgg, content, style, steps=4, coarse_to_fine=True)
     assert [h["size"] for h in result.history] == [(24, 32)] * 2 + [(48, 64)] * 2
     assert result.image.shape == (1, 48, 64, 3)
