@@ -217,6 +217,11 @@ def main(argv: Optional[list] = None) -> int:
             executor.validate(workflow)
             err.write("workflow is valid\n")
             return EXIT_OK
+        checked = executor.check(workflow)
+        if checked.failed_outputs:   # said before the run, as ComfyUI logs it when the prompt is queued
+            err.write(f"nst-run: {checked.error()}\n"
+                      f"skipping {_outputs_text(checked.prompt, checked.failed_outputs)}, which failed "
+                      "validation; running the other outputs.\n")
         if bar is not None:
             bar.labels = {nid: f"{nid} {node_title(n) or n.get('class_type')}" for nid, n in workflow.prompt.items()}
         result = executor.run(workflow)
@@ -259,15 +264,19 @@ def main(argv: Optional[list] = None) -> int:
     return EXIT_OK
 
 
-def _report_skipped(result: Any, err: TextIO) -> None:
-    """The problems of the outputs a run skipped, in the format of a refused workflow."""
+def _outputs_text(prompt: dict, output_ids: list) -> str:
+    """'output node 13 (ToyShow)' / 'output nodes 8 (SaveImage 'Result'), 13 (ToyShow)'."""
     labels = []
-    for nid in result.skipped:
-        class_type, title = result.prompt[nid].get("class_type"), node_title(result.prompt[nid])
+    for nid in output_ids:
+        class_type, title = prompt[nid].get("class_type"), node_title(prompt[nid])
         labels.append(f"{nid} ({class_type}{f' {title!r}' if title and title != class_type else ''})")
-    err.write(f"nst-run: {result.validation_error}\n"
-              f"skipped output node{'s' if len(labels) != 1 else ''} {', '.join(labels)}, "
-              "which failed validation; the other outputs ran.\n")
+    return f"output node{'s' if len(labels) != 1 else ''} {', '.join(labels)}"
+
+
+def _report_skipped(result: Any, err: TextIO) -> None:
+    """After the run: which outputs were skipped (their problems were printed before it)."""
+    err.write(f"skipped {_outputs_text(result.prompt, result.skipped)}, which failed validation; "
+              "the other outputs ran.\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

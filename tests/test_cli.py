@@ -99,7 +99,12 @@ def test_outputs_failing_validation_are_skipped_the_rest_runs_exit_3(work, capsy
     assert toys.CALLS.count(("ToyNoise", 16, 12, 42)) == 1  # shared by outputs 7 and 16: run once
     assert "workflow validation failed (1 problem):" in err
     assert "node 12 (ToyAdd 'Sum'), input 'b': value 5000 is bigger than the maximum 1000" in err
+    # the problems are told before the run (a node failing later cannot hide them) and summed up after it
+    before_run = err[:err.index("done in")]
+    assert "node 12 (ToyAdd 'Sum'), input 'b'" in before_run
+    assert "skipping output node 13 (ToyShow), which failed validation; running the other outputs." in before_run
     assert "skipped output node 13 (ToyShow), which failed validation; the other outputs ran." in err
+    assert err.index("done in") < err.index("skipped output node 13")
     assert "nothing was run" not in err
     code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "--validate"], capsys)
     assert code == 1 and "node 12 (ToyAdd 'Sum'), input 'b'" in err  # --validate stays strict
