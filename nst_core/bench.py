@@ -135,12 +135,13 @@ def time_engine(vgg, ct, st, steps: int, warmup: int) -> list[float]:
 def time_reference(vgg, content, style, steps: int, warmup: int) -> list[float]:
     from nst_core.reference import build_model, run_style_transfer
     model, cl, sl = build_model(vgg, content, style, CONTENT_LAYERS, STYLE_LAYERS)
-    _, history = run_style_transfer(model, cl, sl, content.to(vgg.device), warmup + steps,
+    # closure i is evaluated at the start of step i+1: the time between evaluations is one step, so
+    # `steps` timings need steps + 1 evaluations (the first counts as warm-up)
+    _, history = run_style_transfer(model, cl, sl, content.to(vgg.device), max(warmup, 1) + steps,
                                     CONTENT_WEIGHT, STYLE_WEIGHT)
     stamps = [h["time"] for h in history]
-    # closure i is evaluated at the start of step i+1: the time between evaluations is one step
     diffs = [b - a for a, b in zip(stamps, stamps[1:])]
-    return diffs[max(0, warmup - 1):]
+    return diffs[-steps:]
 
 
 # ---------------------------------------------------------------------------------------------- memory
@@ -261,8 +262,9 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
             target = judged[str(ref_steps)]
         elif recorded["steps"] == ref_steps:
             target = recorded["judged_final"]
-        else:   # the loss evaluated at the start of step ref_steps + 1, i.e. after ref_steps steps
-            target = recorded["history"][ref_steps]["total"]
+        else:   # only the returned image was judged: a shorter run's image is not in the file
+            raise SystemExit(f"{ref_history} holds the judged loss after {recorded['steps']} steps only; "
+                             f"use --ttq-ref-steps {recorded['steps']}")
         last = recorded["history"][ref_steps - 1]
         if "time" in last:
             seconds, how = last["time"], f"measured in the run saved in {os.path.basename(ref_history)}"

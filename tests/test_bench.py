@@ -30,6 +30,22 @@ def test_bench_quick_smoke(tmp_path, capsys):
             assert hit["engine_loss"] <= hit["loss"] and 1 <= hit["engine_final_steps"] <= 8
 
 
+def test_reference_run_saved_and_reused(tmp_path, capsys):
+    """--save-ref keeps the reference run (losses and times per step); --ttq-ref-history reuses it."""
+    ref = tmp_path / "ref.json"
+    common = ["--sizes", "64", "--steps", "1", "--warmup", "0", "--repeats", "1", "--no-memory", "--threads", "1",
+              "--ttq-size", "64", "--ttq-ref-steps", "6", "--ttq-schedule", "32:4,64:6"]
+    first = bench.main(common + ["--save-ref", str(ref)])["time_to_quality"]
+    saved = json.loads(ref.read_text())
+    assert saved["steps"] == 6 and len(saved["history"]) == 6 and saved["judged_final"] == first["ref_loss"]
+    again = bench.main(common + ["--ttq-ref-history", str(ref)])["time_to_quality"]
+    assert again["ref_loss"] == first["ref_loss"] and again["ref_last_recorded"] == first["ref_last_recorded"]
+    assert again["ref_seconds"] == saved["history"][-1]["time"] and "measured in the run saved" in again["ref_seconds_how"]
+    with pytest.raises(SystemExit, match="judged loss after 6 steps only"):
+        bench.main(common[:-4] + ["--ttq-ref-steps", "4", "--ttq-schedule", "32:4,64:6", "--ttq-ref-history", str(ref)])
+    capsys.readouterr()
+
+
 def test_time_to_quality_default_schedule_is_stylizes():
     from nst_core.pyramid import coarse_to_fine_schedule
     assert bench.parse_schedule(None, 512, 500) == coarse_to_fine_schedule(512, 500)
