@@ -479,7 +479,8 @@ class NST_Optimize(_NSTNode):
                    "stops on Cancel. Returns the image, a plot of the losses and a text report.")
     RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
     RETURN_NAMES = ("image", "loss_plot", "report")
-    OUTPUT_TOOLTIPS = ("The result.", "Loss per step (log scale), one curve per term.",
+    OUTPUT_TOOLTIPS = ("The result.", "Loss per step (log scale), one curve per term (coarse-to-fine: one "
+                                      "total-loss curve per size).",
                        "Settings, final losses and a few steps of the history as text.")
     FUNCTION = "optimize"
 
@@ -521,9 +522,8 @@ class NST_Optimize(_NSTNode):
                     "default": True,
                     "tooltip": "Images of 256 px and more, 100 steps and more: spend half of the steps at "
                                "a ~128 px long side and a third at each size in between (cheap steps that "
-                               "settle the layout), "
-                               "then 40% at full size. Reaches the loss of plain full-size steps several "
-                               "times sooner. Off = every step at full size."}),
+                               "settle the layout), then 40% at full size. Reaches the loss of plain "
+                               "full-size steps several times sooner. Off = every step at full size."}),
             },
             "optional": {
                 "style": ("NST_TARGET", {"tooltip": "From NST Style Target (leave empty for a pure "

@@ -73,30 +73,25 @@ def pyramid_sizes(size, levels: int | None = None, min_side: int = DEFAULT_MIN_S
     return out
 
 
-def coarse_to_fine_schedule(size, steps: int, coarsest_long_side: int | None = None,
-                            coarse_shares: Sequence[float] | None = None,
-                            final_share: float | None = None) -> tuple[list, list]:
+def coarse_to_fine_schedule(size, steps: int) -> tuple[list, list]:
     """(sizes, steps per level) of the default coarse-to-fine run for `steps` at `size` ((H, W) or int).
 
-    One level ([size], [steps]) when the long side is below twice `coarsest_long_side` or `steps` is
-    below MIN_PYRAMID_STEPS. Options left None take this module's constants (read at call time).
+    One level ([size], [steps]) when the long side is below twice COARSEST_LONG_SIDE or `steps` is
+    below MIN_PYRAMID_STEPS. The module's constants are read at call time.
     """
-    coarsest_long_side = COARSEST_LONG_SIDE if coarsest_long_side is None else coarsest_long_side
-    coarse_shares = COARSE_STEP_SHARES if coarse_shares is None else coarse_shares
-    final_share = FINAL_STEP_SHARE if final_share is None else final_share
     if isinstance(size, int):
         size = (size, size)
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     levels = 1
-    while max(size) / 2 ** levels >= coarsest_long_side:
+    while max(size) / 2 ** levels >= COARSEST_LONG_SIDE:
         levels += 1
     sizes = pyramid_sizes(size, levels=levels)
     if len(sizes) == 1 or steps < MIN_PYRAMID_STEPS:
         return sizes[-1:], [steps]
-    shares = [coarse_shares[min(i, len(coarse_shares) - 1)] for i in range(len(sizes) - 1)]
-    return sizes, [max(1, round(steps * share)) for share in shares] + [max(1, round(steps * final_share))]
+    shares = [COARSE_STEP_SHARES[min(i, len(COARSE_STEP_SHARES) - 1)] for i in range(len(sizes) - 1)]
+    return sizes, [max(1, round(steps * share)) for share in shares + [FINAL_STEP_SHARE]]
 
 
 def _steps_list(steps_per_level, count: int) -> list[int]:
