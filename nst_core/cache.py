@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 _cache_dir: Path | None = None
 
 
@@ -15,10 +17,11 @@ def set_cache_dir(path) -> None:
 
 
 def cache_dir() -> Path:
-    """set_cache_dir(), else $NST_CACHE_DIR, else the user cache folder."""
+    """set_cache_dir(), else $NST_CACHE_DIR, else the platform's user cache folder (platformdirs:
+    ~/.cache/nst_core on Linux, ~/Library/Caches/nst_core on macOS, %LOCALAPPDATA%\\nst_core\\Cache on
+    Windows)."""
     if _cache_dir is not None:
         return _cache_dir
     if os.environ.get("NST_CACHE_DIR"):
         return Path(os.environ["NST_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nst_core"
+    return Path(platformdirs.user_cache_dir("nst_core", appauthor=False))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-MODES = ("none", "luminance", "histogram")
+from .settings import COLOR_MODES as MODES, OptionError
 
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                             [0.595716, -0.274453, -0.321263],
@@ -65,12 +65,12 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor, eps: float
 
 
 def prepare(mode: str, content, style):
-    """Targets and output mapping for a colour-preservation mode: (content, style, present, notes).
+    """Targets and output mapping for a colour-preservation mode: (content, style, to_output, notes).
 
-    `present` maps the optimized pixels to the image shown and returned (None = as they are).
+    `to_output` maps the optimized pixels to the image shown and returned (None = as they are).
     """
     if mode not in MODES:
-        raise ValueError(f"unknown colour preservation {mode!r}; use one of {MODES}")
+        raise OptionError("preserve_color", f"unknown colour preservation {mode!r}; use one of {MODES}")
     if mode != "none" and (content is None or style is None):
         return content, style, None, ["colour preservation needs a content and a style target; ignored"]
     if mode == "histogram":

@@ -3,8 +3,8 @@
 The estimate counts, from the layer shapes, what a forward + input-gradient backward pass keeps alive:
 every layer output up to the deepest layer needed (conv and ReLU outputs, pooled maps and their int64
 argmax indices), the transient gradients, and the L-BFGS history (2 x history_size image-sized vectors).
-It is compared with the free memory of the device (CUDA: torch.cuda.mem_get_info; CPU: MemAvailable in
-/proc/meminfo). When the size does not fit, `check_fits` raises nst_core.ImageError naming the largest
+It is compared with the free memory of the device (CUDA: torch.cuda.mem_get_info; CPU: psutil's available
+memory, on every operating system). When the size does not fit, `check_fits` raises nst_core.ImageError naming the largest
 size that does, instead of letting the run crash out of memory.
 """
 
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 
+import psutil
 import torch
 
 from .errors import ImageError
 from .layers import ARCHITECTURES, layer_names
+from .settings import LBFGS_HISTORY
 
 FLOAT = 4
 SAFETY = 1.25          # headroom for allocator fragmentation and library workspaces
-LBFGS_HISTORY = 100    # nst_core.optimize's L-BFGS history size
 
 
 def _deepest(arch: str, layers) -> int:
@@ -61,19 +62,13 @@ def step_bytes(arch: str, size, layers, batch: int = 1, history_size: int = LBFG
 
 
 def available_bytes(device) -> int | None:
-    """Free memory on `device`: CUDA mem_get_info (plus what PyTorch's cache holds), CPU MemAvailable."""
+    """Free memory on `device`: CUDA mem_get_info (plus what PyTorch's cache holds), CPU psutil."""
     device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as handle:
-                for line in handle:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
+        return int(psutil.virtual_memory().available)
     return None
 
 

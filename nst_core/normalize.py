@@ -8,9 +8,19 @@ Caffe weights conv4_1 dominates the style loss by orders of magnitude; normalize
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from .cache import cache_dir
+from .examples import EXAMPLES_DIR, example_names
+from .image import fit_max_side, load_image, resize, to_nchw
 from .layers import conv_names
+from .vgg import VGG
+from .weights import LoadedWeights, sha256_of
+
+# the statistics are taken over the bundled example images, shrunk to this long side
+STATS_MAX_SIDE = 256
 
 
 @torch.no_grad()
@@ -42,3 +52,32 @@ def normalize_convs(arch: str, convs, means: dict[str, torch.Tensor]):
         out.append((weight, bias))
         previous = scale
     return out
+
+def _example_batch() -> list[torch.Tensor]:
+    images = []
+    for name in example_names():
+        x = to_nchw(load_image(EXAMPLES_DIR / name))
+        images.append(resize(x, fit_max_side(x.shape[2], x.shape[3], STATS_MAX_SIDE)))
+    return images
+
+
+def compute_activation_means(weights: LoadedWeights) -> dict[str, torch.Tensor]:
+    """Per-filter mean activations over the bundled example images (the normalization statistics)."""
+    raw = VGG(weights.arch, weights.convs, convention=weights.convention)
+    return activation_means(raw, _example_batch())
+
+
+def means_for(weights: LoadedWeights, path: Path) -> dict[str, torch.Tensor]:
+    """The statistics stored in the weights file, else cached beside the default weights, else computed."""
+    wanted = {f"act_mean.{name}" for name in conv_names(weights.arch)}
+    if wanted <= set(weights.extras):
+        return weights.extras
+    stats = cache_dir() / f"act_means_{sha256_of(path)[:16]}_{weights.convention}.safetensors"
+    if stats.exists():
+        from safetensors.torch import load_file
+        return load_file(str(stats))
+    means = compute_activation_means(weights)
+    from safetensors.torch import save_file
+    stats.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in means.items()}, str(stats))
+    return means

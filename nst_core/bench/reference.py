@@ -18,7 +18,7 @@ import time
 import torch
 from torch import nn
 
-from .vgg import InputConvention
+from ..vgg import InputConvention
 
 
 class ContentLoss(nn.Module):

@@ -133,7 +133,7 @@ def time_engine(vgg, ct, st, steps: int, warmup: int) -> list[float]:
 
 
 def time_reference(vgg, content, style, steps: int, warmup: int) -> list[float]:
-    from nst_core.reference import build_model, run_style_transfer
+    from .reference import build_model, run_style_transfer
     model, cl, sl = build_model(vgg, content, style, CONTENT_LAYERS, STYLE_LAYERS)
     # closure i is evaluated at the start of step i+1: the time between evaluations is one step, so
     # `steps` timings need steps + 1 evaluations (the first counts as warm-up)
@@ -180,7 +180,7 @@ def memory_probe(impl: str, size: int, steps: int, device: str) -> dict:
     vgg = nst_core.load_vgg(device=device)
     content, style, ct, st = setup(vgg, size)
     if impl == "reference":
-        from nst_core.reference import build_model, run_style_transfer
+        from .reference import build_model, run_style_transfer
         model, cl, sl = build_model(vgg, content, style, CONTENT_LAYERS, STYLE_LAYERS)
         work = lambda: run_style_transfer(model, cl, sl, content.to(vgg.device), steps,  # noqa: E731
                                           CONTENT_WEIGHT, STYLE_WEIGHT)
@@ -221,19 +221,19 @@ def measure_memory(impl: str, size: int, steps: int, device: str, threads: int) 
 
 # -------------------------------------------------------------------------------------- time to quality
 def parse_schedule(text: str | None, size: int, steps: int):
-    """"128:200,256:100,512:60" -> ([(128,128),...], [200, ...]); None -> stylize's default schedule for
-    a run of `steps` at `size` (nst_core.pyramid.coarse_to_fine_schedule)."""
-    from nst_core.pyramid import coarse_to_fine_schedule
+    """"128:200,256:100,512:60" -> that RunPlan; None -> stylize's plan for a run of `steps` at `size`
+    (nst_core.plan.plan_run with coarse-to-fine)."""
+    from nst_core.plan import make_plan, plan_run
     if not text:
-        return coarse_to_fine_schedule(size, steps)
-    sizes, steps = [], []
+        return plan_run(size, steps, coarse_to_fine=True)
+    sizes, counts = [], []
     for part in text.split(","):
         side, n = part.split(":")
         sizes.append((int(side), int(side)))
-        steps.append(int(n))
+        counts.append(int(n))
     if sizes[-1] != (size, size):
         raise SystemExit(f"the schedule must end at the time-to-quality size {size}, got {sizes[-1][0]}")
-    return sizes, steps
+    return make_plan(sizes, counts)
 
 
 def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_history: str | None,
@@ -247,9 +247,9 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
     the engine's running loss (also on unclamped pixels) is at or below it: like for like, and the
     stricter target. The engine runs until it has reached both (or its schedule ends).
     """
-    from nst_core.pyramid import optimize_pyramid
+    import nst_core
     from nst_core.image import to_nchw
-    from nst_core.reference import reference_stylize
+    from .reference import reference_stylize
     content, style, ct, st = setup(vgg, size)
     out: dict = {"size": size, "ref_steps": ref_steps}
     if ref_history:
@@ -287,35 +287,35 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
                 json.dump({"size": size, "steps": ref_steps, "judged_final": out["ref_loss"],
                            "history": history}, handle)
     targets = {"delivered": out["ref_loss"], "running": out["ref_last_recorded"]}
-    sizes, steps = parse_schedule(schedule, size, ref_steps)
-    out["schedule"] = [[s[0], n] for s, n in zip(sizes, steps)]
-    final_stage = len(sizes) - 1
+    plan = parse_schedule(schedule, size, ref_steps)
+    out["schedule"] = [[level.size[0], level.steps] for level in plan.levels]
+    final_level = len(plan.levels) - 1
     reached: dict = {}
     judging = {"seconds": 0.0}       # time spent judging, not the engine's
 
     def callback(p):
-        if p.stage != final_stage:
+        if p.level.index != final_level:
             return
         loss = p.losses["total"]
         _sync(vgg.device)
         now = time.perf_counter()
         seconds = now - start - judging["seconds"]
         if "running" not in reached and loss <= targets["running"]:
-            reached["running"] = {"seconds": seconds, "step": p.step, "loss": loss}
+            reached["running"] = {"seconds": seconds, "step": p.level_step, "loss": loss}
         if "delivered" not in reached and loss <= targets["delivered"]:
             delivered = judge(vgg, ct, st, to_nchw(p.image), size)
             judging["seconds"] += time.perf_counter() - now
             if delivered <= targets["delivered"]:
-                reached["delivered"] = {"seconds": seconds, "step": p.step, "loss": delivered}
+                reached["delivered"] = {"seconds": seconds, "step": p.level_step, "loss": delivered}
         if len(reached) == len(targets):
             p.stop()
 
     _sync(vgg.device)
     start = time.perf_counter()
-    result = optimize_pyramid(vgg, ct, st, sizes, steps, callback=callback)
+    result = nst_core.optimize(vgg, ct, st, plan=plan, callback=callback)
     _sync(vgg.device)
     elapsed = time.perf_counter() - start - judging["seconds"]
-    final = [h["total"] for h in result.history if h.get("stage") == final_stage]
+    final = [h["total"] for h in result.history if h["level"] == final_level]
     out["engine_final_level_losses"] = final
     out["targets"] = {}
     for name, value in targets.items():
@@ -334,6 +334,11 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
 
 
 # ------------------------------------------------------------------------------------------------ main
+def _sooner(speedup: float) -> str:
+    """'3.2x sooner' or, when the engine took longer, '1.1x slower' (never '0.9x sooner')."""
+    return f"{speedup:.1f}x sooner" if speedup >= 1 else f"{1 / speedup:.1f}x slower"
+
+
 def _median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -443,7 +448,7 @@ def main(argv=None) -> dict:
             if hit["reached"]:
                 print(f"  engine pyramid {sched}: {what} reached after {hit['engine_final_steps']} steps at "
                       f"{ttq['size']} px ({hit['engine_loss']:.6g}), {hit['engine_seconds']:.1f} s -> "
-                      f"{hit['speedup']:.1f}x sooner")
+                      f"{_sooner(hit['speedup'])}")
             else:
                 print(f"  engine pyramid {sched}: {what} NOT reached in {hit['engine_seconds']:.1f} s")
         print(f"  engine result judged: {ttq['engine_judged_loss']:.6g} after {ttq['engine_steps_run']} steps")
@@ -451,7 +456,3 @@ def main(argv=None) -> dict:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=2, default=str)
     return report
-
-
-if __name__ == "__main__":
-    main()

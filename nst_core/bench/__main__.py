@@ -1,0 +1,5 @@
+"""python -m nst_core.bench"""
+
+from . import main
+
+main()

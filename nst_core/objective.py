@@ -1,0 +1,108 @@
+"""The objective: total = α·content + β·style + tv_weight·TV at one output size, from one forward pass.
+
+This is the only place the loss terms are summed. The targets hold what each layer must match (content
+features P, style Grams A, computed once per size); the objective evaluates the layers the targets name
+and adds each layer's term as soon as the layer is computed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import NSTError
+from .losses import content_loss, style_layer_loss, tv_loss
+from .memory import check_fits
+
+TERMS = ("total", "content", "style", "tv")
+
+
+def autocast_dtype(device) -> torch.dtype | None:
+    """The reduced precision the convs run in: bfloat16 on CUDA GPUs that have it (float32 range, so no
+    loss scaling), else None (float32; also on CPU, where bfloat16 convs are slower without AMX).
+    NST_CUDA_AUTOCAST=0 turns it off. (Not measured here: the project's benchmark machine has no GPU.)"""
+    device = torch.device(device)
+    if device.type != "cuda" or os.environ.get("NST_CUDA_AUTOCAST", "1") == "0":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+
+
+class Objective:
+    """total = content_weight·Σ_l content_l + style_weight·Σ_l w_l E_l + tv_weight·TV at `size` (H, W).
+
+    `content_weight` defaults to the content target's α; a coarse level of a plan passes α scaled by
+    (final area / level area), so every level optimizes the per-pixel balance of the final one (the content
+    loss ½Σ(F−P)² grows with the pixel count, the Gram loss does not).
+    """
+
+    def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
+                 content_weight: float | None = None):
+        if content is None and style is None and tv_weight == 0:
+            raise NSTError("nothing to optimize: give a content target, a style target or a TV weight")
+        self.vgg = vgg.grad_ready()
+        self.content, self.style, self.tv_weight = content, style, float(tv_weight)
+        self.content_weight = (content.weight if content is not None else 0.0) if content_weight is None \
+            else float(content_weight)
+        self.style_weight = style.weight if style is not None else 0.0
+        if size is None:
+            if content is None:
+                raise NSTError("give the output size when there is no content target")
+            size = content.size
+        self.size = tuple(int(s) for s in size)
+        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
+            raise NSTError("every weight is zero (content, style and TV): nothing to optimize")
+        layers: list[str] = []
+        for target in (content, style):
+            if target is not None:
+                layers += [name for name in target.layers if name not in layers]
+        self.layers = layers
+        if layers:
+            self.vgg.check_size(*self.size, layers)
+            check_fits(self.vgg, self.size, layers)
+        self.autocast = autocast_dtype(self.vgg.device)
+        # the targets for this size, computed once, outside the step loop
+        self.terms = self._layer_terms()
+
+    def _layer_terms(self) -> dict[str, list]:
+        """{layer: [(kind, weight, target tensor)]}: what each layer's output is compared with."""
+        terms: dict[str, list] = {}
+        if self.content is not None:
+            feats = self.content.features_at(self.size)
+            for name, w in zip(self.content.layers, self.content.layer_weights):
+                terms.setdefault(name, []).append(("content", w, feats[name]))
+        if self.style is not None:
+            grams = self.style.grams_at(self.size)
+            for name, w in zip(self.style.layers, self.style.layer_weights):
+                terms.setdefault(name, []).append(("style", w, grams[name]))
+        return terms
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total, {term: value}) for pixels x [1,3,H,W]; differentiable in x."""
+        zero = x.new_zeros(())
+        terms = self.terms
+        parts: dict[str, list] = {"content": [], "style": []}
+
+        def on_feature(name, h):
+            # each layer's loss right after the layer (in float32 even under autocast), so that its
+            # backward runs when the backward pass reaches that layer: peak memory as a plain loop's
+            with torch.autocast(x.device.type, enabled=False):
+                for kind, w, target in terms.get(name, ()):
+                    loss = content_loss(h, target) if kind == "content" else style_layer_loss(h, target)
+                    parts[kind].append(w * loss)
+
+        if self.layers:
+            # convs in reduced precision on CUDA (autocast); the Grams and the losses stay in float32
+            with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                self.vgg.features(x, self.layers, on_feature)
+        content = sum(parts["content"]) if parts["content"] else zero
+        style = sum(parts["style"]) if parts["style"] else zero
+        tv = tv_loss(x) if self.tv_weight else zero
+        total = zero
+        if self.content_weight:
+            total = total + self.content_weight * content
+        if self.style_weight:
+            total = total + self.style_weight * style
+        if self.tv_weight:
+            total = total + self.tv_weight * tv
+        return total, {"total": total, "content": content, "style": style, "tv": tv}

@@ -1,0 +1,208 @@
+"""Every option of the engine defined once: its default, its choices or range, its help text, its check.
+
+The nodes build their widgets from `OPTIONS`, both command lines their flags, the README quotes them;
+`Option.check` is the one validation of a value, used by the engine's public calls (so a Python caller, a
+node and a CLI are refused the same way). A refused value raises `OptionError`, which names the option:
+nodes map that name to their input, the CLIs to their flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import NSTError
+
+# ---------------------------------------------------------------------------------------------
+# choice lists
+
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
+INITS = ("content", "noise", "style", "image")
+COLOR_MODES = ("none", "luminance", "histogram")
+POOLINGS = ("max", "avg")
+ARCHITECTURE_CHOICES = ("auto", "vgg19", "vgg16")
+CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight families (vgg.py)
+CONVENTION_CHOICES = ("auto",) + CONVENTIONS
+RECONSTRUCTION_MODES = ("content", "style")
+
+# Learning rates per optimizer (L-BFGS: a line-search-free unit step; Adam/SGD: pixel units, see loop.py).
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.01}
+
+# Layers. The engine's defaults take the ReLU outputs (as Gatys' own code, neural-style and pystiche do):
+# on the normalized network their per-layer style losses lie within one order of magnitude of each other,
+# while the raw conv outputs of the paper's layers do not (conv1_1 is ~1000x below conv2_1).
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The layers of Gatys et al. 2016 (CVPR), for reproducing the paper to the letter.
+PAPER_CONTENT_LAYERS = ("conv4_2",)
+PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+# The paper's Figure 1 ladders: content from one layer each, style from cumulative layer sets.
+CONTENT_LADDER = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
+STYLE_LADDER = PAPER_STYLE_LAYERS
+
+# L-BFGS keeps this many (step, gradient-change) pairs; the memory estimate counts them (memory.py)
+LBFGS_HISTORY = 100
+
+MAX_WEIGHT = 1e15
+MAX_STEPS = 10_000
+MAX_SEED = 0xFFFF_FFFF
+MAX_SIDE = 8192
+
+
+class OptionError(NSTError):
+    """An option's value is refused; `option` is the engine's name of it (steps, style_weight, ...)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.detail = message
+
+
+@dataclass(frozen=True)
+class Option:
+    """One engine option. `kind` is int, float, bool or str; str options have `choices`."""
+
+    name: str
+    default: Any
+    kind: type
+    help: str
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    allow_none: bool = False          # None = "the engine picks" (e.g. lr: per optimizer)
+
+    def check(self, value):
+        """`value` converted to `kind` and checked; raises OptionError naming this option."""
+        if value is None:
+            if self.allow_none:
+                return None
+            raise OptionError(self.name, "a value is required")
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            raise OptionError(self.name, f"expected true or false, got {value!r}")
+        if self.choices is not None:
+            if value not in self.choices:
+                raise OptionError(self.name, f"{value!r} is not one of {', '.join(map(str, self.choices))}")
+            return value
+        if self.kind in (int, float):
+            number = _number(self.name, value, whole=self.kind is int)
+            if self.min is not None and number < self.min:
+                raise OptionError(self.name, f"{_fmt(number)} is below the minimum {_fmt(self.min)}")
+            if self.max is not None and number > self.max:
+                raise OptionError(self.name, f"{_fmt(number)} is above the maximum {_fmt(self.max)}")
+            return number
+        if not isinstance(value, str):
+            raise OptionError(self.name, f"expected text, got {type(value).__name__}")
+        return value
+
+    def describe_range(self) -> str:
+        if self.choices is not None:
+            return ", ".join(map(str, self.choices))
+        if self.min is not None and self.max is not None:
+            return f"{_fmt(self.min)} .. {_fmt(self.max)}"
+        return ""
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _number(name: str, value, whole: bool):
+    """A number from an int, float or text such as '5e6'; finite; whole when `whole`."""
+    if isinstance(value, bool):
+        raise OptionError(name, f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        try:
+            value = int(text) if whole and text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            raise OptionError(name, f"expected a number such as 1e4, 0.5 or 5e-4, got {value!r}") from None
+    if not isinstance(value, (int, float)):
+        raise OptionError(name, f"expected a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise OptionError(name, f"expected a finite number, got {value!r}")
+    if whole:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise OptionError(name, f"expected a whole number, got {value!r}")
+            value = int(value)
+        return int(value)
+    return float(value)
+
+
+def _weight(name: str, default: float, help: str) -> Option:
+    return Option(name, default, float, help, min=0.0, max=MAX_WEIGHT)
+
+
+OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("steps", 300, int, "optimizer steps in all; with coarse-to-fine they are shared out over the "
+                              "sizes and still add up to this number", min=1, max=MAX_STEPS),
+    _weight("content_weight", 1.0, "content weight α"),
+    _weight("style_weight", 5e6, "style weight β (tuned at 512 px on the normalized VGG-19; the content "
+                                 "loss grows with the pixel count, so smaller images need less)"),
+    _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
+    Option("optimizer", "lbfgs", str, "lbfgs (the paper), adam or sgd", choices=OPTIMIZERS),
+    Option("init", "content", str, "start from the content, white noise (the paper), the style, or an image",
+           choices=INITS),
+    Option("lr", None, float, "learning rate; none = the optimizer's default ("
+                              + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")",
+           min=1e-8, max=100.0, allow_none=True),
+    Option("seed", 0, int, "seed of the noise start and of anything random", min=0, max=MAX_SEED),
+    Option("max_size", 512, int, "long side of the output in px (the content is shrunk, never enlarged)",
+           min=16, max=MAX_SIDE),
+    Option("style_scale", 1.0, float, "the style image is resized to the output's pixel count times this: "
+                                      "< 1 bigger brush strokes, > 1 finer ones", min=0.05, max=8.0),
+    Option("preserve_color", "none", str, "keep the content's colours: luminance-only transfer, or the "
+                                          "style recoloured to the content's colour statistics",
+           choices=COLOR_MODES),
+    Option("coarse_to_fine", True, bool, "run part of the steps at smaller sizes first (images of 256 px "
+                                         "and more, 100 steps and more); reaches the loss of plain full-size "
+                                         "steps several times sooner"),
+    Option("reconstruction_steps", 200, int, "optimizer steps per reconstructed layer", min=1, max=MAX_STEPS),
+    Option("reconstruction_max_size", 256, int, "long side of reconstructions in px", min=16, max=MAX_SIDE),
+    Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results)",
+           choices=POOLINGS),
+    Option("architecture", "auto", str, "auto = detected from the weights file", choices=ARCHITECTURE_CHOICES),
+    Option("convention", "auto", str, "input convention of the weights: caffe = BGR 0..255 minus the mean; "
+                                      "torchvision = ImageNet mean/std; auto = detected",
+           choices=CONVENTION_CHOICES),
+    Option("normalized", True, bool, "rescale the filters so each has mean activation 1 (Gatys' normalized "
+                                     "VGG), which keeps loss weights comparable across layers"),
+)}
+
+DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
+
+
+def check(**values) -> dict:
+    """Check several options at once: {name: checked value}. Unknown names are a programming error."""
+    return {name: OPTIONS[name].check(value) for name, value in values.items()}
+
+
+def check_layer_weights(weights, count: int, default: float, option: str = "style_layer_weights") -> list[float]:
+    """Per-layer weights from a sequence or comma-separated text; None/''/'auto'/'equal' = `default` each."""
+    if weights is None or (isinstance(weights, str) and weights.strip().lower() in ("", "auto", "equal")):
+        return [default] * count
+    if isinstance(weights, str):
+        weights = [part for part in weights.replace(";", ",").split(",") if part.strip()]
+    values = [_number(option, w, whole=False) for w in weights]
+    if len(values) != count:
+        raise OptionError(option, f"{len(values)} weight(s) given for {count} layer(s); give one per layer "
+                                  "or leave it empty")
+    if any(v < 0 or v > MAX_WEIGHT for v in values):
+        raise OptionError(option, f"layer weights must lie in 0 .. {MAX_WEIGHT:g}, got {values}")
+    return values
+
+
+def check_blend(blend, count: int) -> list[float]:
+    """Blend weights of `count` style images, normalized to sum 1 (None = equal)."""
+    if blend is None:
+        return [1.0 / count] * count
+    values = [_number("style_blend", b, whole=False) for b in blend]
+    if len(values) != count:
+        raise OptionError("style_blend", f"{len(values)} blend weights given for {count} style images")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise OptionError("style_blend", f"blend weights must be >= 0 and not all zero, got {values}")
+    total = sum(values)
+    return [v / total for v in values]
