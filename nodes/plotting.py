@@ -1,40 +1,31 @@
-"""Loss curves as an image, drawn with PIL only (no matplotlib).
+"""Loss curves as an image (matplotlib) and the matching text report.
 
-``plot_losses(history)`` draws log10(loss) against the step, one curve per loss term (total,
-content, style, tv), or, for a ladder (history entries carrying a ``stage``), one total-loss curve
-per stage.  ``format_report(...)`` is the matching text summary.
+matplotlib instead of hand-drawn lines: the editor shows a node's image output at ~300 px wide, where
+the PIL drawing's 11 px labels and 2 px lines (one colour per optimizer, no line styles) could not be
+told apart; here every curve gets a colour and a line style, labels are 14 px at 640 px, and the log
+axis gets proper decade ticks. The figure is drawn with the Agg canvas directly (no pyplot, no global
+state), so it is safe in ComfyUI's worker threads.
+
+``plot_losses(history, level_marks=...)``: log10(loss) against the step, one curve per loss term (total,
+content, style, tv), or, for a ladder (history entries with several ``stage`` values), one total-loss curve
+per stage; ``level_marks`` [(step, label)] draws a dashed line where a plan's level starts (the size
+change explains the loss jump there).
 """
 
 from __future__ import annotations
 
 import math
 
-from PIL import Image, ImageDraw, ImageFont
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
 TERMS = ("total", "content", "style", "tv")
-COLORS = {
-    "total": (30, 30, 30),
-    "content": (31, 119, 180),
-    "style": (214, 39, 40),
-    "tv": (44, 160, 44),
-}
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-BACKGROUND = (255, 255, 255)
-AXIS = (60, 60, 60)
-GRID = (225, 225, 225)
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)   # Pillow >= 10.1 (scalable when FreeType is there)
-    except TypeError:
-        return ImageFont.load_default()
-
-
-def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    return right - left, bottom - top
+TERM_STYLES = {"total": ("#1e1e1e", "-"), "content": ("#1f77b4", "--"), "style": ("#d62728", "-."),
+               "tv": ("#2ca02c", ":")}
+CYCLE = [("#1f77b4", "-"), ("#ff7f0e", "--"), ("#2ca02c", "-."), ("#d62728", ":"), ("#9467bd", "-"),
+         ("#8c564b", "--"), ("#e377c2", "-."), ("#7f7f7f", ":"), ("#bcbd22", "-"), ("#17becf", "--")]
+FONT_SIZE = 14
 
 
 def _positive(value) -> float | None:
@@ -45,8 +36,8 @@ def _positive(value) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
-def _series(history, group_labels=None) -> list[tuple[str, tuple[int, int, int], list[tuple[float, float]]]]:
-    """(label, colour, [(step, value), ...]) for every curve worth drawing."""
+def _series(history, group_labels=None) -> list[tuple[str, tuple[str, str], list[float], list[float]]]:
+    """(label, (colour, line style), steps, values) for every curve worth drawing."""
     stages = sorted({h.get("stage") for h in history if h.get("stage") is not None})
     out = []
     if len(stages) > 1:   # a ladder: one total-loss curve per stage
@@ -54,122 +45,52 @@ def _series(history, group_labels=None) -> list[tuple[str, tuple[int, int, int],
             pts = [(float(h.get("step", k)), _positive(h.get("total")))
                    for k, h in enumerate(history) if h.get("stage") == stage]
             pts = [(x, y) for x, y in pts if y is not None]
-            if not pts:
-                continue
-            if group_labels and i < len(group_labels):
-                label = str(group_labels[i])
-            else:
-                label = f"stage {stage}"
-            out.append((label, PALETTE[i % len(PALETTE)], pts))
+            if pts:
+                label = str(group_labels[i]) if group_labels and i < len(group_labels) else f"stage {stage}"
+                out.append((label, CYCLE[i % len(CYCLE)], [x for x, _ in pts], [y for _, y in pts]))
         return out
     for term in TERMS:
-        pts = [(float(h.get("step", k)), _positive(h.get(term))) for k, h in enumerate(history)]
+        pts = [(float(h.get("step", k + 1)), _positive(h.get(term))) for k, h in enumerate(history)]
         pts = [(x, y) for x, y in pts if y is not None]
-        if not pts:
-            continue
-        out.append((term, COLORS[term], pts))
+        if pts:
+            out.append((term, TERM_STYLES[term], [x for x, _ in pts], [y for _, y in pts]))
     return out
 
 
-def _nice_step(span: float, target: int = 6) -> float:
-    raw = span / max(target, 1)
-    if raw <= 0:
-        return 1.0
-    mag = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 5, 10):
-        if raw <= m * mag:
-            return m * mag
-    return 10 * mag
-
-
-def _decade_label(e: int) -> str:
-    return "1" if e == 0 else f"1e{e}"
-
-
-def plot_losses(history, *, title: str = "", group_labels=None,
+def plot_losses(history, *, title: str = "", group_labels=None, level_marks=None,
                 size: tuple[int, int] = (640, 400)) -> Image.Image:
     """An RGB PIL image of the loss curves (log-scale y) of an engine ``Result.history``."""
-    width, height = int(size[0]), int(size[1])
-    img = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(img)
-    font = _font(12)
-    small = _font(11)
+    dpi = 100
+    figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
     history = list(history or [])
     series = _series(history, group_labels)
-
-    left, right, top, bottom = 62, 16, 30, 40
-    x0, y0, x1, y1 = left, top, width - right, height - bottom
     if title:
-        tw, _ = _text_size(draw, title, font)
-        draw.text(((width - tw) // 2, 8), title, fill=AXIS, font=font)
+        axes.set_title(title, fontsize=FONT_SIZE)
     if not series:
-        msg = "no loss history" if not history else "no positive finite loss to plot"
-        tw, th = _text_size(draw, msg, font)
-        draw.rectangle([x0, y0, x1, y1], outline=AXIS)
-        draw.text(((width - tw) // 2, (height - th) // 2), msg, fill=AXIS, font=font)
-        return img
-
-    xs = [x for _, _, pts in series for x, _ in pts]
-    ys = [math.log10(y) for _, _, pts in series for _, y in pts]
-    xmin, xmax = min(xs), max(xs)
-    if xmax <= xmin:
-        xmin, xmax = xmin - 1, xmax + 1
-    emin, emax = math.floor(min(ys)), math.ceil(max(ys))
-    if emax <= emin:
-        emin, emax = emin - 1, emax + 1
-
-    def px(x: float) -> float:
-        return x0 + (x - xmin) / (xmax - xmin) * (x1 - x0)
-
-    def py(log_y: float) -> float:
-        return y1 - (log_y - emin) / (emax - emin) * (y1 - y0)
-
-    # y grid: one line per decade (labels thinned out when there are many)
-    decades = emax - emin
-    every = max(1, math.ceil(decades / 8))
-    for e in range(emin, emax + 1):
-        y = py(e)
-        draw.line([(x0, y), (x1, y)], fill=GRID)
-        if (e - emin) % every == 0:
-            label = _decade_label(e)
-            tw, th = _text_size(draw, label, small)
-            draw.text((x0 - 6 - tw, y - th / 2 - 1), label, fill=AXIS, font=small)
-    # x grid
-    step = _nice_step(xmax - xmin)
-    tick = math.ceil(xmin / step) * step
-    while tick <= xmax + 1e-9:
-        x = px(tick)
-        draw.line([(x, y0), (x, y1)], fill=GRID)
-        label = f"{tick:g}"
-        tw, _ = _text_size(draw, label, small)
-        draw.text((x - tw / 2, y1 + 5), label, fill=AXIS, font=small)
-        tick += step
-    draw.rectangle([x0, y0, x1, y1], outline=AXIS)
-    xl = "step"
-    tw, _ = _text_size(draw, xl, font)
-    draw.text(((x0 + x1 - tw) / 2, height - 18), xl, fill=AXIS, font=font)
-    draw.text((8, 8), "loss", fill=AXIS, font=font)
-
-    # curves
-    for _label, colour, pts in series:
-        coords = [(px(x), py(math.log10(y))) for x, y in pts]
-        if len(coords) == 1:
-            cx, cy = coords[0]
-            draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colour)
-        else:
-            draw.line(coords, fill=colour, width=2)
-
-    # legend (top right)
-    rows = [(label, colour) for label, colour, _ in series]
-    lw = max(_text_size(draw, label, small)[0] for label, _ in rows) + 34
-    lh = 16 * len(rows) + 6
-    lx, ly = x1 - lw - 6, y0 + 6
-    draw.rectangle([lx, ly, lx + lw, ly + lh], fill=BACKGROUND, outline=GRID)
-    for i, (label, colour) in enumerate(rows):
-        yy = ly + 6 + 16 * i
-        draw.line([(lx + 6, yy + 6), (lx + 24, yy + 6)], fill=colour, width=3)
-        draw.text((lx + 28, yy), label, fill=AXIS, font=small)
-    return img
+        axes.text(0.5, 0.5, "no loss history" if not history else "no positive finite loss to plot",
+                  ha="center", va="center", transform=axes.transAxes, fontsize=FONT_SIZE)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    else:
+        for label, (colour, style), xs, ys in series:
+            axes.plot(xs, ys, style, color=colour, linewidth=2.2, label=label,
+                      marker="o" if len(xs) == 1 else None)
+        axes.set_yscale("log")
+        for step, label in level_marks or ():
+            axes.axvline(step, color="#888888", linestyle=(0, (4, 3)), linewidth=1.2)
+            axes.annotate(label, (step, 0), xycoords=("data", "axes fraction"), xytext=(4, 4),
+                          textcoords="offset points", ha="left", va="bottom", fontsize=FONT_SIZE - 3,
+                          color="#555555", backgroundcolor="white")
+        axes.set_xlabel("step", fontsize=FONT_SIZE)
+        axes.set_ylabel("loss", fontsize=FONT_SIZE)
+        axes.tick_params(labelsize=FONT_SIZE - 2)
+        axes.grid(True, which="major", color="#dddddd")
+        axes.legend(fontsize=FONT_SIZE - 2, loc="best", framealpha=0.9)
+    figure.tight_layout()
+    canvas.draw()
+    return Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
 
 
 def _fmt(value) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from . import color
 from .errors import ImageError, NSTError
-from .image import as_bhwc, fit_max_side, resize
+from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
 from .loop import Result, initial_image, run
 from .objective import Objective
@@ -174,12 +174,7 @@ def fit(image, max_size: int | None) -> torch.Tensor:
     image = as_bhwc(image)
     if image.shape[0] != 1:
         raise ImageError(f"expected one image, got a batch of {image.shape[0]}")
-    if max_size:
-        max_size = OPTIONS["max_size"].check(max_size)
-        h, w = fit_max_side(image.shape[1], image.shape[2], int(max_size))
-        if (h, w) != tuple(image.shape[1:3]):
-            image = resize(image.permute(0, 3, 1, 2), (h, w)).permute(0, 2, 3, 1)
-    return image
+    return fit_image(image, OPTIONS["max_size"].check(max_size) if max_size else None)
 
 
 __all__ = ["NSTError", "fit", "optimize", "reconstruct_content", "reconstruct_style", "stylize"]

@@ -12,6 +12,7 @@ import os
 import torch
 
 from .errors import NSTError
+from .settings import OptionError
 from .losses import content_loss, style_layer_loss, tv_loss
 from .memory import check_fits
 
@@ -51,7 +52,9 @@ class Objective:
             size = content.size
         self.size = tuple(int(s) for s in size)
         if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
-            raise NSTError("every weight is zero (content, style and TV): nothing to optimize")
+            raise OptionError("content_weight", "every loss weight is zero (content α = 0, style β = "
+                              + ("0" if style is not None else "none: no style target") + ", tv_weight = 0): "
+                              "there is nothing to optimize")
         layers: list[str] = []
         for target in (content, style):
             if target is not None:

@@ -13,7 +13,8 @@ import torch
 
 import nst_core
 from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from comfyui_nst.nodes import host, plotting, runtime
+from comfyui_nst.nodes import host, plotting
+from comfyui_nst.nodes.headless import runtime
 from comfyui_nst.nodes.nst_nodes import (NST_ContentTarget, NST_ExampleImage, NST_ImageResize, NST_LoadVGG,
                                          NST_Optimize, NST_Reconstruct, NST_StyleTarget)
 
@@ -117,16 +118,55 @@ def test_defaults_pass_validation_and_match_the_engine():
     assert NST_ContentTarget.VALIDATE_INPUTS(layers=None, weight=None) is True
 
 
+@pytest.mark.parametrize("name", sorted(NODE_CLASS_MAPPINGS))
+def test_every_default_is_defined_once(name):
+    """Widget defaults are the engine's (or the node-only Option's), and every method default equals its
+    widget's: a Python caller of a node gets what an editor user gets (β used to fall back to 1e6)."""
+    cls = NODE_CLASS_MAPPINGS[name]
+    params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+    node_only = {option.name: option for option in cls.NODE_WIDGETS}
+    for iname, (kind, opts) in _inputs(cls).items():
+        if "default" not in opts:
+            continue
+        assert params[iname].default == opts["default"], (name, iname)
+        engine_name = cls.OPTION_INPUTS.get(iname, iname)
+        if iname in node_only:
+            expected = node_only[iname].default
+        elif engine_name in nst_core.OPTIONS:
+            expected = nst_core.OPTIONS[engine_name].default
+        else:
+            continue
+        value = float(opts["default"]) if kind == "STRING" and iname not in node_only else opts["default"]
+        assert value == expected, (name, iname)
+        if isinstance(kind, list) and engine_name in nst_core.OPTIONS:
+            assert tuple(kind) == nst_core.OPTIONS[engine_name].choices, (name, iname)   # the engine's list
+        if kind in ("INT", "FLOAT"):
+            source = node_only.get(iname) or nst_core.OPTIONS[engine_name]
+            assert (opts["min"], opts["max"]) == (source.min, source.max), (name, iname)
+
+
+def test_the_node_layer_knows_no_engine_internals():
+    """Nodes translate only: no layer parsing, number parsing, fitting or device choice of their own."""
+    import pathlib
+    for path in (pathlib.Path(nst_core.__file__).parents[1] / "nodes").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        for needle in ("float(s)", "def parse_weight", "def parse_numbers", "def _fit", "torch.cuda.is_available",
+                       "F.interpolate"):
+            assert needle not in source, (path.name, needle)
+
+
 @pytest.mark.parametrize("text, value", [("1e4", 1e4), ("5e-4", 5e-4), (" 0.5 ", 0.5), ("1_000", 1000.0),
                                          ("1e-5", 1e-5), ("1e5", 1e5), ("0", 0.0), (3, 3.0)])
-def test_weights_spanning_decades_parse(text, value):
-    assert NST_StyleTarget.parse_weight("weight", text) == pytest.approx(value)
+def test_weights_spanning_decades_parse(node_vgg, images, text, value):
+    assert NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1", layer_weights="", weight=text) is True
+    target = NST_StyleTarget().build(node_vgg, images[1], "conv1_1", "", text)[0]
+    assert target.weight == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["lots", "", "-1", "nan", "inf", "1e99", True])
-def test_bad_weight_text_names_node_and_input(text):
+def test_bad_weight_text_names_node_and_input(node_vgg, images, text):
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'weight': "):
-        NST_StyleTarget.parse_weight("weight", text)
+        NST_StyleTarget().build(node_vgg, images[1], "conv1_1", "", text)
     msg = NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1", layer_weights="", weight=text)
     assert isinstance(msg, str) and "input 'weight'" in msg
 
@@ -144,7 +184,7 @@ def test_queue_time_validation_of_layer_strings():
 
 def test_host_is_inert_without_comfyui(monkeypatch, tmp_path):
     assert not host.in_comfyui()
-    bar = host.Progress(10)
+    bar = host.ProgressBar(10)
     bar.update(3, 10, None)            # no ComfyUI, no executor run: nothing happens
     host.check_interrupted()
     monkeypatch.setenv("NST_DEVICE", "cpu")
@@ -220,7 +260,7 @@ def test_host_inside_comfyui(fake_comfyui):
     assert fc.calls["cache_dir"] == vgg_dir                  # engine's default-weights cache -> models/vgg
     assert host.list_vgg_files() == ["a.pth"]
     assert host.vgg_full_path("a.pth") == "/elsewhere/vgg/a.pth"
-    bar = host.Progress(4)
+    bar = host.ProgressBar(4)
     pic = Image.new("RGB", (8, 8))
     bar.update(2, 4, pic)
     bar.update(3, 4)
@@ -322,13 +362,14 @@ def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, imag
 def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
     """On: part of the steps at half the side, the rest at full size (progress counts all of them).
     The coarsest side and the minimum step count are lowered so a 6-step run at 64 px gets two levels."""
-    monkeypatch.setattr(nst_core.pyramid, "COARSEST_LONG_SIDE", 32)
-    monkeypatch.setattr(nst_core.pyramid, "MIN_PYRAMID_STEPS", 1)
+    monkeypatch.setattr(nst_core.plan, "COARSEST_LONG_SIDE", 32)
+    monkeypatch.setattr(nst_core.plan, "COARSEST_SHORT_SIDE", 16)
+    monkeypatch.setattr(nst_core.plan, "MIN_PYRAMID_STEPS", 1)
     from comfyui_nst.nodes import nst_nodes
     labels = []
     draw = nst_nodes.plot_losses
     monkeypatch.setattr(nst_nodes, "plot_losses",
-                        lambda history, **kw: labels.append(kw.get("group_labels")) or draw(history, **kw))
+                        lambda history, **kw: labels.append(kw.get("level_marks")) or draw(history, **kw))
     vgg = node_vgg
     content, style = images
     runs = {}
@@ -343,11 +384,11 @@ def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
         assert image.shape == content.shape and torch.isfinite(image).all()
         runs[flag] = (seen, report)
     seen, report = runs[True]
-    assert seen == [(i, 5) for i in range(1, 6)]                # 3 steps at 32x22, then 2 at 64x43
-    assert "5/5 steps (coarse to fine: 32x22 px x3, 64x43 px x2)" in report, report
+    assert seen == [(i, 6) for i in range(1, 7)]                # 3 steps at 32x22, then 3 at 64x43
+    assert "6/6 steps at 32x22 px x 3, 64x43 px x 3," in report, report
     seen, report = runs[False]
-    assert seen == [(i, 6) for i in range(1, 7)] and "6/6 steps," in report and "coarse" not in report
-    assert labels == [["32x22 px", "64x43 px"], None]          # the plot: one curve per level, or per term
+    assert seen == [(i, 6) for i in range(1, 7)] and "6/6 steps," in report and " px x " not in report
+    assert labels == [[(4, "64x43 px")], []]                   # the plot marks where the size changes
 
 
 def _history_from_report(report):
@@ -430,11 +471,11 @@ def test_image_batches_of_mismatched_sizes(node_vgg, images):
         NST_StyleTarget().build(vgg, [content, style], "conv1_1", "", "1e4", 1.0)
     with pytest.raises(ValueError, match=r"^\[NST ImageResize\] input 'image': the batch mixes image sizes"):
         NST_ImageResize().resize([content, style], 32)
-    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': a content target takes one"):
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': expected one image, got a batch of 2"):
         NST_ContentTarget().build(vgg, torch.cat([content, content]), "conv4_2", "1")
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': .*too small for layer conv5_2"):
         NST_ContentTarget().build(vgg, content[:, :8, :8], "conv5_2", "1")
-    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': expected an IMAGE"):
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': expected an image tensor"):
         NST_StyleTarget().build(vgg, torch.zeros(1, 3, 8, 8, 2), "conv1_1", "", "1", 1.0)
 
 
@@ -444,7 +485,8 @@ def test_zero_weight_everywhere(node_vgg, images):
     with torch.inference_mode():
         ct0 = NST_ContentTarget().build(vgg, content, "conv4_2", "0")[0]
         st0 = NST_StyleTarget().build(vgg, style, "conv1_1", "", "0", 1.0)[0]
-        with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero"):
+        with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero "
+                                             r"\(content α = 0, style β = none"):
             NST_Optimize().optimize(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
         with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero "
                                              r"\(content α = 0, style β = 0"):
@@ -464,9 +506,9 @@ def test_widget_values_out_of_range_or_wrong(node_vgg, images):
         opt.optimize(vgg, ct, "content", "bfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'tv_weight': expected a number"):
         opt.optimize(vgg, ct, "content", "lbfgs", 2, 0.0, "smooth", 0, "none", 0)
-    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init_image': init = image needs"):
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init_image': init 'image' needs"):
         opt.optimize(vgg, ct, "image", "lbfgs", 2, 0.0, "0", 0, "none", 0)
-    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init': init = style needs a style"):
+    with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init': init 'style' needs a style"):
         opt.optimize(vgg, ct, "style", "lbfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': expected a content target"):
         opt.optimize(vgg, st, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
@@ -475,26 +517,50 @@ def test_widget_values_out_of_range_or_wrong(node_vgg, images):
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'layer_weights': 1 weight\(s\) given "
                                          r"for 2 layer\(s\)"):
         NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1", "1", "1e4", 1.0)
-    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'scale': 0.0 is below the minimum"):
+    with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'scale': 0 is below the minimum 0.05"):
         NST_StyleTarget().build(vgg, style, "conv1_1", "", "1e4", 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
-# plotting (PIL only)
+# plotting (matplotlib, Agg canvas)
+
+def _has_colour(img, hex_colour: str, tolerance: int = 40, at_least: int = 30) -> bool:
+    """At least `at_least` pixels within `tolerance` (per channel) of the colour: a drawn curve."""
+    import numpy as np
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    pixels = np.asarray(img).reshape(-1, 3).astype(int)
+    return int((np.abs(pixels - rgb).max(axis=1) <= tolerance).sum()) >= at_least
+
 
 def test_plot_and_report_of_a_history():
     history = [{"step": i, "stage": 0, "total": 10.0 ** (6 - i / 5), "content": 1e3 / i, "style": 1e5 / i,
                 "tv": 0.0} for i in range(1, 21)]
     img = plotting.plot_losses(history, title="t")
     assert img.size == (640, 400) and img.mode == "RGB"
-    colours = {c for _n, c in img.getcolors(maxcolors=1 << 20)}
     for term in ("total", "content", "style"):
-        assert plotting.COLORS[term] in colours
-    assert plotting.COLORS["tv"] not in colours           # all-zero term: no curve on a log axis
+        assert _has_colour(img, plotting.TERM_STYLES[term][0]), term
+    assert not _has_colour(img, plotting.TERM_STYLES["tv"][0])     # all-zero term: no curve on a log axis
     text = plotting.format_report(history, header="H")
     assert text.startswith("H") and "tv" not in text.splitlines()[2]
     assert plotting.plot_losses([]).size == (640, 400)
     nan = [{"step": 1, "stage": 0, "total": math.nan}]
     assert plotting.plot_losses(nan).size == (640, 400)
-    source = open(plotting.__file__, encoding="utf-8").read()
-    assert "import matplotlib" not in source and "from matplotlib" not in source
+
+
+def test_plot_marks_level_changes():
+    """A coarse-to-fine run's plot has a dashed grey line where each larger size starts."""
+    import numpy as np
+    history = [{"step": i, "stage": 0, "level": int(i > 10), "total": 1e6 / i, "content": 1e3, "style": 1e2,
+                "tv": 0.0} for i in range(1, 21)]
+    plain = np.asarray(plotting.plot_losses(history)).astype(int)
+    marked = np.asarray(plotting.plot_losses(history, level_marks=[(11, "256x170 px")])).astype(int)
+    changed = np.abs(plain - marked).max(axis=2) > 60
+    columns = np.nonzero(changed.sum(axis=0) > 100)[0]             # a tall vertical line
+    assert len(columns) >= 1 and columns.max() - columns.min() < 6
+    assert _has_colour(Image_from(marked), "#888888", tolerance=10)
+
+
+def Image_from(array):
+    from PIL import Image
+    import numpy as np
+    return Image.fromarray(np.asarray(array, dtype=np.uint8))
