@@ -1,6 +1,6 @@
-"""`python -m comfyui_nst.nodes WORKFLOW.json ...` is the same as `nst-run`."""
+"""`python -m comfyui_nst.nodes WORKFLOW.json ...` is the same as `nst-run` (nodes/headless/cli.py)."""
 import sys
 
-from .cli import main
+from .headless.cli import main
 
 sys.exit(main())

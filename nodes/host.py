@@ -3,7 +3,7 @@
 Inside ComfyUI it talks to ComfyUI (``comfy.utils.ProgressBar`` with a preview image,
 ``comfy.model_management`` for the device and the Cancel button, ``folder_paths`` for the
 ``models/vgg`` folder).  Outside ComfyUI (tests, the headless executor, plain Python) it does
-nothing ComfyUI-specific: progress and interruption go to ``nodes/runtime.py`` when it exists,
+nothing ComfyUI-specific: progress and interruption go to ``nodes/headless/runtime.py``,
 the device comes from ``NST_DEVICE`` (else cuda if available, else cpu) and weight files are
 looked up in the folders named by ``NST_VGG_DIR`` (``os.pathsep``-separated).
 
@@ -17,6 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
+import nst_core
+
+from .headless import runtime
 
 log = logging.getLogger("comfyui_nst")   # fixed name: the pack's __name__ is a file path in ComfyUI
 
@@ -53,19 +57,10 @@ def _comfy(module: str):
         return None
 
 
-def _runtime():
-    """nodes/runtime.py (headless executor hooks), or None when it is absent."""
-    try:
-        from . import runtime
-    except Exception:   # noqa: BLE001
-        return None
-    return runtime
-
-
 # ----------------------------------------------------------------------------------------------
 # progress, preview, interruption
 
-class Progress:
+class ProgressBar:
     """Progress of one node run.  Build it inside the node function (ComfyUI's ProgressBar
     captures its hook when constructed).
 
@@ -92,9 +87,7 @@ class Progress:
             self._bar.update_absolute(value, self.total, shot)
             return
         if not in_comfyui():
-            runtime = _runtime()
-            if runtime is not None and hasattr(runtime, "report_progress"):
-                runtime.report_progress(value, self.total, preview)
+            runtime.report_progress(value, self.total, preview)
 
 
 def check_interrupted() -> None:
@@ -104,29 +97,22 @@ def check_interrupted() -> None:
         mm.throw_exception_if_processing_interrupted()
         return
     if not in_comfyui():
-        runtime = _runtime()
-        if runtime is not None and hasattr(runtime, "check_interrupted"):
-            runtime.check_interrupted()
+        runtime.check_interrupted()
 
 
 # ----------------------------------------------------------------------------------------------
 # device and memory
 
 def get_device():
-    """The torch device to compute on: ComfyUI's choice (honours --cpu), else NST_DEVICE,
-    else cuda when available, else cpu."""
-    import torch
-
+    """The torch device to compute on: ComfyUI's choice (honours --cpu), else the engine's
+    (NST_DEVICE, else cuda when available, else cpu)."""
     mm = _comfy("comfy.model_management")
     if mm is not None:
         try:
             return mm.get_torch_device()
         except Exception:   # noqa: BLE001
             pass
-    name = os.environ.get("NST_DEVICE", "").strip()
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return nst_core.default_device()
 
 
 def soft_empty_cache() -> None:
@@ -177,7 +163,6 @@ def register_vgg_folder() -> list[str]:
 
 
 def _set_engine_cache_dir(path: str) -> None:
-    import nst_core
     try:
         nst_core.set_cache_dir(path)
     except Exception as exc:   # noqa: BLE001 - a read-only models dir must not stop the pack

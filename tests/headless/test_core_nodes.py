@@ -2,18 +2,21 @@
 import json
 import os
 import pathlib
+import tempfile
+import threading
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from comfyui_nst.nodes.core_nodes import CORE_NODE_CLASS_MAPPINGS, save_image_path
-from comfyui_nst.nodes.executor import Executor
-from comfyui_nst.nodes.validation import ValidationError
+from comfyui_nst.nodes.headless.core_nodes import CORE_NODE_CLASS_MAPPINGS
+from comfyui_nst.nodes.headless.executor import Executor
+from comfyui_nst.nodes.headless.files import save_image_path
+from comfyui_nst.nodes.headless.validation import ValidationError
 from conftest import load_toy_nodes
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 _toys = load_toy_nodes
@@ -77,7 +80,7 @@ def test_load_image_tensors_and_mask(dirs):
 
 
 def ex_context(ex):
-    from comfyui_nst.nodes.runtime import activate
+    from comfyui_nst.nodes.headless.runtime import activate
 
     return activate(ex.context())
 
@@ -149,3 +152,83 @@ def test_the_acceptance_harness_workflow_runs(dirs):
     assert os.path.basename(path) == "harness_invert_00001_.png"
     assert abs(np.asarray(Image.open(path)).astype(int) - 55).max() <= 1  # 255 - 200 (truncated like ComfyUI)
     assert json.loads(Image.open(path).info["workflow"])["last_node_id"] == 3
+
+
+def test_16_bit_greyscale_png_keeps_its_levels(dirs):
+    ramp = np.linspace(0, 65535, 6 * 8).reshape(6, 8).astype(np.uint16)
+    Image.fromarray(ramp).save(dirs["input"] / "grey16.png")
+    assert Image.open(dirs["input"] / "grey16.png").mode.startswith("I")
+    with ex_context(_executor(dirs)):
+        image, mask = CORE_NODE_CLASS_MAPPINGS["LoadImage"]().load_image("grey16.png")
+    assert image.shape == (1, 6, 8, 3)
+    expected = torch.from_numpy(ramp.astype(np.float32) / 65535.0)
+    for c in range(3):
+        assert torch.allclose(image[0, ..., c], expected, atol=1e-6)
+    assert abs(float(image.mean()) - 0.5) < 1e-3   # it came out nearly white (mean ~0.98) before
+
+
+def test_exif_orientation_is_applied(dirs):
+    picture = np.zeros((4, 10, 3), np.uint8)
+    picture[:, :5] = 255   # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6       # rotate 90 degrees clockwise to display
+    Image.fromarray(picture).save(dirs["input"] / "rotated.png", exif=exif)
+    with ex_context(_executor(dirs)):
+        image, _ = CORE_NODE_CLASS_MAPPINGS["LoadImage"]().load_image("rotated.png")
+    assert image.shape == (1, 10, 4, 3)   # shown upright: portrait
+    assert float(image[0, :5].mean()) == 1.0 and float(image[0, 5:].mean()) == 0.0   # white on top
+
+
+def _preview_graph():
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": "grey.png"}},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+
+
+def test_previews_without_a_temp_dir_belong_to_the_run(dirs, tmp_path, monkeypatch):
+    system_temp = tmp_path / "system_temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    seen = []
+
+    class Spy(CORE_NODE_CLASS_MAPPINGS["PreviewImage"]):
+        def save_images(self, *args, **kwargs):
+            result = super().save_images(*args, **kwargs)
+            seen.append(_all_files(system_temp))   # during the run the preview exists
+            return result
+
+    ex = Executor({**CLASSES, "PreviewImage": Spy}, input_dir=str(dirs["input"]), output_dir=str(dirs["output"]))
+    result = ex.run(_preview_graph())
+    assert len(seen) == 1 and len(seen[0]) == 1 and seen[0][0].endswith(".png")
+    assert len(result.previews) == 1 and not os.path.exists(result.previews[0])
+    assert list(system_temp.iterdir()) == []     # the run's temp folder is gone
+    assert not dirs["output"].exists()
+
+
+def test_threads_saving_at_once_lose_nothing(dirs):
+    """Rounds of 4 threads started together, all saving under one prefix: every image kept, none overwritten."""
+    rounds, writers = 10, 4
+    barrier = threading.Barrier(writers)
+    errors = []
+
+    def save(value):
+        try:
+            image = torch.full((1, 256, 256, 3), value / 255.0)   # big enough to widen the race window
+            with ex_context(_executor(dirs)):
+                barrier.wait(timeout=30)
+                CORE_NODE_CLASS_MAPPINGS["SaveImage"]().save_images(image, "race/same")
+        except Exception as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    values = []
+    for r in range(rounds):
+        batch = [10 * r + w + 1 for w in range(writers)]
+        values += batch
+        threads = [threading.Thread(target=save, args=(v,)) for v in batch]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    files = sorted((dirs["output"] / "race").iterdir())
+    assert [f.name for f in files] == [f"same_{n:05}_.png" for n in range(1, rounds * writers + 1)]
+    assert sorted(int(np.asarray(Image.open(f))[0, 0, 0]) for f in files) == sorted(values)

@@ -5,12 +5,12 @@ import threading
 import pytest
 import torch
 
-from comfyui_nst.nodes import runtime
-from comfyui_nst.nodes.executor import ExecutionError, Executor, RunResult, run_workflow
-from comfyui_nst.nodes.runtime import Interrupted
+from comfyui_nst.nodes.headless import runtime
+from comfyui_nst.nodes.headless.executor import ExecutionError, Executor, RunResult, run_workflow
+from comfyui_nst.nodes.headless.runtime import Interrupted
 from conftest import load_toy_nodes
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 _toys = load_toy_nodes

@@ -1,19 +1,19 @@
-"""`nst-run`: overrides, exit codes, messages, progress output, files listed."""
-import io
+"""`nst-run`: overrides, exit codes, messages, progress output, files and texts listed."""
 import json
 import os
 import pathlib
 import runpy
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from comfyui_nst.nodes import cli
+from comfyui_nst.nodes.headless import cli
 from conftest import load_toy_nodes
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 _toys = load_toy_nodes
@@ -55,7 +55,7 @@ def test_set_by_title_and_by_id_with_json_values(work, capsys):
     code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=10", "--set", "Save Image.filename_prefix=x/y",
                            "--set", "1.seed=7", "--set", "14.label=42", "-q"], capsys)
     assert code == 0, err
-    assert out.splitlines() == [os.path.join("output", "x", "y_00001_.png")]
+    assert out.splitlines()[0] == os.path.join("output", "x", "y_00001_.png")
     assert ("ToyShow", 10) in toys.CALLS  # 0 + 10 (title "Sum")
     assert ("ToyNoise", 16, 12, 7) in toys.CALLS
     code, out, err = _run([FIXTURES / "ui_features.json", "--set", "14.label=42", "--print-api"], capsys)
@@ -93,7 +93,10 @@ def test_outputs_failing_validation_are_skipped_the_rest_runs_exit_3(work, capsy
     # Sum (12) only feeds output 13; outputs 7 (SaveImage), 15 and 16 are valid and run
     code, out, err = _run([FIXTURES / "ui_features.json", "--set", "Sum.b=5000", "-q"], capsys)
     assert code == cli.EXIT_SKIPPED == 3, err
-    assert out.splitlines() == [os.path.join("output", "toy", "blend_00001_.png")]
+    assert out.splitlines()[:2] == [os.path.join("output", "toy", "blend_00001_.png"),
+                                    os.path.join("output", "ToyShow_00001_.txt")]
+    assert "== node 15 (ToyShow): output/ToyShow_00001_.txt ==\n99\n" in out  # the skipped 13 shows nothing
+    assert (work / "output" / "ToyShow_00001_.txt").read_text() == "99"
     assert (work / "output" / "toy" / "blend_00001_.png").is_file()
     assert not any(call[0] == "ToyAdd" for call in toys.CALLS) and ("ToyShow", 99) in toys.CALLS
     assert toys.CALLS.count(("ToyNoise", 16, 12, 42)) == 1  # shared by outputs 7 and 16: run once
@@ -158,32 +161,16 @@ def test_device_sets_environment_and_list_nodes(work, capsys, monkeypatch):
     assert "ToyBlend \"Toy Blend\": (image, mode, amount, [mask]) -> IMAGE" in out
 
 
-def test_progress_bar_without_tty_prints_every_ten_percent():
-    stream = io.StringIO()
-    bar = cli.ProgressPrinter(stream, labels={"2": "2 Optimize"}, width=10, tty=False)
-    for i in range(1, 101):
-        bar("2", i, 100, None)
-    bar.close()
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 11 and "\r" not in stream.getvalue()
-    assert lines[0].startswith("2 Optimize [") and lines[-1].startswith("2 Optimize [##########] 100% 100/100")
-
-
-def test_progress_bar_on_a_tty_redraws_in_place():
-    stream = io.StringIO()
-    bar = cli.ProgressPrinter(stream, width=4, tty=True)
-    for i in range(1, 5):
-        bar("7", i, 4, None)
-    assert stream.getvalue().count("\r") == 4 and stream.getvalue().endswith("100% 4/4 0.0s\n")
-
-
 def test_cli_progress_shows_on_stderr(work, capsys):
     g = {"1": {"class_type": "ToyInt", "inputs": {"value": 1}},
          "2": {"class_type": "ToySteps", "inputs": {"value": ["1", 0], "steps": 20}, "_meta": {"title": "Opt"}},
          "3": {"class_type": "ToyShow", "inputs": {"value": ["2", 0]}}}
     (work / "wf.json").write_text(json.dumps(g))
     code, out, err = _run(["wf.json"], capsys)
-    assert code == 0 and err.count("2 Opt [") == 11 and "no files were written" in err
+    assert code == 0 and err.count("2 Opt: ") == 11, err  # not a terminal: one line every 10 %
+    assert out.splitlines()[0] == os.path.join("output", "ToyShow_00001_.txt")
+    code, out, err = _run(["wf.json", "-q"], capsys)
+    assert code == 0 and "2 Opt" not in err
 
 
 def test_python_dash_m_entry_point_with_the_real_registry(tmp_path, monkeypatch, capsys):
@@ -202,3 +189,67 @@ def test_python_dash_m_entry_point_with_the_real_registry(tmp_path, monkeypatch,
     assert info.value.code == 0, err
     assert out.split() == [os.path.join("out", "core_00001_.png")]
     assert np.asarray(Image.open(tmp_path / "out" / "core_00001_.png"))[0, 0].tolist() == [255, 255, 0]
+
+
+# ---------------------------------------------------------------- texts, previews, help, errors
+
+def _preview_and_text_graph():
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": "harness_test.png"}},
+            "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+            "3": {"class_type": "ToyInt", "inputs": {"value": 7}},
+            "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}, "_meta": {"title": "Report: final"}}}
+
+
+def test_texts_printed_and_saved_previews_not_left_in_the_system_temp(work, capsys, monkeypatch):
+    system_temp = work / "system_temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    (work / "wf.json").write_text(json.dumps(_preview_and_text_graph()))
+    code, out, err = _run(["wf.json", "-q"], capsys)
+    assert code == 0, err
+    txt = os.path.join("output", "Report_final_00001_.txt")
+    assert out == f"{txt}\n\n== node 4 (PreviewAny 'Report: final'): {txt} ==\n7\n"
+    assert (work / "output" / "Report_final_00001_.txt").read_text(encoding="utf-8") == "7"
+    assert "1 preview image(s) were not kept (--save-previews keeps them)" in err
+    assert list(system_temp.iterdir()) == []          # the run's temp folder is gone
+    assert _files(work / "output") == ["Report_final_00001_.txt"]
+    code, out, err = _run(["wf.json", "-q", "--save-previews"], capsys)
+    assert code == 0, err
+    previews = [f for f in _files(work / "output") if f.endswith(".png")]
+    assert len(previews) == 1 and f"preview: {os.path.join('output', previews[0])}" in err
+    assert os.path.join("output", "Report_final_00002_.txt") in out.splitlines()
+    assert list(system_temp.iterdir()) == []
+
+
+def test_help_says_where_outputs_go_and_every_option_has_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "printed on stdout" in text and "saved as <node title>_NNNNN_.txt in the output folder" in text
+    for action in cli._parser()._actions:
+        assert action.help, action.option_strings or action.dest
+        assert action.help.count("default") <= 1, action.help
+    assert "--save-previews" in text and "--temp-dir" in text
+
+
+def test_unexpected_errors_are_a_message_not_a_traceback(work, capsys, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(cli.Executor, "check", broken)
+    (work / "wf.json").write_text(json.dumps(_preview_and_text_graph()))
+    code, out, err = _run(["wf.json"], capsys)
+    assert code == 1 and "unexpected error: RuntimeError: something inside broke" in err and "--verbose" in err
+    assert "Traceback" not in err
+    code, out, err = _run(["wf.json", "--verbose"], capsys)
+    assert code == 1 and "Traceback" in err
+
+
+def test_ctrl_c_exits_130_with_a_message(work, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.Executor, "run", interrupted)
+    (work / "wf.json").write_text(json.dumps(_preview_and_text_graph()))
+    code, out, err = _run(["wf.json"], capsys)
+    assert code == 130 and "nst-run: interrupted" in err and "Traceback" not in err

@@ -3,12 +3,13 @@ import pathlib
 
 import pytest
 
-from comfyui_nst.nodes.executor import Executor
-from comfyui_nst.nodes.validation import (Problem, ValidationError, execution_order, types_match, validate_outputs,
-                                          validate_prompt)
+from comfyui_nst.nodes.headless.executor import Executor
+from comfyui_nst.nodes.headless.graph import execution_order, types_match
+from comfyui_nst.nodes.headless.validation import (Problem, ValidationError, validate_outputs,
+                                                   validate_prompt)
 from conftest import load_toy_nodes
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 _toys = load_toy_nodes

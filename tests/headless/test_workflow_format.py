@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from comfyui_nst.nodes.workflow_format import (
+from comfyui_nst.nodes.headless.format import (
     WidgetSlot,
     WorkflowFormatError,
     detect_format,
@@ -17,7 +17,7 @@ from comfyui_nst.nodes.workflow_format import (
 from comfyui_nst.nodes import NODE_CLASS_MAPPINGS as NST_NODES
 from conftest import load_toy_nodes
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
 
 
 _toys = load_toy_nodes

@@ -145,14 +145,15 @@ def layout(name: str, saved: dict) -> Image.Image:
 
 def run(name: str, work: pathlib.Path) -> tuple:
     sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    from comfyui_nst.nodes.cli import ProgressPrinter, build_registry
-    from comfyui_nst.nodes.executor import Executor
+    from comfyui_nst.nodes.headless.cli import build_registry
+    from comfyui_nst.nodes.headless.executor import Executor
+    from comfyui_nst.nodes.headless.progress import NodeProgress
     from comfyui_nst.nodes import host
 
     classes, names = build_registry()
     out = work / name
     ex = Executor(classes, output_dir=str(out), temp_dir=str(work / (name + "_temp")), input_dir=str(work),
-                  display_names=names, progress=ProgressPrinter(sys.stderr, tty=False))
+                  display_names=names, progress=NodeProgress(sys.stderr, tty=False))
     wf = ex.load(str(WORKFLOWS / f"{name}.json"))
     prompt = wf.prompt
     skipped = []

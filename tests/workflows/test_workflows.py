@@ -15,14 +15,15 @@ import torch
 from PIL import Image
 
 import nst_core
-from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, cli
-from comfyui_nst.nodes.executor import Executor
+from comfyui_nst.nodes import NODE_CLASS_MAPPINGS
+from comfyui_nst.nodes.headless import cli
+from comfyui_nst.nodes.headless.executor import Executor
 from comfyui_nst.nodes.nst_nodes import NST_ExampleImage
-from comfyui_nst.nodes.workflow_format import load_workflow, ui_to_api
+from comfyui_nst.nodes.headless.format import load_workflow, ui_to_api
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-GOLDEN = pathlib.Path(__file__).parent / "fixtures" / "workflows"
+GOLDEN = ROOT / "tests" / "fixtures" / "workflows"
 NAMES = ("nst_style_transfer", "nst_figure1_reconstructions", "nst_alpha_beta_tradeoff",
          "nst_optimizers_lbfgs_adam_sgd", "nst_pooling_max_vs_avg", "nst_vgg16_vs_vgg19",
          "nst_color_preservation", "nst_blended_styles")
@@ -88,9 +89,9 @@ def _style_loss(image: torch.Tensor, style: torch.Tensor) -> float:
     vgg = nst_core.load_vgg(device="cpu")
     target = nst_core.StyleTarget(vgg, style, weight=1.0)
     x = image.permute(0, 3, 1, 2).contiguous()
+    objective = nst_core.Objective(vgg, None, target, 0.0, tuple(x.shape[-2:]))
     with torch.no_grad():
-        feats = vgg.features(x, target.layers)
-        return float(target.loss(feats, tuple(x.shape[-2:])))
+        return float(objective(x)[1]["style"])
 
 
 def _files(root: pathlib.Path) -> list:
@@ -150,8 +151,9 @@ def test_style_transfer_through_the_cli(tmp_path, monkeypatch, capsys):
                      "--output-dir", "out", "-q"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    files = out.split()
+    files = [line for line in out.splitlines() if line.endswith(".png")]
     assert len(files) == 1 and files[0].startswith("out/NST/style_transfer_00001_")
+    assert "NST Optimize: 48x32 px, lbfgs, 5/5 steps" in out          # the Report node's text, printed
     saved = tmp_path / files[0]
     with Image.open(saved) as img:
         embedded = json.loads(img.info["workflow"])
@@ -163,7 +165,8 @@ def test_style_transfer_through_the_cli(tmp_path, monkeypatch, capsys):
     assert result.shape == content.shape == (1, 32, 48, 3)
     assert _mad(result, content) > 0.01
     assert _style_loss(result, style) < 0.95 * _style_loss(content, style)   # the style loss fell
-    assert _files(tmp_path) == [files[0]]                     # nothing but the result (previews go to temp)
+    # the result and the report's text beside it; previews went to a per-run temp folder, now removed
+    assert _files(tmp_path) == sorted([files[0], "out/Report_00001_.txt"])
 
 
 def test_style_transfer_report_and_loss_plot(tmp_path):
@@ -357,7 +360,7 @@ def test_path_traversal_is_refused(tmp_path, capsys, monkeypatch, override, mess
     wf = _with_load_image(work, "photo.png")
     before = _files(tmp_path)
     code, out, err = _cli(work, capsys, wf, "--input-dir", work / "input", "--set", override)
-    assert message in err and out == ""
+    assert message in err and not any(line.endswith(".png") for line in out.splitlines())
     written = sorted(set(_files(tmp_path)) - set(before))
     assert not any("escaped" in f or "passwd" in f for f in written), written
     if override.startswith("Photo"):
@@ -365,8 +368,8 @@ def test_path_traversal_is_refused(tmp_path, capsys, monkeypatch, override, mess
         assert code == 1 and written == []
     else:
         # as in ComfyUI, only the Save Image output is skipped; the previews still run, in the temp folder
-        assert code == 3 and "skipped output node" in err and "preview:" in err, err
-        assert all(f.startswith("work/") and "/out/" not in f for f in written), written
+        assert code == 3 and "skipped output node" in err and "preview image(s) were not kept" in err, err
+        assert written == ["work/out/Report_00001_.txt"], written
 
 
 def test_broken_links_in_a_template_are_reported(tmp_path, capsys, monkeypatch):

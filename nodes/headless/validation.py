@@ -4,7 +4,7 @@ Every problem is collected (not only the first) so a user can fix a workflow in 
 pass; each carries the node id, class_type, input name and ComfyUI's error type.
 Like ComfyUI, validity is decided per output node: `validate_outputs` tells which
 outputs can run and which must be skipped; `validate_prompt` is the strict form.
-Also provides the graph helpers (links, output nodes, dependency order) the
+The graph helpers (links, output nodes, dependency order) come from `graph`, which the
 executor shares, so both agree on what "needed" means.
 """
 from __future__ import annotations
@@ -14,18 +14,14 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Optional
 
+from .graph import execution_order, id_sort_key, input_info, is_link, node_title, output_nodes, types_match
+
 __all__ = [
     "Problem",
     "ValidationError",
     "PromptValidation",
     "validate_outputs",
     "validate_prompt",
-    "is_link",
-    "output_nodes",
-    "execution_order",
-    "types_match",
-    "input_info",
-    "node_title",
 ]
 
 
@@ -90,83 +86,6 @@ class ValidationError(ValueError):
         lines = [f"workflow validation failed ({n} problem{'s' if n != 1 else ''}):"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- graph helpers
-
-def is_link(value: Any) -> bool:
-    """ComfyUI's is_link: ["<node id>", <output index>]."""
-    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], (int, float)) and not isinstance(value[1], bool))
-
-
-def node_title(node: Mapping) -> Optional[str]:
-    meta = node.get("_meta")
-    return meta.get("title") if isinstance(meta, Mapping) else None
-
-
-def input_info(class_types: Mapping, name: str) -> tuple:
-    """(type, category, options) of an input of INPUT_TYPES(), or (None, None, None)."""
-    for category in ("required", "optional", "hidden"):
-        section = class_types.get(category) or {}
-        if name in section:
-            spec = section[name]
-            if category == "hidden":
-                return spec, category, {}
-            typ = spec[0] if isinstance(spec, (list, tuple)) and spec else spec
-            opts = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], Mapping) else {}
-            return typ, category, opts
-    return None, None, None
-
-
-def types_match(received: Any, expected: Any) -> bool:
-    """ComfyUI's validate_node_input: equal (honouring __ne__ overrides) or overlapping "A,B" lists."""
-    if not received != expected:
-        return True
-    if not isinstance(received, str) or not isinstance(expected, str):
-        return False
-    got = {t.strip() for t in received.split(",")}
-    want = {t.strip() for t in expected.split(",")}
-    return bool(got & want)
-
-
-def output_nodes(prompt: Mapping, node_classes: Mapping) -> list:
-    """Ids of the nodes whose class has OUTPUT_NODE = True, sorted."""
-    ids = [nid for nid, node in prompt.items()
-           if getattr(node_classes.get(node.get("class_type")), "OUTPUT_NODE", False) is True]
-    return sorted(ids, key=_id_sort_key)
-
-
-def _id_sort_key(node_id: str):
-    return (0, int(node_id), "") if str(node_id).isdigit() else (1, 0, str(node_id))
-
-
-def execution_order(prompt: Mapping, roots: list) -> tuple:
-    """(order, cycles): the roots' ancestors in dependency order, and any cycles found.
-
-    Depth-first from the roots in id order, inputs in name order, so the order is
-    deterministic. Each cycle is a list of node ids [a, b, ..., a].
-    """
-    order, cycles, state = [], [], {}
-
-    def visit(nid: str, path: list) -> None:
-        if state.get(nid) == "done" or nid not in prompt:
-            return
-        if state.get(nid) == "active":
-            cycles.append(path[path.index(nid):] + [nid])
-            return
-        state[nid] = "active"
-        inputs = prompt[nid].get("inputs")
-        inputs = inputs if isinstance(inputs, Mapping) else {}
-        for name in sorted(inputs):
-            if is_link(inputs[name]):
-                visit(inputs[name][0], path + [nid])
-        state[nid] = "done"
-        order.append(nid)
-
-    for root in roots:
-        visit(root, [])
-    return order, cycles
 
 
 # ---------------------------------------------------------------- per-node checks
@@ -263,7 +182,7 @@ class _NodeChecker:
         if src_class is None:
             return None  # the unknown type is reported on its own
         returns = tuple(getattr(src_class, "RETURN_TYPES", ()))
-        if slot != int(slot) or not 0 <= int(slot) < len(returns):
+        if (isinstance(slot, float) and not slot.is_integer()) or not 0 <= int(slot) < len(returns):
             report(name, f"linked to output {slot} of node {src} ({self.prompt[src]['class_type']}), "
                          f"which has {len(returns)} output(s)", "bad_linked_input")
             return None
@@ -347,7 +266,7 @@ def validate_outputs(prompt: Mapping, node_classes: Mapping, extra: Optional[Map
     if not isinstance(prompt, Mapping) or not prompt:
         raise ValidationError([Problem(None, None, None, "the workflow has no nodes", "invalid_prompt")])
     unknown = False  # a whole-graph problem: ComfyUI refuses the prompt however many outputs are valid
-    for nid in sorted(prompt, key=_id_sort_key):
+    for nid in sorted(prompt, key=id_sort_key):
         node = prompt[nid]
         class_type = node.get("class_type") if isinstance(node, Mapping) else None
         if not isinstance(node, Mapping):

@@ -8,26 +8,30 @@ inputs + IS_CHANGED + upstream keys, kept across runs of one Executor) and its
 torch.inference_mode() around the run, so that a workflow behaves the same here and
 inside ComfyUI. As in ComfyUI, an output node that fails validation is skipped (its
 problems are in RunResult.skipped / .validation_error) while the valid outputs run.
+Previews (the "temp" folder) belong to the run: without a temp_dir each run gets its own
+folder, removed when the run ends.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import os
+import shutil
+import tempfile
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
-from .runtime import Interrupted, RunContext, activate, check_interrupted, executing_node, get_directory
-from .validation import (PromptValidation, ValidationError, execution_order, input_info, is_link, node_title,
-                         validate_outputs)
-from .workflow_format import Workflow, load_workflow
+from .cache import OutputCache
+from .format import Workflow, load_workflow
+from .graph import execution_order, input_info, is_link, node_title
+from .runtime import (Interrupted, ProgressSink, RunContext, activate, check_interrupted, executing_node,
+                      get_directory)
+from .validation import PromptValidation, ValidationError, validate_outputs
 
 __all__ = ["Executor", "ExecutionError", "RunResult", "ValidationError", "Interrupted", "run_workflow"]
 
 log = logging.getLogger("comfyui_nst.executor")
-
-ProgressSink = Callable[[Optional[str], int, int, Any], None]
 
 
 class ExecutionError(RuntimeError):
@@ -55,7 +59,8 @@ class RunResult:
     executed: list
     cached: list
     files: list = field(default_factory=list)     # files in the output folder named by ui results
-    previews: list = field(default_factory=list)  # files in the temp folder (PreviewImage)
+    previews: list = field(default_factory=list)  # files in the temp folder (PreviewImage); gone after the
+    #                                               run unless the executor was given a temp_dir
     warnings: list = field(default_factory=list)
     skipped: list = field(default_factory=list)   # output node ids not run: they failed validation
     validation_error: Optional[ValidationError] = None  # the problems of the skipped outputs, if any
@@ -68,24 +73,6 @@ class RunResult:
     def node_errors(self) -> dict:
         """ComfyUI-shaped node_errors of the skipped outputs ({} when nothing was skipped)."""
         return self.validation_error.node_errors() if self.validation_error is not None else {}
-
-
-_UNCACHEABLE = object()
-
-
-def _hashable(value: Any) -> Any:
-    """A hashable, type-tagged form of a literal input (or _UNCACHEABLE)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return (type(value).__name__, value)
-    if isinstance(value, float):
-        return _UNCACHEABLE if math.isnan(value) else ("float", value)
-    if isinstance(value, (list, tuple)):
-        items = tuple(_hashable(v) for v in value)
-        return _UNCACHEABLE if any(i is _UNCACHEABLE for i in items) else ("list", items)
-    if isinstance(value, Mapping):
-        items = tuple((str(k), _hashable(v)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
-        return _UNCACHEABLE if any(i[1] is _UNCACHEABLE for i in items) else ("dict", items)
-    return _UNCACHEABLE
 
 
 def _format_value(value: Any) -> Any:
@@ -106,14 +93,15 @@ class Executor:
         self.display_names = dict(display_names or {})
         self.input_dir, self.output_dir, self.temp_dir = input_dir, output_dir, temp_dir
         self.progress, self.cancel = progress, cancel
-        self._cache: dict = {}
+        self._cache = OutputCache()
         self._objects: dict = {}
 
     # ---------------------------------------------------------------- public API
 
-    def context(self, progress: Optional[ProgressSink] = None, cancel: Any = None) -> RunContext:
+    def context(self, progress: Optional[ProgressSink] = None, cancel: Any = None,
+                temp_dir: Optional[str] = None) -> RunContext:
         return RunContext(progress=progress or self.progress, cancel=cancel if cancel is not None else self.cancel,
-                          input_dir=self.input_dir, output_dir=self.output_dir, temp_dir=self.temp_dir)
+                          input_dir=self.input_dir, output_dir=self.output_dir, temp_dir=temp_dir or self.temp_dir)
 
     def load(self, workflow: Any) -> Workflow:
         """Read a workflow (path, dict in UI/API format, or Workflow) into a Workflow."""
@@ -154,7 +142,7 @@ class Executor:
         valid, or a whole-graph problem such as an unknown node type), ExecutionError (a
         node failed; earlier results stay cached) or Interrupted (the cancel flag was set).
         """
-        with activate(self.context(progress, cancel)):
+        with self._run_temp_dir() as temp_dir, activate(self.context(progress, cancel, temp_dir)):
             wf = load_workflow(workflow, self.node_classes, self.display_names)
             extra = extra_pnginfo if extra_pnginfo is not None else wf.extra_pnginfo
             checked = validate_outputs(wf.prompt, self.node_classes, {"extra_pnginfo": extra})
@@ -173,26 +161,36 @@ class Executor:
 
     # ---------------------------------------------------------------- internals
 
+    @contextlib.contextmanager
+    def _run_temp_dir(self) -> Iterator[Optional[str]]:
+        """The run's own temp folder (removed afterwards) when the executor was given none."""
+        if self.temp_dir:
+            yield None
+            return
+        path = tempfile.mkdtemp(prefix="nst-run-")
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
     def _execute_all(self, prompt: dict, order: list, extra: Optional[dict]) -> RunResult:
-        keys: dict = {}
-        for nid in order:
-            keys[nid] = self._signature(prompt, nid, keys)
-        used = {k for k in keys.values() if k is not None}
-        self._cache = {k: v for k, v in self._cache.items() if k in used}
+        keys = self._cache.signatures(prompt, order, self.node_classes,
+                                      lambda nid: self._is_changed(prompt, nid))
+        self._cache.keep_only(keys.values())
         values: dict = {}
         ui: dict = {}
         executed, cached = [], []
         for nid in order:
             key = keys[nid]
-            if key is not None and key in self._cache:
-                values[nid], node_ui = self._cache[key]
+            hit = self._cache.get(key)
+            if hit is not None:
+                values[nid], node_ui = hit
                 cached.append(nid)
             else:
                 check_interrupted()
                 values[nid], node_ui = self._execute_node(prompt, nid, values, extra, executed)
                 executed.append(nid)
-                if key is not None:
-                    self._cache[key] = (values[nid], node_ui)
+                self._cache.put(key, (values[nid], node_ui))
             if node_ui:
                 ui[nid] = node_ui
         files = self._files(ui)
@@ -200,33 +198,8 @@ class Executor:
                          files=[f for f, kind in files if kind == "output"],
                          previews=[f for f, kind in files if kind == "temp"])
 
-    def _signature(self, prompt: dict, nid: str, keys: dict) -> Any:
-        node = prompt[nid]
-        class_type = node["class_type"]
-        node_class = self.node_classes[class_type]
-        changed = _hashable(self._is_changed(prompt, nid, node_class))
-        if changed is _UNCACHEABLE:
-            return None
-        parts = [class_type, changed]
-        hidden = (node_class.INPUT_TYPES().get("hidden") or {}).values()
-        if getattr(node_class, "NOT_IDEMPOTENT", False) or "UNIQUE_ID" in hidden:
-            parts.append(("node_id", nid))
-        inputs = node.get("inputs") or {}
-        for name in sorted(inputs):
-            value = inputs[name]
-            if is_link(value):
-                upstream = keys.get(value[0])
-                if upstream is None:
-                    return None
-                parts.append((name, "link", upstream, int(value[1])))
-            else:
-                item = _hashable(value)
-                if item is _UNCACHEABLE:
-                    return None
-                parts.append((name, item))
-        return tuple(parts)
-
-    def _is_changed(self, prompt: dict, nid: str, node_class: Any) -> Any:
+    def _is_changed(self, prompt: dict, nid: str) -> Any:
+        node_class = self.node_classes[prompt[nid]["class_type"]]
         fn = getattr(node_class, "IS_CHANGED", None)
         if fn is None:
             return False

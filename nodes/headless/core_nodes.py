@@ -4,7 +4,8 @@ Example workflows use ComfyUI's own image nodes, so the headless executor needs
 versions with the same names, inputs and outputs for the same JSON to run in both
 places. They are exported as CORE_NODE_CLASS_MAPPINGS and must never be merged
 into the pack's NODE_CLASS_MAPPINGS (inside ComfyUI they would shadow the real ones).
-Files are only ever read from / written into the run's input, output and temp folders.
+Files are only ever read from / written into the run's input, output and temp folders, and
+numbered files are claimed atomically (files.write_new_file).
 """
 from __future__ import annotations
 
@@ -14,87 +15,30 @@ import mimetypes
 import os
 import random
 import sys
-import time
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
+from .files import check_prefix, resolve_input_file, save_image_path, write_new_file
 from .runtime import get_directory
 
-__all__ = ["CORE_NODE_CLASS_MAPPINGS", "CORE_NODE_DISPLAY_NAME_MAPPINGS", "save_image_path", "resolve_input_file"]
+__all__ = ["CORE_NODE_CLASS_MAPPINGS", "CORE_NODE_DISPLAY_NAME_MAPPINGS"]
 
 MAX_RESOLUTION = 16384
 
 
-# ---------------------------------------------------------------- safe paths
-
-def _inside(base: str, path: str) -> bool:
-    base, path = os.path.realpath(base), os.path.realpath(path)
-    return os.path.commonpath((base, path)) == base
-
-
-def resolve_input_file(name: str) -> str:
-    """Path of an image name as ComfyUI reads it ("x.png", "sub/x.png", "x.png [output]").
-
-    Raises ValueError for absolute names and names that leave their folder.
-    """
-    kind = "input"
-    for suffix in ("output", "input", "temp"):
-        if name.endswith(f"[{suffix}]"):
-            kind, name = suffix, name[: -len(suffix) - 2].rstrip()
-            break
-    base = get_directory(kind)
-    if not name or os.path.isabs(name) or os.path.splitdrive(name)[0]:
-        raise ValueError(f"image name {name!r} must be a file name relative to the {kind} folder ({base})")
-    path = os.path.join(base, name)
-    if not _inside(base, path):
-        raise ValueError(f"image name {name!r} points outside the {kind} folder ({base})")
-    return path
-
-
-def _expand_vars(prefix: str, width: int, height: int) -> str:
-    now = time.localtime()
-    for key, value in (("%width%", width), ("%height%", height), ("%year%", now.tm_year),
-                       ("%month%", f"{now.tm_mon:02}"), ("%day%", f"{now.tm_mday:02}"),
-                       ("%hour%", f"{now.tm_hour:02}"), ("%minute%", f"{now.tm_min:02}"),
-                       ("%second%", f"{now.tm_sec:02}")):
-        prefix = prefix.replace(key, str(value))
-    return prefix
-
-
-def _check_prefix(prefix: str, output_dir: str) -> tuple:
-    if os.path.isabs(prefix) or os.path.splitdrive(prefix)[0] or prefix.startswith(("/", "\\")):
-        raise ValueError(f"filename_prefix {prefix!r} is an absolute path; it must be relative "
-                         f"to the output folder ({output_dir})")
-    norm = os.path.normpath(prefix)
-    subfolder, filename = os.path.dirname(norm), os.path.basename(norm)
-    folder = os.path.join(output_dir, subfolder)
-    if not _inside(output_dir, folder) or filename in ("..", ""):
-        raise ValueError(f"filename_prefix {prefix!r} points outside the output folder ({output_dir})")
-    return folder, filename, subfolder
-
-
-def save_image_path(prefix: str, output_dir: str, width: int = 0, height: int = 0) -> tuple:
-    """ComfyUI's get_save_image_path: (folder, filename, next counter, subfolder), refusing escapes."""
-    output_dir = os.path.realpath(output_dir)
-    if "%" in prefix:
-        prefix = _expand_vars(prefix, width, height)
-    folder, filename, subfolder = _check_prefix(prefix, output_dir)
-    os.makedirs(folder, exist_ok=True)
-    counter = 0
-    for existing in os.listdir(folder):
-        if not os.path.normcase(existing).startswith(os.path.normcase(f"{filename}_")):
-            continue
-        rest = existing[len(filename) + 1:]
-        digits = rest.split("_")[0]
-        if digits.isdigit() and rest[len(digits):].startswith("_"):
-            counter = max(counter, int(digits))
-    return folder, filename, counter + 1, subfolder
-
-
 # ---------------------------------------------------------------- image nodes
+
+def _rgb_array(frame: Image.Image) -> np.ndarray:
+    """[H,W,3] float32 in 0..1. 16-bit greyscale (modes I;16*, and I as Pillow reads 16-bit PNGs)
+    is scaled by 1/65535: converting it to RGB directly clips it to nearly white."""
+    if frame.mode.startswith("I"):
+        grey = np.clip(np.asarray(frame).astype(np.float32) / 65535.0, 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.array(frame.convert("RGB")).astype(np.float32) / 255.0
+
 
 class LoadImage:
     """Loads an image from the input folder as IMAGE [1,H,W,3] and MASK (1 - alpha)."""
@@ -118,13 +62,10 @@ class LoadImage:
         images, masks, size = [], [], None
         for frame in ImageSequence.Iterator(img):
             frame = ImageOps.exif_transpose(frame)
-            if frame.mode == "I":
-                frame = frame.point(lambda v: v * (1 / 255))
-            rgb = frame.convert("RGB")
-            size = size or rgb.size
-            if rgb.size != size:
+            size = size or frame.size
+            if frame.size != size:
                 continue
-            images.append(torch.from_numpy(np.array(rgb).astype(np.float32) / 255.0)[None,])
+            images.append(torch.from_numpy(_rgb_array(frame))[None,])
             if "A" in frame.getbands():
                 alpha = np.array(frame.getchannel("A")).astype(np.float32) / 255.0
                 mask = 1.0 - torch.from_numpy(alpha)
@@ -184,7 +125,7 @@ class SaveImage:
         # Headless addition: refuse a prefix that leaves the output folder before anything runs.
         if isinstance(filename_prefix, str):
             try:
-                _check_prefix(filename_prefix, os.path.realpath(get_directory("output")))
+                check_prefix(filename_prefix, os.path.realpath(get_directory("output")))
             except ValueError as exc:
                 return str(exc)
         return True
@@ -203,10 +144,13 @@ class SaveImage:
                 metadata.add_text("prompt", json.dumps(prompt))
             for key, value in (extra_pnginfo or {}).items():
                 metadata.add_text(key, json.dumps(value))
-            file = f"{filename.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
-            Image.fromarray(array).save(os.path.join(folder, file), pnginfo=metadata,
-                                        compress_level=self.compress_level)
-            results.append({"filename": file, "subfolder": subfolder, "type": self.type})
+            base = filename.replace('%batch_num%', str(batch_number))
+            picture = Image.fromarray(array)
+            path, counter = write_new_file(
+                folder, lambda n: f"{base}_{n:05}_.png",
+                lambda fh: picture.save(fh, format="PNG", pnginfo=metadata, compress_level=self.compress_level),
+                first=counter)
+            results.append({"filename": os.path.basename(path), "subfolder": subfolder, "type": self.type})
             counter += 1
         return {"ui": {"images": results}}
 

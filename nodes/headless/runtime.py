@@ -1,21 +1,24 @@
 """Per-run context shared by the headless executor and the nodes it runs.
 
-Nodes must not know which executor (if any) runs them, so the executor publishes
-the running node, the progress sink, the cancel flag and the folders in a
-contextvar, and nodes call the module functions below. Outside an executor run
-every function is a harmless no-op (or returns the default folder).
+Nodes must not know which executor (if any) runs them, so the executor publishes the running
+node, the progress sink, the cancel flag and the folders in a contextvar, and nodes call the
+module functions below. Outside an executor run every function is a harmless no-op (or returns
+the default folder).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import os
+import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 __all__ = [
     "Interrupted",
+    "ProgressSink",
     "report_progress",
     "check_interrupted",
     "current_node_id",
@@ -30,6 +33,7 @@ class Interrupted(Exception):
     """Raised when a headless run was asked to stop (the cancel flag is set)."""
 
 
+# progress(node_id, value, total, preview_or_None): the one shape every progress sink has.
 ProgressSink = Callable[[Optional[str], int, int, Any], None]
 
 
@@ -54,7 +58,6 @@ class RunContext:
     output_dir: Optional[str] = None
     temp_dir: Optional[str] = None
     node_id: Optional[str] = None
-    extra: dict = field(default_factory=dict)
 
 
 _CURRENT: contextvars.ContextVar[Optional[RunContext]] = contextvars.ContextVar(
@@ -113,21 +116,31 @@ def report_progress(value: int, total: int, preview: Any = None) -> None:
 
 
 _DEFAULT_DIRS = {"input": "input", "output": "output"}
+_process_temp: list = []   # the lazily made temp folder of code that runs outside any executor run
+
+
+def _temp_outside_a_run() -> str:
+    """A private temp folder for this process, made on first use and removed when it exits.
+
+    (A fixed shared folder under the system temp dir used to collect previews forever.)
+    """
+    if not _process_temp:
+        path = tempfile.mkdtemp(prefix="nst-headless-")
+        atexit.register(shutil.rmtree, path, True)
+        _process_temp.append(path)
+    return _process_temp[0]
 
 
 def get_directory(kind: str) -> str:
     """Absolute path of the run's "input", "output" or "temp" folder.
 
-    Defaults (outside a run, or when the executor was given none): ./input,
-    ./output and a folder under the system temp dir.
+    Defaults (outside a run, or when the executor was given none): ./input, ./output and, for
+    "temp", a private folder removed when the process exits (an executor run has its own).
     """
     if kind not in ("input", "output", "temp"):
         raise ValueError(f"unknown directory kind {kind!r} (input, output or temp)")
     ctx = _CURRENT.get()
     path = getattr(ctx, f"{kind}_dir", None) if ctx is not None else None
     if not path:
-        if kind == "temp":
-            path = os.path.join(tempfile.gettempdir(), "comfyui_nst_temp")
-        else:
-            path = _DEFAULT_DIRS[kind]
+        path = _temp_outside_a_run() if kind == "temp" else _DEFAULT_DIRS[kind]
     return os.path.abspath(path)

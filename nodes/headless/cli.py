@@ -1,0 +1,304 @@
+"""`nst-run`: run a saved ComfyUI workflow (UI or API JSON, or a ComfyUI PNG) from the command line.
+
+The same JSON that runs inside ComfyUI runs here, with headless stand-ins for the core image
+nodes; this module only parses arguments, applies --set overrides, shows progress on stderr,
+prints what the run produced and turns every failure into a readable message (a traceback only
+with --verbose) and an exit code.
+
+Exit codes: 0 success; 1 the workflow could not be read or validated (nothing was run) or a
+node failed; 2 bad usage; 3 the workflow ran, but some output nodes failed validation and were
+skipped (as ComfyUI does; their problems are printed on stderr); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Iterator, Mapping, Optional, TextIO
+
+from .core_nodes import CORE_NODE_CLASS_MAPPINGS, CORE_NODE_DISPLAY_NAME_MAPPINGS
+from .executor import ExecutionError, Executor
+from .format import WorkflowFormatError
+from .graph import input_info, node_label, node_title
+from .progress import NodeProgress
+from .runtime import Interrupted
+from .text_outputs import collect_texts, save_texts
+from .validation import ValidationError
+
+__all__ = ["main", "build_registry", "apply_overrides", "parse_override", "OverrideError", "PACK_PACKAGE"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+# The node pack whose NODE_CLASS_MAPPINGS the runner is handed: the package above this one
+# (comfyui_nst.nodes). Imported by name, so the runner itself never imports the engine.
+PACK_PACKAGE = (__package__ or "").rpartition(".")[0] or "comfyui_nst.nodes"
+
+
+class OverrideError(ValueError):
+    """A --set argument is malformed or names no node/input."""
+
+
+def build_registry(package: str = PACK_PACKAGE) -> tuple:
+    """(node classes, display names): the pack's nodes plus the core stand-ins.
+
+    Core names win, as in ComfyUI (which drops pack entries named like core nodes).
+    """
+    pack = importlib.import_module(package)
+    classes = dict(getattr(pack, "NODE_CLASS_MAPPINGS", None) or {})
+    names = dict(getattr(pack, "NODE_DISPLAY_NAME_MAPPINGS", None) or {})
+    classes.update(CORE_NODE_CLASS_MAPPINGS)
+    names.update(CORE_NODE_DISPLAY_NAME_MAPPINGS)
+    return classes, names
+
+
+def parse_override(text: str) -> tuple:
+    """"NODE.INPUT=VALUE" -> (node ref, input name, value); VALUE is JSON if it parses."""
+    target, sep, raw = text.partition("=")
+    ref, dot, name = target.rpartition(".")
+    if not sep or not dot or not ref or not name:
+        raise OverrideError(f"--set {text!r}: expected NODE.INPUT=VALUE (NODE = node id or title)")
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        value = raw
+    if isinstance(value, list) and not (len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)):
+        value = {"__value__": value}  # a list value, not a link
+    return ref.strip(), name.strip(), value
+
+
+def _find_node(prompt: Mapping, ref: str) -> str:
+    if ref in prompt:
+        return ref
+    matches = [nid for nid, node in prompt.items() if node_title(node) == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise OverrideError(f"--set: title {ref!r} matches several nodes ({', '.join(matches)}); use the node id")
+    known = ", ".join(f"{nid} ({node_title(n) or n.get('class_type')})" for nid, n in prompt.items())
+    raise OverrideError(f"--set: no node with id or title {ref!r}; nodes: {known}")
+
+
+def apply_overrides(prompt: dict, overrides: list, node_classes: Mapping[str, Any]) -> None:
+    """Apply "NODE.INPUT=VALUE" strings to an API graph in place."""
+    for text in overrides or []:
+        ref, name, value = parse_override(text)
+        nid = _find_node(prompt, ref)
+        node_class = node_classes.get(prompt[nid].get("class_type"))
+        if node_class is not None:
+            types = node_class.INPUT_TYPES()
+            _, category, _ = input_info(types, name)
+            if category not in ("required", "optional"):
+                valid = list(types.get("required") or {}) + list(types.get("optional") or {})
+                raise OverrideError(f"--set: node {nid} ({prompt[nid]['class_type']}) has no input {name!r}; "
+                                    f"inputs: {', '.join(valid)}")
+        inputs = prompt[nid].setdefault("inputs", {})
+        if not isinstance(inputs, dict):
+            raise OverrideError(f"--set: node {nid}'s 'inputs' is not an object in the workflow file")
+        inputs[name] = value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nst-run",
+        description="Run a saved ComfyUI workflow (UI or API format JSON, or a ComfyUI PNG) without ComfyUI.",
+        epilog="Output: the paths of the files written are printed on stdout, one per line; then the text "
+               "that output nodes show (Preview Any, reports), each under a '== node ...: FILE ==' header. "
+               "Each text is also saved as <node title>_NNNNN_.txt in the output folder, beside the images. "
+               "Progress, warnings and errors go to stderr. "
+               "Like ComfyUI, output nodes that fail validation are skipped and the other outputs run. "
+               "Exit codes: 0 success; 1 invalid workflow (nothing run) or a node failed; 2 bad usage; "
+               "3 ran, but some outputs failed validation and were skipped; 130 interrupted.")
+    p.add_argument("workflow", nargs="?",
+                   help="the workflow: a .json saved by the ComfyUI editor or exported in API format, "
+                        "or a PNG that ComfyUI saved")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
+                   help="override an input; NODE is a node id or title, VALUE is JSON if it parses, else a string "
+                        "(repeatable)")
+    p.add_argument("--input-dir", default="input", help="folder LoadImage reads from (default: ./input)")
+    p.add_argument("--output-dir", default="output",
+                   help="folder for SaveImage's images and the .txt text outputs (default: ./output)")
+    previews = p.add_mutually_exclusive_group()
+    previews.add_argument("--save-previews", action="store_true",
+                          help="keep PreviewImage pictures in the output folder (default: they live in a "
+                               "temp folder of the run, removed when it ends)")
+    previews.add_argument("--temp-dir", default=None, metavar="DIR",
+                          help="keep PreviewImage pictures in DIR instead")
+    p.add_argument("--device", default=None,
+                   help="torch device for the nodes, e.g. cpu, cuda, cuda:1, mps; sets NST_DEVICE "
+                        "(default: cuda if available, else cpu)")
+    p.add_argument("--list-nodes", action="store_true", help="list the available node types and exit")
+    p.add_argument("--print-api", action="store_true", help="print the workflow in API format (after --set) and exit")
+    p.add_argument("--validate", action="store_true",
+                   help="only validate the workflow (exit 1 on any problem, even one a run would skip)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the Python traceback of an error (default: a message only)")
+    return p
+
+
+def _list_nodes(classes: Mapping, names: Mapping, out: TextIO) -> None:
+    for name in sorted(classes):
+        node_class = classes[name]
+        try:
+            types = node_class.INPUT_TYPES()
+            inputs = list(types.get("required") or {}) + [f"[{n}]" for n in (types.get("optional") or {})]
+        except Exception as exc:  # listing must not die on one broken class
+            inputs = [f"<INPUT_TYPES failed: {exc}>"]
+        returns = ", ".join(map(str, getattr(node_class, "RETURN_TYPES", ()))) or "-"
+        flag = " (output)" if getattr(node_class, "OUTPUT_NODE", False) else ""
+        display = f" \"{names[name]}\"" if name in names and names[name] != name else ""
+        out.write(f"{name}{display}{flag}: ({', '.join(inputs)}) -> {returns}\n")
+
+
+def _show_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the run like Ctrl-C, so files being written are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = _parser().parse_args(argv)
+    err = sys.stderr
+    if args.device:
+        os.environ["NST_DEVICE"] = args.device
+    if not args.workflow and not args.list_nodes:
+        _parser().print_usage(err)
+        err.write("nst-run: error: a workflow file is required\n")
+        return EXIT_USAGE
+    bar = None if args.quiet else NodeProgress(err)
+    try:
+        with _sigterm_interrupts():
+            return _main(args, bar, err)
+    except (WorkflowFormatError, OverrideError) as exc:
+        _traceback_if(args, err)
+        err.write(f"nst-run: {exc}\n")
+    except ValidationError as exc:
+        err.write(f"nst-run: {exc}\nnothing was run.\n")
+    except ExecutionError as exc:
+        _close(bar)
+        if args.verbose and exc.traceback:
+            err.write(exc.traceback)
+        err.write(f"nst-run: {exc}\n")
+    except (Interrupted, KeyboardInterrupt) as exc:
+        _close(bar)
+        err.write(f"nst-run: interrupted{': ' + str(exc) if str(exc) else ''}\n")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        _close(bar)
+        _traceback_if(args, err)
+        err.write(f"nst-run: {exc}\n")
+    except Exception as exc:   # noqa: BLE001 - the last word: a message, never a bare traceback
+        _close(bar)
+        _traceback_if(args, err)
+        err.write(f"nst-run: unexpected error: {type(exc).__name__}: {exc}\n"
+                  "This is a bug in nst-run or a node; run again with --verbose to see where it happened.\n")
+    return EXIT_FAILED
+
+
+def _close(bar: Optional[NodeProgress]) -> None:
+    if bar is not None:
+        bar.close()
+
+
+def _traceback_if(args: argparse.Namespace, err: TextIO) -> None:
+    if args.verbose:
+        traceback.print_exc(file=err)
+
+
+def _main(args: argparse.Namespace, bar: Optional[NodeProgress], err: TextIO) -> int:
+    try:
+        classes, names = build_registry()
+    except ImportError as exc:
+        raise OSError(f"could not load the node pack {PACK_PACKAGE}: {exc}") from exc
+    if args.list_nodes:
+        try:
+            _list_nodes(classes, names, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. `nst-run --list-nodes | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    temp_dir = args.output_dir if args.save_previews else args.temp_dir
+    executor = Executor(classes, input_dir=args.input_dir, output_dir=args.output_dir, temp_dir=temp_dir,
+                        display_names=names, progress=bar)
+    started = time.monotonic()
+    workflow = executor.load(args.workflow)
+    apply_overrides(workflow.prompt, args.overrides, classes)
+    for warning in workflow.warnings:
+        err.write(f"warning: {warning}\n")
+    if args.print_api:
+        json.dump(workflow.prompt, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if args.validate:
+        executor.validate(workflow)
+        err.write("workflow is valid\n")
+        return EXIT_OK
+    checked = executor.check(workflow)
+    if checked.failed_outputs:   # said before the run, as ComfyUI logs it when the prompt is queued
+        err.write(f"nst-run: {checked.error()}\n"
+                  f"skipping {_outputs_text(checked.prompt, checked.failed_outputs)}, which failed "
+                  "validation; running the other outputs.\n")
+    if bar is not None:
+        bar.labels = {nid: f"{nid} {node_title(n) or n.get('class_type')}" for nid, n in workflow.prompt.items()}
+    result = executor.run(workflow)
+    _close(bar)
+    texts = collect_texts(result)
+    save_texts(result, texts, args.output_dir)
+    err.write(f"done in {time.monotonic() - started:.1f}s: {len(result.executed)} node(s) run, "
+              f"{len(result.cached)} cached\n")
+    _report(result, texts, kept_previews=temp_dir is not None, err=err)
+    if result.skipped:
+        err.write(f"skipped {_outputs_text(result.prompt, result.skipped)}, which failed validation; "
+                  "the other outputs ran.\n")
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
+def _report(result: Any, texts: list, kept_previews: bool, err: TextIO) -> None:
+    """Files on stdout (one per line), then the texts; previews and notes on stderr."""
+    out = sys.stdout
+    for path in result.files + [t.path for t in texts]:
+        out.write(f"{_show_path(path)}\n")
+    for item in texts:
+        out.write(f"\n== node {item.label}: {_show_path(item.path)} ==\n{item.text.rstrip()}\n")
+    if kept_previews:
+        for path in result.previews:
+            err.write(f"preview: {_show_path(path)}\n")
+    elif result.previews:
+        err.write(f"{len(result.previews)} preview image(s) were not kept (--save-previews keeps them)\n")
+    if not result.files and not texts and not (kept_previews and result.previews):
+        err.write("no files were written\n")
+    out.flush()
+
+
+def _outputs_text(prompt: dict, output_ids: list) -> str:
+    """'output node 13 (ToyShow)' / 'output nodes 8 (SaveImage 'Result'), 13 (ToyShow)'."""
+    labels = [node_label(nid, prompt[nid]) for nid in output_ids]
+    return f"output node{'s' if len(labels) != 1 else ''} {', '.join(labels)}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
