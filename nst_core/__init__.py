@@ -21,6 +21,7 @@ from .loader import default_device, load_vgg
 from .loop import Progress, Result
 from .objective import Objective
 from .plan import Level, RunPlan, make_plan, plan_run
+from .progress import ConsoleProgress, console_progress
 from .pretrained import default_weights_path
 from .settings import (COLOR_MODES, CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_LR, DEFAULT_STYLE_LAYERS,
                        DEFAULTS, INITS, OPTIMIZERS, OPTIONS, PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS,
@@ -36,7 +37,7 @@ __all__ = [
     "DEFAULT_STYLE", "DEFAULT_STYLE_LAYERS", "INITS", "OPTIMIZERS", "OPTIONS", "PAPER_CONTENT_LAYERS",
     "PAPER_STYLE_LAYERS", "STYLE_LADDER", "VGG16_LAYERS", "VGG19_LAYERS", "ContentTarget", "ImageError",
     "LayerError", "Level", "NSTError", "Objective", "OptionError", "Progress", "Result", "RunPlan",
-    "StyleTarget", "VGG", "WeightsError", "cache_dir", "default_device", "default_weights_path",
+    "StyleTarget", "VGG", "WeightsError", "ConsoleProgress", "cache_dir", "console_progress", "default_device", "default_weights_path",
     "example_names", "example_path", "examples_dir", "fit", "from_pil", "layer_names", "load_image",
     "load_vgg", "load_weights", "make_plan", "optimize", "plan_run", "reconstruct_content",
     "reconstruct_style", "save_weights", "set_cache_dir", "stylize", "to_pil",

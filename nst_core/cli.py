@@ -1,101 +1,417 @@
 """`nst-stylize` / `python -m nst_core`: style transfer from the command line.
 
 With no arguments it stylizes the bundled cat photo with The Starry Night and writes stylized.png.
+The options, their defaults, ranges and help come from nst_core.settings (the engine's one definition).
+
+Exit codes:
+  0    the image was written
+  1    the run failed: not enough memory, the output could not be written, or an internal error
+  2    a usage or input problem, found before any work: a bad option value, an unreadable image or
+       weights file, an unusable --output
+  3    the run diverged or its loss became non-finite: the best image found was written, with a warning
+  130  interrupted (Ctrl-C, SIGTERM): nothing is written unless --keep-partial
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from . import api, color
 from .errors import NSTError
 from .examples import DEFAULT_CONTENT, DEFAULT_STYLE, example_names, example_path
 from .image import load_image, to_pil
-from .optimize import INITS, OPTIMIZERS
+from .progress import ConsoleProgress
+from .settings import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, OptionError, check_blend
+
+PROG = "nst-stylize"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# The CLI's own default size: 256 px takes ~85 s on a 2-core CPU (README); the engine's is 512.
+CLI_SIZE = 256
+DEFAULT_OUTPUT = "stylized.png"
+# What --output may end in, and the PIL format each writes.
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+           ".tiff": "TIFF"}
+# Engine option -> flag. Every flag's default, range and help text come from settings.OPTIONS.
+FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "--init",
+         "content_weight": "--content-weight", "style_weight": "--style-weight", "tv_weight": "--tv-weight",
+         "style_scale": "--style-scale", "preserve_color": "--preserve-color", "max_size": "--size",
+         "seed": "--seed", "pooling": "--pooling", "architecture": "--architecture",
+         "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
+         "init_image": "--init-image", "style_blend": "--style-blend",
+         "style_layer_weights": "--style-layer-weights", "content_layers": "--content-layers",
+         "style_layers": "--style-layers"}
+
+EPILOG = """\
+output: --output ending in / or naming a folder writes stylized.png in it; no extension means PNG.
+An existing file is never overwritten unless --overwrite: the result gets the next free name
+(stylized_1.png, stylized_2.png, ...), claimed atomically so that parallel runs never collide. The image
+is written to a temporary file in the same folder and then renamed, so no half-written file is left.
+
+Ctrl-C stops after the current step: nothing is written (--keep-partial writes the image so far);
+a second Ctrl-C stops at once.
+
+exit codes: 0 written; 1 run failed (memory, writing, internal error); 2 usage or input problem (before
+any work); 3 diverged or non-finite loss (best image written, warning printed); 130 interrupted.
+--verbose shows Python tracebacks; otherwise errors are one message naming the option.
+"""
 
 
-def _image_arg(value: str):
-    """A file path, or the name of a bundled example image."""
-    if value in example_names():
-        return load_image(example_path(value))
-    return load_image(value)
+class Usage(Exception):
+    """A problem with the command line, found before the work starts; the message names the flag."""
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def _checked(name: str):
+    """argparse `type` that applies the engine's check: the error names the flag (argparse adds it)."""
+    option = OPTIONS[name]
+
+    def convert(text: str):
+        if option.allow_none and text.strip().lower() in ("none", "auto", ""):
+            return None
+        try:
+            return option.check(text)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(exc.detail) from None
+
+    convert.__name__ = option.kind.__name__
+    return convert
+
+
+def _help(name: str, default=None, extra: str = "") -> str:
+    option = OPTIONS[name]
+    default = option.default if default is None else default
+    shown = "none" if default is None else f"{default:g}" if isinstance(default, float) else default
+    limits = f"; {option.describe_range()}" if option.choices is None and option.describe_range() else ""
+    return f"{option.help}{extra} (default: {shown}{limits})".replace("%", "%%")
+
+
+def _add(group, name: str, default=None, extra: str = "", **kw):
+    option = OPTIONS[name]
+    if option.choices is not None:
+        kw["choices"] = option.choices
+    else:
+        kw["metavar"] = "N" if option.kind is int else "X"
+    group.add_argument(FLAGS[name], dest=name, type=_checked(name),
+                       default=option.default if default is None else default,
+                       help=_help(name, default, extra), **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = api.DEFAULTS
-    p = argparse.ArgumentParser(prog="nst-stylize", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--content", default=DEFAULT_CONTENT, help="content image (path or bundled example name)")
-    p.add_argument("--style", nargs="+", default=[DEFAULT_STYLE], help="style image(s); several are blended")
-    p.add_argument("--style-blend", type=float, nargs="+", help="blend weights of the styles")
-    p.add_argument("--output", "-o", default="stylized.png", help="PNG to write")
-    p.add_argument("--size", type=int, default=256, help="long side of the output in px")
-    p.add_argument("--steps", type=int, default=d["steps"],
-                   help="optimizer steps; with coarse-to-fine they are shared out over the sizes")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
-    p.add_argument("--lr", type=float, help="learning rate (default per optimizer: %s)" % d["lr"])
-    p.add_argument("--init", choices=INITS, default=d["init"])
-    p.add_argument("--init-image", help="starting image for --init image")
-    p.add_argument("--content-weight", type=float, default=d["content_weight"], help="alpha")
-    p.add_argument("--style-weight", type=float, default=d["style_weight"], help="beta")
-    p.add_argument("--tv-weight", type=float, default=d["tv_weight"])
-    p.add_argument("--content-layers", default=",".join(api.DEFAULT_CONTENT_LAYERS))
-    p.add_argument("--style-layers", default=",".join(api.DEFAULT_STYLE_LAYERS))
-    p.add_argument("--style-layer-weights", help="comma-separated w_l (default equal, 1/L)")
-    p.add_argument("--style-scale", type=float, default=1.0)
-    p.add_argument("--preserve-color", choices=color.MODES, default="none")
-    p.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
-    p.add_argument("--pooling", choices=("max", "avg"), default="max")
-    p.add_argument("--no-normalize", action="store_true", help="use the raw, unnormalized network")
-    p.add_argument("--no-coarse-to-fine", action="store_true",
-                   help="every step at full size (default, for 256 px and 100 steps and more: half of --steps at a ~128 px "
-                        "long side, a third at each size in between, 40%% at full size)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--quiet", "-q", action="store_true")
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\nExit codes")[0], epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    io = p.add_argument_group("images and files")
+    io.add_argument("--content", default=DEFAULT_CONTENT,
+                    help=f"content image: a path or a bundled example name (default: {DEFAULT_CONTENT})")
+    io.add_argument("--style", nargs="+", default=[DEFAULT_STYLE],
+                    help=f"style image(s), blended when several (default: {DEFAULT_STYLE})")
+    io.add_argument("--style-blend", nargs="+", metavar="W",
+                    help="blend weights of the styles, one per --style image (default: equal)")
+    io.add_argument("--output", "-o", default=DEFAULT_OUTPUT,
+                    help=f"image to write: {', '.join(FORMATS)}; a folder or a name without extension "
+                         f"writes PNG (default: {DEFAULT_OUTPUT})")
+    io.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --output file (default: write the next free name, name_1.png ...)")
+    io.add_argument("--keep-partial", action="store_true",
+                    help="when interrupted, write the image so far (default: write nothing)")
+    io.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
+    io.add_argument("--init-image", help="starting image for --init image (a path or an example name)")
+
+    run = p.add_argument_group("the run")
+    _add(run, "max_size", default=CLI_SIZE)
+    _add(run, "steps")
+    _add(run, "optimizer")
+    _add(run, "lr")
+    _add(run, "init")
+    _add(run, "seed")
+    run.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
+                     default=OPTIONS["coarse_to_fine"].default,
+                     help="run every step at full size. By default coarse-to-fine is on: "
+                          + OPTIONS["coarse_to_fine"].help)
+
+    loss = p.add_argument_group("the loss")
+    _add(loss, "content_weight")
+    _add(loss, "style_weight")
+    _add(loss, "tv_weight")
+    _add(loss, "style_scale")
+    _add(loss, "preserve_color")
+    loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
+                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_CONTENT_LAYERS)})")
+    loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
+                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_STYLE_LAYERS)})")
+    loss.add_argument("--style-layer-weights", metavar="W,W,...",
+                      help="comma-separated weight per style layer (default: equal, 1/L each)")
+
+    net = p.add_argument_group("the network")
+    _add(net, "pooling")
+    _add(net, "architecture")
+    _add(net, "convention")
+    net.add_argument("--no-normalize", dest="normalized", action="store_false",
+                     default=OPTIONS["normalized"].default,
+                     help="use the raw network. By default it is normalized: " + OPTIONS["normalized"].help)
+    net.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cuda when available, else cpu)")
+
+    out = p.add_argument_group("messages")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    out.add_argument("--verbose", action="store_true", help="show Python tracebacks of errors")
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from .models import load_vgg
-    started = time.perf_counter()
+# ---------------------------------------------------------------------------------------------
+# the output file
+
+
+def resolve_output(text: str, overwrite: bool) -> tuple[Path, list[str]]:
+    """The file to write, checked before the work starts (folder writable, known format); with notes."""
+    notes = []
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        path = path / DEFAULT_OUTPUT
+        notes.append(f"--output is a folder: writing {path}")
+    elif not path.suffix:
+        path = path.with_name(path.name + ".png")
+        notes.append(f"--output has no extension: writing PNG to {path}")
+    if path.suffix.lower() not in FORMATS:
+        raise Usage(f"--output: unknown image extension {path.suffix!r}; use one of {', '.join(FORMATS)}")
+    if FORMATS[path.suffix.lower()] == "WEBP":
+        from PIL import features
+        if not features.check("webp"):
+            raise Usage("--output: this Pillow cannot write WebP; use .png or .jpg")
+    if path.is_dir():
+        raise Usage(f"--output: {path} is a folder")
+    folder = path.parent
     try:
-        vgg = load_vgg(args.weights, pooling=args.pooling, normalized=not args.no_normalize, device=args.device)
-        content = _image_arg(args.content)
-        styles = [_image_arg(s) for s in args.style]
-        init_image = _image_arg(args.init_image) if args.init_image else None
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".nst-probe-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise Usage(f"--output: cannot write in the folder {folder} ({exc.strerror or exc})") from None
+    if path.exists() and not overwrite:
+        notes.append(f"{path} exists: the result gets the next free name ({_numbered(path, 1).name}, ...); "
+                     "--overwrite replaces it")
+    return path, notes
 
-        def report(p):
-            if args.quiet or (p.overall_step % 10 and p.overall_step != p.overall_total):
-                return
-            elapsed = time.perf_counter() - started
-            print(f"\rstep {p.overall_step}/{p.overall_total}  loss {p.losses['total']:.4g}  "
-                  f"{elapsed:.0f}s", end="" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
 
+def _numbered(path: Path, n: int) -> Path:
+    return path if n == 0 else path.with_name(f"{path.stem}_{n}{path.suffix}")
+
+
+def save_image(image, path: Path, overwrite: bool) -> Path:
+    """Write `image` ([1,H,W,3]) to `path`, or to the first free `name_N` when it exists and not
+    `overwrite`. Written to a temporary file in the same folder first, then renamed (a killed run leaves
+    no partial file); the free name is claimed atomically (a hard link fails if the name exists)."""
+    fmt = FORMATS[path.suffix.lower()]
+    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
+    try:
+        os.chmod(temp, 0o666 & ~_umask())        # mkstemp makes 0600; an image is as readable as any file
+        with os.fdopen(handle, "wb") as stream:
+            to_pil(image).save(stream, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+            stream.flush()
+            os.fsync(stream.fileno())
+        if overwrite:
+            os.replace(temp, path)
+            return path
+        for n in range(100_000):
+            target = _numbered(path, n)
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                continue
+            except OSError:                  # no hard links here (FAT, some network shares): claim, then replace
+                try:
+                    os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                except FileExistsError:
+                    continue
+                os.replace(temp, target)
+            return target
+        raise OSError(f"no free name for {path} (tried {path.stem}_1 .. _99999)")
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def _load(flag: str, value: str):
+    """An image from a path or a bundled example name; the error names the flag."""
+    try:
+        return load_image(example_path(value) if value in example_names() else value)
+    except NSTError as exc:
+        raise Usage(f"{flag}: {exc}") from None
+
+
+def _device(text: str | None):
+    if text is None:
+        return None
+    import torch
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise Usage(f"--device: unknown device {text!r}; use cpu, cuda, cuda:1, mps ...") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise Usage(f"--device {text}: no CUDA GPU is available here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise Usage(f"--device {text}: there are {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+class Interrupts:
+    """Ctrl-C / SIGTERM while running: the first asks the run to stop after its current step (the
+    callback sees `requested`); before the run starts, or a second time, it raises KeyboardInterrupt."""
+
+    def __init__(self):
+        self.requested = False
+        self.running = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:          # not the main thread: leave the signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.requested or not self.running:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def _flag_message(exc: OptionError) -> str:
+    return f"{FLAGS.get(exc.option, '--' + exc.option.replace('_', '-'))}: {exc.detail}"
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text \
+        or "not enough memory" in text
+
+
+def _run(args, interrupts: Interrupts) -> int:
+    started = time.perf_counter()
+    output, notes = resolve_output(args.output, args.overwrite)
+    device = _device(args.device)
+    content = _load("--content", args.content)
+    styles = [_load("--style", s) for s in args.style]
+    init_image = _load("--init-image", args.init_image) if args.init_image else None
+    if args.init == "image" and init_image is None:
+        raise Usage("--init image needs --init-image")
+    blend = check_blend(args.style_blend, len(styles)) if args.style_blend else None
+    for note in notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
+
+    from . import api
+    from .loader import load_vgg
+    try:
+        vgg = load_vgg(args.weights, arch=args.architecture, pooling=args.pooling, convention=args.convention,
+                       normalized=args.normalized, device=device)
+    except NSTError as exc:
+        if args.weights is None or isinstance(exc, OptionError):
+            raise
+        raise Usage(f"--weights: {exc}") from None
+    bar = ConsoleProgress(every=10, disable=args.quiet,
+                          then=lambda p: p.stop() if interrupts.requested else None)
+    interrupts.running = True
+    try:
         result = api.stylize(
             content, styles, vgg=vgg, content_layers=args.content_layers, style_layers=args.style_layers,
             style_layer_weights=args.style_layer_weights, content_weight=args.content_weight,
-            style_weight=args.style_weight, style_blend=args.style_blend, style_scale=args.style_scale,
-            max_size=args.size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
+            style_weight=args.style_weight, style_blend=blend, style_scale=args.style_scale,
+            max_size=args.max_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
-            preserve_color=args.preserve_color, coarse_to_fine=not args.no_coarse_to_fine, callback=report)
-    except (NSTError, ValueError, OSError) as exc:
-        print(f"nst-stylize: error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(result.image).save(out)
+            preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, callback=bar)
+    except KeyboardInterrupt:
+        raise _Interrupted(bar.step, bar.total) from None
+    finally:
+        bar.close()
+    # `interrupts.running` stays set: a Ctrl-C while the image is being written only raises the flag
+
+    if interrupts.requested and result.stopped == "callback":
+        done = f"interrupted at step {bar.step}/{bar.total}"
+        if args.keep_partial:
+            written = save_image(result.image, output, args.overwrite)
+            print(f"{PROG}: {done}; wrote the image so far to {written}", file=sys.stderr)
+        else:
+            print(f"{PROG}: {done}; nothing written (--keep-partial writes the image so far)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    written = save_image(result.image, output, args.overwrite)
     for note in result.warnings:
-        print(f"warning: {note}", file=sys.stderr)
-    if not args.quiet:
-        print(file=sys.stderr)
-    print(f"wrote {out} ({result.image.shape[2]}x{result.image.shape[1]}, {len(result.history)} steps, "
+        print(f"{PROG}: warning: {note}", file=sys.stderr)
+    steps = len(result.history)
+    print(f"wrote {written} ({result.image.shape[2]}x{result.image.shape[1]}, {steps} steps, "
           f"{time.perf_counter() - started:.1f} s)")
-    return 0
+    if result.stopped in ("non-finite loss", "diverged"):
+        what = "diverged" if result.stopped == "diverged" else "ended with a non-finite loss"
+        print(f"{PROG}: warning: the run {what} after {steps} of {args.steps} steps; {written} is the best "
+              f"image found (exit code {EXIT_DIVERGED})", file=sys.stderr)
+        return EXIT_DIVERGED
+    return EXIT_OK
+
+
+class _Interrupted(Exception):
+    def __init__(self, step: int, total: int):
+        super().__init__(step, total)
+        self.step, self.total = step, total
+
+
+def main(argv=None) -> int:
+    """Run nst-stylize; returns the exit code (see the module docstring)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:           # --help (0) or a usage error (2), already printed by argparse
+        return int(exc.code or 0)
+
+    def fail(code: int, message: str) -> int:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return code
+
+    with Interrupts() as interrupts:
+        try:
+            return _run(args, interrupts)
+        except _Interrupted as stop:
+            done = f" at step {stop.step}/{stop.total}; nothing written" if stop.step else ""
+            return fail(EXIT_INTERRUPTED, f"interrupted{done}")
+        except KeyboardInterrupt:
+            return fail(EXIT_INTERRUPTED, "interrupted")
+        except Usage as exc:
+            return fail(EXIT_USAGE, f"error: {exc}")
+        except OptionError as exc:
+            return fail(EXIT_USAGE, f"error: {_flag_message(exc)}")
+        except NSTError as exc:
+            return fail(EXIT_USAGE, f"error: {exc}")
+        except Exception as exc:
+            if _out_of_memory(exc):
+                detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                return fail(EXIT_FAILED, f"error: not enough memory for this run ({detail}); lower --size")
+            if isinstance(exc, OSError):
+                return fail(EXIT_FAILED, f"error: {exc}")
+            return fail(EXIT_FAILED, f"internal error: {type(exc).__name__}: {exc} (--verbose shows the "
+                                     f"traceback; please report it)")
 
 
 if __name__ == "__main__":

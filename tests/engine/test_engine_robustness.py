@@ -136,7 +136,7 @@ def test_too_small_image_is_a_clear_error(vgg, starry64):
 def test_bad_arguments_are_clear_errors(vgg, cat64, starry64):
     with pytest.raises(nst_core.LayerError, match="conv9_9.*valid names"):
         nst_core.ContentTarget(vgg, cat64, ["conv9_9"])
-    with pytest.raises(ValueError, match="every weight is zero"):
+    with pytest.raises(nst_core.OptionError, match="every loss weight is zero"):
         nst_core.stylize(cat64, starry64, vgg=vgg, steps=1, content_weight=0, style_weight=0)
     with pytest.raises(nst_core.OptionError, match="optimizer: 'newton' is not one of lbfgs, adam, sgd"):
         nst_core.stylize(cat64, starry64, vgg=vgg, steps=1, optimizer="newton")
