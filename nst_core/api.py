@@ -36,12 +36,13 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Non
              steps: int = DEFAULTS["steps"], lr: float | None = None, tv_weight: float = DEFAULTS["tv_weight"],
              seed: int = DEFAULTS["seed"], size=None, callback: Callable | None = None,
              preserve_color: str = DEFAULTS["preserve_color"], coarse_to_fine: bool = False,
-             plan: RunPlan | None = None) -> Result:
+             plan: RunPlan | None = None, pixel_terms=()) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
     its levels' steps add up to `steps`. With `coarse_to_fine` runs of at least 100 steps on images with a
     long side of at least 256 px start at sizes halved down to a ~128 px long side (see nst_core.plan).
+    `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine))
@@ -59,7 +60,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Non
     final_area = plan.size[0] * plan.size[1]
     # every level's objective first: size and memory errors surface before any work is done
     objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
-                            content_weight=_level_content_weight(content, level, final_area))
+                            content_weight=_level_content_weight(content, level, final_area),
+                            pixel_terms=pixel_terms)
                   for level in plan.levels]
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=style, init_image=init_image,
                        seed=opts["seed"], device=vgg.device)

@@ -23,7 +23,7 @@ import torch
 
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
-from .objective import TERMS, Objective
+from .objective import Objective
 from .plan import Level, RunPlan
 from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
 
@@ -197,7 +197,7 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
                 with torch.no_grad():
                     x.clamp_(0, 1)
             # the recorded loss is that of `before` (every optimizer evaluates before it updates)
-            records.append(torch.stack([closure.parts[t].detach().float() for t in TERMS]))
+            records.append(torch.stack([closure.parts[t].detach().float() for t in objective.term_names]))
             step = step_offset + level.first_step + level_step
             if level_step % check_every == 0 or level_step == level.steps or callback is not None:
                 loss = float(records[-1][0])
@@ -217,7 +217,7 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
             if callback is not None:
                 record = records[-1]
                 progress = Progress(step, total, plan, level, level_step, stage, stages,
-                                    lambda r=record: dict(zip(TERMS, r.tolist())),
+                                    lambda r=record: dict(zip(objective.term_names, r.tolist())),
                                     lambda: to_bhwc(to_output(x.detach())))
                 callback(progress)
                 if progress.stop_requested:
@@ -234,7 +234,8 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
     if records:
         first = step_offset + level.first_step + 1
         for i, values in enumerate(torch.stack(records).tolist()):
-            history.append({"step": first + i, "stage": stage, "level": level.index, **dict(zip(TERMS, values))})
+            history.append({"step": first + i, "stage": stage, "level": level.index,
+                            **dict(zip(objective.term_names, values))})
     return result, stopped
 
 

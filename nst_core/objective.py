@@ -3,6 +3,9 @@
 This is the only place the loss terms are summed. The targets hold what each layer must match (content
 features P, style Grams A, computed once per size); the objective evaluates the layers the targets name
 and adds each layer's term as soon as the layer is computed.
+
+Pixel terms (`PixelTerm`: a name, a weight and a loss of the pixels, e.g. video's temporal consistency)
+are added to the total and recorded under their own name in the history.
 """
 
 from __future__ import annotations
@@ -17,6 +20,17 @@ from .losses import content_loss, style_layer_loss, tv_loss
 from .memory import check_fits
 
 TERMS = ("total", "content", "style", "tv")
+
+
+class PixelTerm:
+    """A loss on the pixels themselves, added as weight * loss(x); `loss` gets x [1,3,H,W] at the level's
+    size (a term that holds images of its own resizes them to x's size)."""
+
+    name = "pixel"
+    weight = 1.0
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 def autocast_dtype(device) -> torch.dtype | None:
@@ -38,8 +52,10 @@ class Objective:
     """
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
-                 content_weight: float | None = None):
-        if content is None and style is None and tv_weight == 0:
+                 content_weight: float | None = None, pixel_terms=()):
+        self.pixel_terms = tuple(pixel_terms)
+        self.term_names = TERMS + tuple(term.name for term in self.pixel_terms)
+        if content is None and style is None and tv_weight == 0 and not self.pixel_terms:
             raise NSTError("nothing to optimize: give a content target, a style target or a TV weight")
         self.vgg = vgg.grad_ready()
         self.content, self.style, self.tv_weight = content, style, float(tv_weight)
@@ -51,7 +67,8 @@ class Objective:
                 raise NSTError("give the output size when there is no content target")
             size = content.size
         self.size = tuple(int(s) for s in size)
-        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0:
+        if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0 and \
+                not any(term.weight for term in self.pixel_terms):
             raise OptionError("content_weight", "every loss weight is zero (content α = 0, style β = "
                               + ("0" if style is not None else "none: no style target") + ", tv_weight = 0): "
                               "there is nothing to optimize")
@@ -84,7 +101,7 @@ class Objective:
         """(total, {term: value}) for pixels x [1,3,H,W]; differentiable in x."""
         zero = x.new_zeros(())
         terms = self.terms
-        parts: dict[str, list] = {"content": [], "style": []}
+        layer_losses: dict[str, list] = {"content": [], "style": []}
 
         def on_feature(name, h):
             # each layer's loss right after the layer (in float32 even under autocast), so that its
@@ -92,14 +109,14 @@ class Objective:
             with torch.autocast(x.device.type, enabled=False):
                 for kind, w, target in terms.get(name, ()):
                     loss = content_loss(h, target) if kind == "content" else style_layer_loss(h, target)
-                    parts[kind].append(w * loss)
+                    layer_losses[kind].append(w * loss)
 
         if self.layers:
             # convs in reduced precision on CUDA (autocast); the Grams and the losses stay in float32
             with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
                 self.vgg.features(x, self.layers, on_feature)
-        content = sum(parts["content"]) if parts["content"] else zero
-        style = sum(parts["style"]) if parts["style"] else zero
+        content = sum(layer_losses["content"]) if layer_losses["content"] else zero
+        style = sum(layer_losses["style"]) if layer_losses["style"] else zero
         tv = tv_loss(x) if self.tv_weight else zero
         total = zero
         if self.content_weight:
@@ -108,4 +125,10 @@ class Objective:
             total = total + self.style_weight * style
         if self.tv_weight:
             total = total + self.tv_weight * tv
-        return total, {"total": total, "content": content, "style": style, "tv": tv}
+        parts = {"content": content, "style": style, "tv": tv}
+        for term in self.pixel_terms:
+            value = term.loss(x)
+            parts[term.name] = value
+            if term.weight:
+                total = total + term.weight * value
+        return total, {"total": total, **parts}
