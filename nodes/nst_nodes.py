@@ -137,7 +137,8 @@ class NST_LoadVGG(NSTNode):
 class NST_ContentTarget(NSTNode):
     NODE_ID = "NST_ContentTarget"
     DESCRIPTION = ("The content the result must keep: the VGG features of this image at the given layers "
-                   "(paper: conv4_2), weighted by α. Resize the image first: the result has its size.")
+                   "(paper: conv4_2), weighted by α. Resize the image first: the result has its size. A batch "
+                   "of photos gives one target per photo: NST Optimize then stylizes each (seed + index).")
     RETURN_TYPES = ("NST_TARGET",)
     RETURN_NAMES = ("content",)
     OUTPUT_TOOLTIPS = ("Content target for NST Optimize.",)
@@ -169,8 +170,10 @@ class NST_ContentTarget(NSTNode):
     def build(self, vgg, image, layers=CONTENT_LAYERS, weight=f"{DEFAULTS['content_weight']:g}"):
         vgg = self.check_vgg(vgg)
         names = self.layers("layers", layers, vgg)
-        batch = self.single_image("image", image)
-        return (self.call_engine(nst_core.ContentTarget, vgg, batch, layers=names, weight=weight),)
+        batch = self.image_batch("image", image)
+        targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names, weight=weight)
+                   for i in range(batch.shape[0])]
+        return (targets[0] if len(targets) == 1 else targets,)
 
 
 class NST_StyleTarget(NSTNode):
@@ -291,26 +294,29 @@ class NST_Optimize(NSTNode):
                  preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
                  coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None):
         vgg = self.check_vgg(vgg)
-        content = self.check_target(content, "content", nst_core.ContentTarget)
         if content is None:
             raise self.error("content", "no content target connected")
+        contents = [self.check_target(c, "content", nst_core.ContentTarget)
+                    for c in (content if isinstance(content, (list, tuple)) else [content])]
         style = self.check_target(style, "style", nst_core.StyleTarget)
         init_batch = self.single_image("init_image", init_image) if init == "image" and init_image is not None \
             else None
         lr = self.check(LEARNING_RATE, learning_rate) or None
         t0 = time.perf_counter()
-        result = self.call_engine(nst_core.optimize, vgg, content=content, style=style, init=init,
-                                  init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
-                                  tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
-                                  coarse_to_fine=coarse_to_fine,
-                                  callback=_reporter(self.check(PREVIEW_EVERY, preview_every)))
+        results = self.call_engine(nst_core.optimize_batch, vgg, contents, style=style, init=init,
+                                   init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
+                                   tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
+                                   coarse_to_fine=coarse_to_fine,
+                                   callback=_reporter(self.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
+        result = nst_core.Result.batch(results)
         h, w = result.image.shape[1:3]
-        plan = result.plan
+        plan, content = result.plan, contents[0]
         sizes = f" at {plan.describe()}" if len(plan) > 1 else ""
-        header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(result.history)}/{plan.steps} steps{sizes}, "
-                  f"init {init}, seed {int(seed)}, preserve_color {preserve_color}\n"
+        batch = f", batch of {len(contents)} (seed + index)" if len(contents) > 1 else ""
+        header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(results[-1].history)}/{plan.steps} steps{sizes}, "
+                  f"init {init}, seed {int(seed)}, preserve_color {preserve_color}{batch}\n"
                   f"α = {content.weight:g} on {', '.join(content.layers)}"
                   + (f"; β = {style.weight:g} on {', '.join(style.layers)}" if style is not None else
                      "; no style")
@@ -318,7 +324,8 @@ class NST_Optimize(NSTNode):
                     f"device {vgg.device}")
         report = format_report(result.history, header=header, stopped=result.stopped,
                                warnings=result.warnings, seconds=seconds)
-        return (result.image, _plot(result, f"NST Optimize: {optimizer}, {w}x{h}"), report)
+        labels = [f"photo {i + 1}" for i in range(len(results))] if len(results) > 1 else None
+        return (result.image, _plot(result, f"NST Optimize: {optimizer}, {w}x{h}", labels), report)
 
 
 class NST_Reconstruct(NSTNode):

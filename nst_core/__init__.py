@@ -11,9 +11,10 @@ Data flows one way: images -> targets -> run plan -> loop -> Result. Every optio
 range are defined once in `nst_core.settings`. No ComfyUI import anywhere in this package.
 """
 
-from .api import fit, optimize, reconstruct_content, reconstruct_style, stylize
+from .api import fit, item_seed, optimize, optimize_batch, reconstruct_content, reconstruct_style, stylize
 from .cache import cache_dir, set_cache_dir
 from .errors import ImageError, LayerError, NSTError, WeightsError
+from .explore import feature_maps, receptive_field, top_patches, visualize_channel
 from .examples import DEFAULT_CONTENT, DEFAULT_STYLE, example_names, example_path, examples_dir
 from .image import from_pil, load_image, to_pil
 from .layers import VGG16_LAYERS, VGG19_LAYERS, layer_names
@@ -33,12 +34,13 @@ from .weights import load_weights, save_weights
 __version__ = "0.1.0"
 
 __all__ = [
+    "feature_maps", "receptive_field", "top_patches", "visualize_channel",
     "COLOR_MODES", "CONTENT_LADDER", "DEFAULTS", "DEFAULT_CONTENT", "DEFAULT_CONTENT_LAYERS", "DEFAULT_LR",
     "DEFAULT_STYLE", "DEFAULT_STYLE_LAYERS", "INITS", "OPTIMIZERS", "OPTIONS", "PAPER_CONTENT_LAYERS",
     "PAPER_STYLE_LAYERS", "STYLE_LADDER", "VGG16_LAYERS", "VGG19_LAYERS", "ContentTarget", "ImageError",
     "LayerError", "Level", "NSTError", "Objective", "OptionError", "Progress", "Result", "RunPlan",
     "StyleTarget", "VGG", "WeightsError", "ConsoleProgress", "cache_dir", "console_progress", "default_device", "default_weights_path",
-    "example_names", "example_path", "examples_dir", "fit", "from_pil", "layer_names", "load_image",
+    "example_names", "example_path", "examples_dir", "fit", "item_seed", "optimize_batch", "from_pil", "layer_names", "load_image",
     "load_vgg", "load_weights", "make_plan", "optimize", "plan_run", "reconstruct_content",
     "reconstruct_style", "save_weights", "set_cache_dir", "stylize", "to_pil",
 ]

@@ -98,25 +98,89 @@ def _upsampler(content) -> Callable[[torch.Tensor, Level], torch.Tensor]:
     return next_level
 
 
+def item_seed(seed: int, index: int) -> int:
+    """The seed of item `index` of a batch run with `seed`: seed + index (mod 2**32), so item 0 is the
+    single run's and a batch of N gives the same images as N single runs with these seeds."""
+    return (int(seed) + int(index)) % (OPTIONS["seed"].max + 1)
+
+
+def optimize_batch(vgg, contents: Sequence[ContentTarget], style: StyleTarget | None = None, *,
+                   seed: int = DEFAULTS["seed"], callback: Callable | None = None, **options) -> list[Result]:
+    """`optimize` for each content target in turn (item i with `item_seed(seed, i)`), progress over the
+    whole batch: the callback's step/total count every item's steps and `stage`/`stages` say which item.
+
+    One by one, not in one batched forward: L-BFGS shares its line search and curvature history across
+    everything it optimizes, so a batched run would couple the items and give other images than single
+    runs; one by one, each item is exactly its single run (and peak memory is one item's).
+    """
+    seed = OPTIONS["seed"].check(seed)
+    results: list[Result] = []
+    total = None
+    for index, content in enumerate(contents):
+        place = _placed(callback, index, len(contents), lambda: total)
+        result = optimize(vgg, content, style, seed=item_seed(seed, index), callback=place, **options)
+        if total is None:
+            total = result.plan.steps * len(contents)
+        for entry in result.history:
+            entry["stage"] = index
+        results.append(result)
+        if result.stopped == "callback":
+            break
+    return results
+
+
+def _placed(callback, index: int, count: int, total_of: Callable[[], int | None]):
+    """The callback of batch item `index`: its Progress moved to the batch's step and total."""
+    if callback is None:
+        return None
+
+    def place(p):
+        steps = p.total
+        p.step += index * steps
+        p.total = total_of() or steps * count
+        p.stage, p.stages = index, count
+        callback(p)
+    return place
+
+
 def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONTENT_LAYERS,
             style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=None,
             content_weight: float = DEFAULTS["content_weight"], style_weight: float = DEFAULTS["style_weight"],
             style_blend: Sequence[float] | None = None, style_scale: float = DEFAULTS["style_scale"],
             max_size: int | None = DEFAULTS["max_size"], coarse_to_fine: bool = DEFAULTS["coarse_to_fine"],
-            **options) -> Result:
+            **options):
     """Gatys style transfer of `content_image` in the style of `style_image` (one image or a list).
 
     `max_size` caps the output's long side (the content is resized down, never up); other keyword
     options are those of `optimize` (init, init_image, optimizer, steps, lr, tv_weight, seed, callback,
     preserve_color). `steps` is the number of optimizer steps in all; coarse-to-fine (default) shares
     them out over smaller sizes first (nst_core.plan).
+
+    Several contents: a [B,H,W,3] batch gives one Result whose image is [B,H,W,3] (history entries carry
+    the item as "stage"); a list of images (any sizes) gives a list of Results. Item i uses
+    `item_seed(seed, i)`; see `optimize_batch`.
     """
     vgg = vgg or load_vgg()
-    content_image = fit(content_image, max_size)
-    content = ContentTarget(vgg, content_image, content_layers, content_weight)
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
     style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale)
-    return optimize(vgg, content, style, coarse_to_fine=coarse_to_fine, **options)
+    items = [fit(image, max_size) for image in _content_items(content_image)]
+    contents = [ContentTarget(vgg, image, content_layers, content_weight) for image in items]
+    if not isinstance(content_image, (list, tuple)) and len(contents) == 1:
+        return optimize(vgg, contents[0], style, coarse_to_fine=coarse_to_fine, **options)
+    results = optimize_batch(vgg, contents, style, coarse_to_fine=coarse_to_fine, **options)
+    if isinstance(content_image, (list, tuple)):
+        return results
+    return Result.batch(results)
+
+
+def _content_items(content_image) -> list[torch.Tensor]:
+    """A list of images, or the items of a [B,H,W,C] batch, each [1,H,W,3]."""
+    if isinstance(content_image, (list, tuple)):
+        if not content_image:
+            raise ImageError("no content image given")
+        return [as_bhwc(image) for image in content_image]
+    batch = as_bhwc(content_image)
+    return [batch[i:i + 1] for i in range(batch.shape[0])]
 
 
 def reconstruct_content(image, layers: Sequence[str] = CONTENT_LADDER, *, vgg=None,
@@ -179,4 +243,4 @@ def fit(image, max_size: int | None) -> torch.Tensor:
     return fit_image(image, OPTIONS["max_size"].check(max_size) if max_size else None)
 
 
-__all__ = ["NSTError", "fit", "optimize", "reconstruct_content", "reconstruct_style", "stylize"]
+__all__ = ["NSTError", "fit", "item_seed", "optimize", "optimize_batch", "reconstruct_content", "reconstruct_style", "stylize"]

@@ -48,6 +48,16 @@ class Result:
         """The last recorded losses."""
         return self.history[-1] if self.history else {}
 
+    @classmethod
+    def batch(cls, results: Sequence["Result"]) -> "Result":
+        """One Result for the items of a batch (same size): images stacked, histories joined (each entry
+        keeps its item as "stage"), the first early stop and every warning."""
+        if len(results) == 1:
+            return results[0]
+        return cls(torch.cat([r.image for r in results]), [h for r in results for h in r.history],
+                   next((r.stopped for r in results if r.stopped), None),
+                   [w for r in results for w in r.warnings], results[0].plan)
+
 
 class Progress:
     """Handed to the callback after every step. `image` and `losses` are computed only when read.

@@ -471,8 +471,8 @@ def test_image_batches_of_mismatched_sizes(node_vgg, images):
         NST_StyleTarget().build(vgg, [content, style], "conv1_1", "", "1e4", 1.0)
     with pytest.raises(ValueError, match=r"^\[NST ImageResize\] input 'image': the batch mixes image sizes"):
         NST_ImageResize().resize([content, style], 32)
-    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': expected one image, got a batch of 2"):
-        NST_ContentTarget().build(vgg, torch.cat([content, content]), "conv4_2", "1")
+    with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': the batch mixes image sizes"):
+        NST_ContentTarget().build(vgg, [content, style], "conv4_2", "1")
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': .*too small for layer conv5_2"):
         NST_ContentTarget().build(vgg, content[:, :8, :8], "conv5_2", "1")
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': expected an image tensor"):
@@ -564,3 +564,22 @@ def Image_from(array):
     from PIL import Image
     import numpy as np
     return Image.fromarray(np.asarray(array, dtype=np.uint8))
+
+
+def test_a_batch_of_photos_is_stylized_photo_by_photo(node_vgg, images):
+    """An IMAGE batch into NST Content Target: NST Optimize stylizes each photo (seed + index), one
+    progress bar over the whole batch, and returns the batch."""
+    content, style = images
+    batch = torch.cat([content, torch.flip(content, dims=[2])])
+    seen = []
+    with torch.inference_mode():
+        targets = NST_ContentTarget().build(node_vgg, batch, "relu4_2", "1")[0]
+        st = NST_StyleTarget().build(node_vgg, style, "relu1_1,relu2_1", "", "1e5", 1.0)[0]
+        with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]), node_id="6")):
+            image, plot, report = NST_Optimize().optimize(node_vgg, targets, "noise", "lbfgs", 3, 0.0, "0", 5,
+                                                          "none", 0, coarse_to_fine=False, style=st)
+    assert len(targets) == 2 and image.shape == (2, *content.shape[1:])
+    assert seen == [(i, 6) for i in range(1, 7)]
+    assert "batch of 2 (seed + index)" in report
+    single = nst_core.optimize(node_vgg, targets[1], st, init="noise", steps=3, seed=6)
+    assert torch.equal(image[1:2], single.image)
