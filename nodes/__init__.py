@@ -8,6 +8,10 @@ from ._bootstrap import ensure_engine
 
 ensure_engine()
 
-from .nst_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from . import explore_nodes, nst_nodes
+
+# every node module's classes, in the order the add-node menu lists them
+NODE_CLASS_MAPPINGS = {**nst_nodes.NODE_CLASS_MAPPINGS, **explore_nodes.NODE_CLASS_MAPPINGS}
+NODE_DISPLAY_NAME_MAPPINGS = {**nst_nodes.NODE_DISPLAY_NAME_MAPPINGS, **explore_nodes.NODE_DISPLAY_NAME_MAPPINGS}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -151,6 +151,19 @@ class NSTNode:
         return batch
 
     @classmethod
+    def mask(cls, name: str, mask):
+        """A MASK input ([H,W] / [1,H,W], 0..1, any size: resized by the engine) checked by the engine,
+        errors naming the input (an all-zero mask is refused: it would select nothing)."""
+        if mask is None:
+            return None
+        if isinstance(mask, torch.Tensor) and mask.ndim == 3 and mask.shape[0] > 1:
+            raise cls.error(name, f"expected one mask, got a batch of {mask.shape[0]}")
+        try:
+            return nst_core.statistics.mask_tensor(mask, f"mask '{name}'")
+        except nst_core.ImageError as exc:
+            raise cls.error(name, str(exc)) from None
+
+    @classmethod
     def check_vgg(cls, vgg, name: str = "vgg"):
         if not isinstance(vgg, nst_core.VGG):
             raise cls.error(name, f"expected an NST_VGG (from NST Load VGG), got {type(vgg).__name__}")
@@ -160,6 +173,8 @@ class NSTNode:
     def check_target(cls, target, name: str, kind: type | None):
         if target is None:
             return None
+        if isinstance(target, (list, tuple)):
+            return [cls.check_target(item, name, kind) for item in target]
         if not isinstance(target, kind):
             what = "content" if kind is nst_core.ContentTarget else "style"
             got = getattr(target, "kind", type(target).__name__)

@@ -61,6 +61,15 @@ def _reporter(preview_every: int):
     return report
 
 
+def _styles_text(style) -> str:
+    """'; β = 5e+06 on relu1_1, ... (gram)' per style target (several: one per region)."""
+    if style is None:
+        return "; no style"
+    styles = style if isinstance(style, list) else [style]
+    return "".join(f"; β = {s.weight:g} on {', '.join(s.layers)} ({s.style_loss}"
+                   + (", masked)" if s.mask is not None else ")") for s in styles)
+
+
 def _level_marks(plan) -> list:
     """[(first step, '256x170 px')] of every level after the first: where the plot marks a size change."""
     if plan is None or len(plan.levels) < 2:
@@ -155,7 +164,12 @@ class NST_ContentTarget(NSTNode):
                                       "tooltip": _layers_tooltip(f"default {CONTENT_LAYERS}; the paper used "
                                                                  "conv4_2; conv2_2/relu2_2 keeps finer detail")}),
                 "weight": engine_widget("content_weight"),
-            }
+            },
+            "optional": {
+                "mask": ("MASK", {"tooltip": "Where the result must keep the photo (1) and where the style "
+                                             "may take over (0); soft values blend. E.g. a face mask keeps "
+                                             "the face photographic. Any size (resized)."}),
+            },
         }
 
     @classmethod
@@ -167,11 +181,13 @@ class NST_ContentTarget(NSTNode):
                 nst_core.OPTIONS["content_weight"].check(weight)
         return cls.validation_message(check)
 
-    def build(self, vgg, image, layers=CONTENT_LAYERS, weight=f"{DEFAULTS['content_weight']:g}"):
+    def build(self, vgg, image, layers=CONTENT_LAYERS, weight=f"{DEFAULTS['content_weight']:g}", mask=None):
         vgg = self.check_vgg(vgg)
         names = self.layers("layers", layers, vgg)
         batch = self.image_batch("image", image)
-        targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names, weight=weight)
+        region = self.mask("mask", mask)
+        targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names, weight=weight,
+                                    mask=region)
                    for i in range(batch.shape[0])]
         return (targets[0] if len(targets) == 1 else targets,)
 
@@ -186,7 +202,7 @@ class NST_StyleTarget(NSTNode):
     OUTPUT_TOOLTIPS = ("Style target for NST Optimize.",)
     FUNCTION = "build"
     OPTION_INPUTS = {"weight": "style_weight", "layer_weights": "style_layer_weights", "scale": "style_scale",
-                     "blend": "style_blend"}
+                     "blend": "style_blend", "style_loss": "style_loss"}
     NODE_WIDGETS = (BLEND,)
 
     @classmethod
@@ -208,6 +224,13 @@ class NST_StyleTarget(NSTNode):
             "optional": {
                 "image2": ("IMAGE", {"tooltip": "Optional second style, blended with 'blend'."}),
                 "blend": widget(BLEND, step=0.05),
+                "style_loss": engine_widget("style_loss"),
+                "mask": ("MASK", {"tooltip": "Where in the result this style applies (1) and where not (0); "
+                                             "soft values blend. Combine several Style Targets with masks "
+                                             "(NST Combine Styles) to paint regions in different styles. "
+                                             "Any size (resized)."}),
+                "image_mask": ("MASK", {"tooltip": "Which part of the painting to take the style from (1); "
+                                                   "e.g. only its sky."}),
             },
         }
 
@@ -222,7 +245,8 @@ class NST_StyleTarget(NSTNode):
         return cls.validation_message(check)
 
     def build(self, vgg, image, layers=STYLE_LAYERS, layer_weights="", weight=f"{DEFAULTS['style_weight']:g}",
-              scale=DEFAULTS["style_scale"], image2=None, blend=BLEND.default):
+              scale=DEFAULTS["style_scale"], image2=None, blend=BLEND.default, style_loss=DEFAULTS["style_loss"],
+              mask=None, image_mask=None):
         vgg = self.check_vgg(vgg)
         names = self.layers("layers", layers, vgg)
         first = self.image_batch("image", image)
@@ -234,8 +258,35 @@ class NST_StyleTarget(NSTNode):
             n1, n2 = first.shape[0], second.shape[0]
             mix = [(1.0 - share) / n1] * n1 + [share / n2] * n2
         target = self.call_engine(nst_core.StyleTarget, vgg, images, layers=names, layer_weights=layer_weights,
-                                  weight=weight, blend=mix, scale=scale)
+                                  weight=weight, blend=mix, scale=scale, style_loss=style_loss,
+                                  mask=self.mask("mask", mask), image_masks=self.mask("image_mask", image_mask))
         return (target,)
+
+
+class NST_CombineStyles(NSTNode):
+    NODE_ID = "NST_CombineStyles"
+    DESCRIPTION = ("Several styles in one result (Gatys et al. 2017): each Style Target with its own mask "
+                   "paints its own region (e.g. the sky in one painting, the rest in another), each with its "
+                   "own β and style loss. Connect the result to NST Optimize's style input.")
+    RETURN_TYPES = ("NST_TARGET",)
+    RETURN_NAMES = ("styles",)
+    OUTPUT_TOOLTIPS = ("The style targets together, for NST Optimize.",)
+    FUNCTION = "combine"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        target = ("NST_TARGET", {"tooltip": "From NST Style Target (usually with a mask)."})
+        return {"required": {"style_a": target, "style_b": target},
+                "optional": {"style_c": target, "style_d": target}}
+
+    def combine(self, style_a, style_b, style_c=None, style_d=None):
+        styles = []
+        for name, target in (("style_a", style_a), ("style_b", style_b), ("style_c", style_c),
+                             ("style_d", style_d)):
+            if target is not None:
+                checked = self.check_target(target, name, nst_core.StyleTarget)
+                styles += checked if isinstance(checked, list) else [checked]
+        return (styles,)
 
 
 class NST_Optimize(NSTNode):
@@ -318,8 +369,7 @@ class NST_Optimize(NSTNode):
         header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(results[-1].history)}/{plan.steps} steps{sizes}, "
                   f"init {init}, seed {int(seed)}, preserve_color {preserve_color}{batch}\n"
                   f"α = {content.weight:g} on {', '.join(content.layers)}"
-                  + (f"; β = {style.weight:g} on {', '.join(style.layers)}" if style is not None else
-                     "; no style")
+                  + _styles_text(style)
                   + f"; tv_weight = {float(tv_weight):g}\nvgg: {vgg.arch}, {vgg.pooling} pooling, "
                     f"device {vgg.device}")
         report = format_report(result.history, header=header, stopped=result.stopped,
@@ -463,6 +513,7 @@ NODE_CLASS_MAPPINGS = {
     "NST_LoadVGG": NST_LoadVGG,
     "NST_ContentTarget": NST_ContentTarget,
     "NST_StyleTarget": NST_StyleTarget,
+    "NST_CombineStyles": NST_CombineStyles,
     "NST_Optimize": NST_Optimize,
     "NST_Reconstruct": NST_Reconstruct,
     "NST_ExampleImage": NST_ExampleImage,
@@ -473,6 +524,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "NST_LoadVGG": "NST Load VGG",
     "NST_ContentTarget": "NST Content Target",
     "NST_StyleTarget": "NST Style Target",
+    "NST_CombineStyles": "NST Combine Styles (regions)",
     "NST_Optimize": "NST Optimize (style transfer)",
     "NST_Reconstruct": "NST Reconstruct (content / style ladder)",
     "NST_ExampleImage": "NST Example Image",

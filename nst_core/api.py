@@ -31,7 +31,7 @@ RECONSTRUCTION_NOISE = 0.1
 TEXTURE_NOISE = 1.0
 
 
-def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | None = None, *,
+def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
              init: str = DEFAULTS["init"], init_image=None, optimizer: str = DEFAULTS["optimizer"],
              steps: int = DEFAULTS["steps"], lr: float | None = None, tv_weight: float = DEFAULTS["tv_weight"],
              seed: int = DEFAULTS["seed"], size=None, callback: Callable | None = None,
@@ -42,6 +42,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Non
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
     its levels' steps add up to `steps`. With `coarse_to_fine` runs of at least 100 steps on images with a
     long side of at least 256 px start at sizes halved down to a ~128 px long side (see nst_core.plan).
+    `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
@@ -61,10 +62,11 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Non
     # every level's objective first: size and memory errors surface before any work is done
     objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
                             content_weight=_level_content_weight(content, level, final_area),
-                            pixel_terms=pixel_terms)
+                            pixel_terms=pixel_terms, seed=opts["seed"] + level.index)
                   for level in plan.levels]
-    x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=style, init_image=init_image,
-                       seed=opts["seed"], device=vgg.device)
+    first_style = style[0] if isinstance(style, (list, tuple)) else style
+    x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
+                       init_image=init_image, seed=opts["seed"], device=vgg.device)
     if to_output is not None and opts["init"] in ("style", "image", "noise"):
         x0 = color.luminance_rgb(x0)
     result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,

@@ -67,18 +67,24 @@ def match_color_histogram(style: torch.Tensor, content: torch.Tensor, eps: float
 def prepare(mode: str, content, style):
     """Targets and output mapping for a colour-preservation mode: (content, style, to_output, notes).
 
-    `to_output` maps the optimized pixels to the image shown and returned (None = as they are).
+    `style` is one StyleTarget or a list (one per region). `to_output` maps the optimized pixels to the
+    image shown and returned (None = as they are).
     """
     if mode not in MODES:
         raise OptionError("preserve_color", f"unknown colour preservation {mode!r}; use one of {MODES}")
     if mode != "none" and (content is None or style is None):
         return content, style, None, ["colour preservation needs a content and a style target; ignored"]
+    def each(transform):
+        if isinstance(style, (list, tuple)):
+            return [target.with_images(transform) for target in style]
+        return style.with_images(transform)
+
     if mode == "histogram":
         source = content.image
-        return content, style.with_images(lambda img: match_color_histogram(img, source)), None, []
+        return content, each(lambda img: match_color_histogram(img, source)), None, []
     if mode == "luminance":
         source = content.image
-        style = style.with_images(lambda img: match_luminance(img, source))
+        style = each(lambda img: match_luminance(img, source))
         content = content.with_image(luminance_rgb(source))
         return content, style, lambda x: combine_luminance(x, source.to(x.device)), []
     return content, style, None, []

@@ -34,9 +34,13 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return torch.bmm(flat, flat.transpose(1, 2)) / flat.shape[-1]
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """½ Σ (F − P)²."""
-    return 0.5 * (features.float() - target).pow(2).sum()
+def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """½ Σ (F − P)², or ½ Σ m (F − P)² with a mask m [1,1,H,W] at the features' resolution (a content mask
+    keeps its region photographic)."""
+    squared = (features.float() - target).pow(2)
+    if mask is not None:
+        squared = squared * mask.to(squared.device)
+    return 0.5 * squared.sum()
 
 
 class _StyleLayerLoss(torch.autograd.Function):

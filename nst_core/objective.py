@@ -16,7 +16,7 @@ import torch
 
 from .errors import NSTError
 from .settings import OptionError
-from .losses import content_loss, style_layer_loss, tv_loss
+from .losses import content_loss, tv_loss
 from .memory import check_fits
 
 TERMS = ("total", "content", "style", "tv")
@@ -44,24 +44,32 @@ def autocast_dtype(device) -> torch.dtype | None:
 
 
 class Objective:
-    """total = content_weight·Σ_l content_l + style_weight·Σ_l w_l E_l + tv_weight·TV at `size` (H, W).
+    """total = content_weight·Σ_l content_l + style_weight·Σ_k (β_k/β_1) Σ_l w_l E_kl + tv_weight·TV
+    at `size` (H, W).
 
-    `content_weight` defaults to the content target's α; a coarse level of a plan passes α scaled by
-    (final area / level area), so every level optimizes the per-pixel balance of the final one (the content
-    loss ½Σ(F−P)² grows with the pixel count, the Gram loss does not).
+    `style`: one StyleTarget or several (each with its own β_k, statistic and mask: one style per region);
+    the recorded "style" term is in units of the first target's β (= β_1, `style_weight`). `content_weight`
+    defaults to the content target's α; a coarse level of a plan passes α scaled by (final area / level
+    area), so every level optimizes the per-pixel balance of the final one (the content loss ½Σ(F−P)² grows
+    with the pixel count, the style statistics do not). `seed` seeds the random parts of a statistic
+    (sliced Wasserstein's directions, drawn anew every evaluation).
     """
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
-                 content_weight: float | None = None, pixel_terms=()):
+                 content_weight: float | None = None, pixel_terms=(), seed: int = 0):
         self.pixel_terms = tuple(pixel_terms)
         self.term_names = TERMS + tuple(term.name for term in self.pixel_terms)
-        if content is None and style is None and tv_weight == 0 and not self.pixel_terms:
+        styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+        if content is None and not styles and tv_weight == 0 and not self.pixel_terms:
             raise NSTError("nothing to optimize: give a content target, a style target or a TV weight")
         self.vgg = vgg.grad_ready()
-        self.content, self.style, self.tv_weight = content, style, float(tv_weight)
+        self.content, self.styles, self.tv_weight = content, styles, float(tv_weight)
         self.content_weight = (content.weight if content is not None else 0.0) if content_weight is None \
             else float(content_weight)
-        self.style_weight = style.weight if style is not None else 0.0
+        self.style_weight = styles[0].weight if styles else 0.0
+        if len(styles) > 1 and self.style_weight == 0:
+            self.style_weight = 1.0          # the first region's β is 0: record the others in β units
+        self.generator = torch.Generator().manual_seed(int(seed))
         if size is None:
             if content is None:
                 raise NSTError("give the output size when there is no content target")
@@ -70,12 +78,11 @@ class Objective:
         if self.content_weight == 0 and self.style_weight == 0 and self.tv_weight == 0 and \
                 not any(term.weight for term in self.pixel_terms):
             raise OptionError("content_weight", "every loss weight is zero (content α = 0, style β = "
-                              + ("0" if style is not None else "none: no style target") + ", tv_weight = 0): "
+                              + ("0" if styles else "none: no style target") + ", tv_weight = 0): "
                               "there is nothing to optimize")
         layers: list[str] = []
-        for target in (content, style):
-            if target is not None:
-                layers += [name for name in target.layers if name not in layers]
+        for target in ([content] if content is not None else []) + styles:
+            layers += [name for name in target.layers if name not in layers]
         self.layers = layers
         if layers:
             self.vgg.check_size(*self.size, layers)
@@ -85,16 +92,19 @@ class Objective:
         self.terms = self._layer_terms()
 
     def _layer_terms(self) -> dict[str, list]:
-        """{layer: [(kind, weight, target tensor)]}: what each layer's output is compared with."""
+        """{layer: [(kind, weight, statistic, target, mask)]}: what each layer's output is compared with
+        (statistic None for content; mask None where the term covers the whole image)."""
         terms: dict[str, list] = {}
         if self.content is not None:
-            feats = self.content.features_at(self.size)
+            feats, masks = self.content.features_at(self.size), self.content.masks_at(self.size)
             for name, w in zip(self.content.layers, self.content.layer_weights):
-                terms.setdefault(name, []).append(("content", w, feats[name]))
-        if self.style is not None:
-            grams = self.style.grams_at(self.size)
-            for name, w in zip(self.style.layers, self.style.layer_weights):
-                terms.setdefault(name, []).append(("style", w, grams[name]))
+                terms.setdefault(name, []).append(("content", w, None, feats[name], masks[name]))
+        for style in self.styles:
+            share = style.weight / self.style_weight
+            targets, masks = style.targets_at(self.size), style.masks_at(self.size)
+            for name, w in zip(style.layers, style.layer_weights):
+                terms.setdefault(name, []).append(("style", w * share, style.statistic, targets[name],
+                                                   masks[name]))
         return terms
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -107,8 +117,11 @@ class Objective:
             # each layer's loss right after the layer (in float32 even under autocast), so that its
             # backward runs when the backward pass reaches that layer: peak memory as a plain loop's
             with torch.autocast(x.device.type, enabled=False):
-                for kind, w, target in terms.get(name, ()):
-                    loss = content_loss(h, target) if kind == "content" else style_layer_loss(h, target)
+                for kind, w, statistic, target, mask in terms.get(name, ()):
+                    if kind == "content":
+                        loss = content_loss(h, target, mask)
+                    else:
+                        loss = statistic.loss(h, target, mask, self.generator, name)
                     layer_losses[kind].append(w * loss)
 
         if self.layers:

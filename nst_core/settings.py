@@ -25,6 +25,7 @@ ARCHITECTURE_CHOICES = ("auto", "vgg19", "vgg16")
 CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight families (vgg.py)
 CONVENTION_CHOICES = ("auto",) + CONVENTIONS
 RECONSTRUCTION_MODES = ("content", "style")
+STYLE_LOSSES = ("gram", "wasserstein2", "sliced_wasserstein")     # nst_core.statistics.STATISTICS
 
 # Learning rates per optimizer (L-BFGS: a line-search-free unit step; Adam/SGD: pixel units, see loop.py).
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.01}
@@ -164,6 +165,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("reconstruction_max_size", 128, int, "long side of reconstructions in px (a 5-layer ladder of 200 "
                                                 "steps takes ~3 min at 128 px on a 2-core CPU)",
            min=16, max=MAX_SIDE),
+    Option("style_loss", "gram", str, "the style statistics matched: gram (Gatys et al., the paper), "
+                                      "wasserstein2 (feature means and covariances) or sliced_wasserstein "
+                                      "(whole feature distributions along random directions); scaled so one "
+                                      "style weight means about the same for each",
+           choices=STYLE_LOSSES),
     Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results)",
            choices=POOLINGS),
     Option("architecture", "auto", str, "auto = detected from the weights file", choices=ARCHITECTURE_CHOICES),

@@ -2,6 +2,12 @@
 
 A target keeps its source images so it can be re-derived for another output size (coarse-to-fine)
 or another colour treatment (colour preservation); features for a size are computed once and cached.
+
+Masks (Gatys et al. 2017, "Controlling Perceptual Factors"): a style target's `mask` says where in the
+output its style applies (several style targets with masks paint several regions), `image_masks` which
+part of each painting to take, a content target's `mask` how much each region must keep the photo. Masks
+are carried down to each layer's resolution by nst_core.statistics.layer_masks (2x2 averaging at every
+pooling, so a deep cell holds the share of its pixels inside the region).
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import torch
 from .errors import ImageError
 from .image import resize, to_nchw
 from .layers import parse_layers
-from .losses import gram
 from .settings import DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, check_blend, \
     check_layer_weights
+from .statistics import DEFAULT_STYLE_LOSS, get_statistic, layer_masks, mask_tensor
 
 
 def _images(images) -> list[torch.Tensor]:
@@ -43,8 +49,10 @@ class ContentTarget:
     kind = "content"
 
     def __init__(self, vgg, image, layers=DEFAULT_CONTENT_LAYERS, weight: float = DEFAULTS["content_weight"],
-                 layer_weights: Sequence[float] | None = None):
+                 layer_weights: Sequence[float] | None = None, mask=None):
         self.vgg = vgg
+        # 0..1 per pixel: how much each region must keep the photo (None: everywhere, as the paper)
+        self.mask = mask_tensor(mask, "content mask") if mask is not None else None
         self.layers = parse_layers(layers, vgg.layer_names)
         self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0, "content_layer_weights")
         self.weight = OPTIONS["content_weight"].check(weight)
@@ -56,6 +64,13 @@ class ContentTarget:
         vgg.check_size(*self.size, self.layers)
         self._cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self.features_at(self.size)
+        self.masks_at(self.size)
+
+    def masks_at(self, size) -> dict[str, torch.Tensor | None]:
+        """{layer: mask [1,1,h,w] at that layer for an output of `size`, or None without a mask}."""
+        if self.mask is None:
+            return dict.fromkeys(self.layers)
+        return layer_masks(self.mask, size, self.layers, self.vgg.layer_names, "content mask")
 
     def image_at(self, size) -> torch.Tensor:
         return resize(self.image, tuple(size))
@@ -68,22 +83,31 @@ class ContentTarget:
 
     def with_image(self, image: torch.Tensor) -> "ContentTarget":
         """The same target over another image (colour preservation swaps in the luminance)."""
-        return ContentTarget(self.vgg, image.permute(0, 2, 3, 1), self.layers, self.weight, self.layer_weights)
+        return ContentTarget(self.vgg, image.permute(0, 2, 3, 1), self.layers, self.weight, self.layer_weights,
+                             self.mask)
 
 
 class StyleTarget:
-    """Gram matrices A of one or more style images (blended), weighted per layer (w_l) and by β.
+    """The statistics (Gram matrices A by default) of one or more style images (blended), weighted per
+    layer (w_l) and by β.
 
     By default each style image is resized to the output's pixel count (the paper resizes the style to
     the content's size) keeping its aspect ratio, times `scale`; `size=(H, W)` fixes the size instead.
+    `style_loss`: which statistics are matched (nst_core.statistics.STATISTICS: gram, wasserstein2,
+    sliced_wasserstein; scaled so one β means about the same for each). `mask`: where in the output
+    this style applies; `image_masks`: one mask per style image (or one for all), the part to take.
     """
 
     kind = "style"
 
     def __init__(self, vgg, images, layers=DEFAULT_STYLE_LAYERS, layer_weights=None,
                  weight: float = DEFAULTS["style_weight"], blend: Sequence[float] | None = None,
-                 scale: float = DEFAULTS["style_scale"], size=None):
+                 scale: float = DEFAULTS["style_scale"], size=None, style_loss: str = DEFAULT_STYLE_LOSS,
+                 mask=None, image_masks=None):
         self.vgg = vgg
+        self.style_loss = OPTIONS["style_loss"].check(style_loss)
+        self.statistic = get_statistic(self.style_loss)
+        self.mask = mask_tensor(mask, "style mask") if mask is not None else None
         self.layers = parse_layers(layers, vgg.layer_names)
         self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0 / len(self.layers))
         self.weight = OPTIONS["style_weight"].check(weight)
@@ -91,7 +115,8 @@ class StyleTarget:
         self.blend = check_blend(blend, len(self.images))
         self.scale = OPTIONS["style_scale"].check(scale)
         self.size = tuple(size) if size is not None else None
-        self._cache: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        self.image_masks = _image_masks(image_masks, len(self.images))
+        self._cache: dict[tuple[int, int], dict] = {}
 
     def style_size(self, image: torch.Tensor, out_size) -> tuple[int, int]:
         if self.size is not None:
@@ -103,22 +128,41 @@ class StyleTarget:
             h, w = ih * ratio, iw * ratio
         return max(1, round(h * self.scale)), max(1, round(w * self.scale))
 
-    def grams_at(self, out_size) -> dict[str, torch.Tensor]:
+    def targets_at(self, out_size) -> dict:
+        """{layer: the blended statistic of the style images} for an output of `out_size` (cached)."""
         out_size = tuple(out_size)
         if out_size not in self._cache:
-            blended: dict[str, torch.Tensor] = {}
-            for image, b in zip(self.images, self.blend):
+            per_image = []
+            for image, image_mask in zip(self.images, self.image_masks):
                 size = self.style_size(image, out_size)
                 self.vgg.check_size(*size, self.layers)
                 feats = _features(self.vgg, resize(image, size), self.layers)
-                for name in self.layers:
-                    g = gram(feats[name]) * b
-                    blended[name] = g if name not in blended else blended[name] + g
-            self._cache[out_size] = blended
+                masks = (layer_masks(image_mask, size, self.layers, self.vgg.layer_names, "style image mask")
+                         if image_mask is not None else dict.fromkeys(self.layers))
+                per_image.append({name: self.statistic.target(feats[name], masks[name]) for name in self.layers})
+            self._cache[out_size] = {name: self.statistic.blend([t[name] for t in per_image], self.blend)
+                                     for name in self.layers}
         return self._cache[out_size]
+
+    def masks_at(self, out_size) -> dict[str, torch.Tensor | None]:
+        """{layer: where this style applies at that layer [1,1,h,w], or None everywhere}."""
+        if self.mask is None:
+            return dict.fromkeys(self.layers)
+        return layer_masks(self.mask, out_size, self.layers, self.vgg.layer_names, "style mask")
 
     def with_images(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> "StyleTarget":
         """The same target over transformed style images (colour matching, luminance)."""
         images = [transform(image).permute(0, 2, 3, 1) for image in self.images]
         return StyleTarget(self.vgg, images, self.layers, self.layer_weights, self.weight, self.blend,
-                           self.scale, self.size)
+                           self.scale, self.size, self.style_loss, self.mask, self.image_masks)
+
+
+def _image_masks(masks, count: int) -> list:
+    """One mask (or None) per style image: None, one mask for all, or a list of `count`."""
+    if masks is None:
+        return [None] * count
+    if not isinstance(masks, (list, tuple)):
+        masks = [masks] * count
+    if len(masks) != count:
+        raise ImageError(f"{len(masks)} style image masks given for {count} style images")
+    return [mask_tensor(m, "style image mask") if m is not None else None for m in masks]

@@ -66,8 +66,8 @@ def test_two_styles_blend_between_them(vgg, cat64, starry64):
     half = nst_core.StyleTarget(vgg, [starry64, scream], blend=[1, 1])
     size = tuple(cat64.shape[1:3])
     for layer in half.layers:
-        mid = (only_a.grams_at(size)[layer] + only_b.grams_at(size)[layer]) / 2
-        assert torch.allclose(half.grams_at(size)[layer], mid, rtol=1e-4, atol=1e-4)
+        mid = (only_a.targets_at(size)[layer] + only_b.targets_at(size)[layer]) / 2
+        assert torch.allclose(half.targets_at(size)[layer], mid, rtol=1e-4, atol=1e-4)
     batch = nst_core.StyleTarget(vgg, torch.cat([starry64, starry64]))   # a batch is a blend too
     assert len(batch.images) == 2
 
