@@ -1,0 +1,78 @@
+"""The one interface every style statistic implements, and the pixel weighting they share.
+
+A statistic summarizes a layer's features [1,N,H,W] (optionally weighted per pixel by a mask [1,1,H,W]
+in 0..1 at that layer's resolution) into a target, blends several targets into one, and measures a
+differentiable loss between an output's features and a target. Masks weight pixels: a pixel with mask
+0.5 counts half, so soft masks blend two styles instead of switching between them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from ..errors import ImageError
+
+
+class StyleStatistic:
+    """Base of "gram", "wasserstein2" and "sliced_wasserstein" (one small module each)."""
+
+    name: str = ""
+
+    def target(self, features: torch.Tensor, mask: torch.Tensor | None = None):
+        """The statistic of style features [1,N,H,W] (inside `mask` [1,1,H,W] when given), no grad."""
+        raise NotImplementedError
+
+    def blend(self, targets: Sequence, weights: Sequence[float]):
+        """Several style images' targets -> one target (the weights are normalized to sum to 1)."""
+        raise NotImplementedError
+
+    def loss(self, features: torch.Tensor, target, mask: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
+        """A float32 scalar, differentiable in `features`, ~0 when the output matches the target.
+
+        `generator` draws the random parts (sliced W's directions); `layer` (the features' layer name)
+        picks the normalization scale measured for that layer (statistics.normalization)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def blend_weights(weights: Sequence[float], count: int) -> list[float]:
+    """Check and normalize blend weights (>= 0, finite, not all zero) to sum to 1."""
+    weights = [float(w) for w in weights]
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} blend weights given for {count} style targets")
+    if count == 0:
+        raise ValueError("no style targets to blend")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"blend weights must be >= 0 and not all zero, got {weights}")
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def check_features(features: torch.Tensor) -> None:
+    if features.ndim != 4 or features.shape[0] != 1:
+        raise ValueError(f"style statistics take features [1,N,H,W], got shape {tuple(features.shape)}")
+
+
+def pixel_weights(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The mask as float32 weights [H*W] matching `features` [1,N,H,W], or None for no mask."""
+    if mask is None:
+        return None
+    if mask.ndim != 4 or mask.shape[:2] != (1, 1) or tuple(mask.shape[-2:]) != tuple(features.shape[-2:]):
+        raise ImageError(f"a layer mask must be [1,1,H,W] with the features' size {tuple(features.shape[-2:])}, "
+                         f"got shape {tuple(mask.shape)} (use nst_core.statistics.layer_masks)")
+    weights = mask.detach().reshape(-1).to(device=features.device, dtype=torch.float32)
+    if not bool(weights.sum() > 0):
+        raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
+    return weights
+
+
+def flat_pixels(features: torch.Tensor) -> torch.Tensor:
+    """[1,N,H,W] (either memory layout) -> float32 [N, H*W] (float64 stays)."""
+    flat = features.reshape(features.shape[1], -1)
+    return flat if flat.dtype == torch.float64 else flat.float()
