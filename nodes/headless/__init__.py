@@ -8,6 +8,9 @@ classes to run are handed to it. Split as ComfyUI's comfy_execution/ is:
 - `executor`: runs what the outputs need                - `runtime`: the per-run context nodes read
 - `core_nodes`: headless LoadImage/SaveImage/...        - `files`: safe paths, atomic numbered files
 - `progress`: the one progress bar (tqdm)               - `cli`: `nst-run`
+- `overrides`: --set/--sweep NODE.INPUT values            - `sweep`: the runs of --sweep / --inputs
+- `fanout`: the many-runs driver                         - `fanout_worker`: one run in a worker
+- `run_folders`: run_NNNN/ folders and manifest.json     - `local_pool` / `ray_backend`: where runs go
 
 Importing this package imports nothing heavy (no torch): ComfyUI's adapter imports `runtime`.
 """

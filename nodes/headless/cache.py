@@ -86,3 +86,8 @@ class OutputCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def forget_classes(self, class_types: Iterable[str]) -> None:
+        """Forget the entries of nodes of these classes (a signature starts with the class name)."""
+        drop = set(class_types)
+        self._entries = {k: v for k, v in self._entries.items() if k[0] not in drop}

@@ -8,6 +8,9 @@ with --verbose) and an exit code.
 Exit codes: 0 success; 1 the workflow could not be read or validated (nothing was run) or a
 node failed; 2 bad usage; 3 the workflow ran, but some output nodes failed validation and were
 skipped (as ComfyUI does; their problems are printed on stderr); 130 interrupted.
+With --sweep / --inputs / --workers / --ray the runs fan out (fanout.py): nothing runs unless every
+run validates (1); 1 also when a run failed; 2 for options that cannot work (ray missing, output
+folder taken); 130 interrupted (the finished runs are kept).
 """
 from __future__ import annotations
 
@@ -26,10 +29,14 @@ from typing import Any, Iterator, Mapping, Optional, TextIO
 from .core_nodes import CORE_NODE_CLASS_MAPPINGS, CORE_NODE_DISPLAY_NAME_MAPPINGS
 from .executor import ExecutionError, Executor
 from .format import WorkflowFormatError
-from .graph import input_info, node_label, node_title
+from .graph import node_label, node_title
+from .overrides import OverrideError, apply_overrides, parse_override
 from .progress import NodeProgress
 from .runtime import Interrupted
 from .text_outputs import collect_texts, save_texts
+from .fanout import FanoutOptions, FanoutUsageError, plan_fanout, run_fanout
+from .ray_backend import LOCAL, RayMissing, import_ray
+from .run_folders import OutputFolderTaken
 from .validation import ValidationError
 
 __all__ = ["main", "build_registry", "apply_overrides", "parse_override", "OverrideError", "PACK_PACKAGE"]
@@ -39,10 +46,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 # The node pack whose NODE_CLASS_MAPPINGS the runner is handed: the package above this one
 # (comfyui_nst.nodes). Imported by name, so the runner itself never imports the engine.
 PACK_PACKAGE = (__package__ or "").rpartition(".")[0] or "comfyui_nst.nodes"
-
-
-class OverrideError(ValueError):
-    """A --set argument is malformed or names no node/input."""
 
 
 def build_registry(package: str = PACK_PACKAGE) -> tuple:
@@ -56,52 +59,6 @@ def build_registry(package: str = PACK_PACKAGE) -> tuple:
     classes.update(CORE_NODE_CLASS_MAPPINGS)
     names.update(CORE_NODE_DISPLAY_NAME_MAPPINGS)
     return classes, names
-
-
-def parse_override(text: str) -> tuple:
-    """"NODE.INPUT=VALUE" -> (node ref, input name, value); VALUE is JSON if it parses."""
-    target, sep, raw = text.partition("=")
-    ref, dot, name = target.rpartition(".")
-    if not sep or not dot or not ref or not name:
-        raise OverrideError(f"--set {text!r}: expected NODE.INPUT=VALUE (NODE = node id or title)")
-    try:
-        value = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        value = raw
-    if isinstance(value, list) and not (len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)):
-        value = {"__value__": value}  # a list value, not a link
-    return ref.strip(), name.strip(), value
-
-
-def _find_node(prompt: Mapping, ref: str) -> str:
-    if ref in prompt:
-        return ref
-    matches = [nid for nid, node in prompt.items() if node_title(node) == ref]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise OverrideError(f"--set: title {ref!r} matches several nodes ({', '.join(matches)}); use the node id")
-    known = ", ".join(f"{nid} ({node_title(n) or n.get('class_type')})" for nid, n in prompt.items())
-    raise OverrideError(f"--set: no node with id or title {ref!r}; nodes: {known}")
-
-
-def apply_overrides(prompt: dict, overrides: list, node_classes: Mapping[str, Any]) -> None:
-    """Apply "NODE.INPUT=VALUE" strings to an API graph in place."""
-    for text in overrides or []:
-        ref, name, value = parse_override(text)
-        nid = _find_node(prompt, ref)
-        node_class = node_classes.get(prompt[nid].get("class_type"))
-        if node_class is not None:
-            types = node_class.INPUT_TYPES()
-            _, category, _ = input_info(types, name)
-            if category not in ("required", "optional"):
-                valid = list(types.get("required") or {}) + list(types.get("optional") or {})
-                raise OverrideError(f"--set: node {nid} ({prompt[nid]['class_type']}) has no input {name!r}; "
-                                    f"inputs: {', '.join(valid)}")
-        inputs = prompt[nid].setdefault("inputs", {})
-        if not isinstance(inputs, dict):
-            raise OverrideError(f"--set: node {nid}'s 'inputs' is not an object in the workflow file")
-        inputs[name] = value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,10 +94,47 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--print-api", action="store_true", help="print the workflow in API format (after --set) and exit")
     p.add_argument("--validate", action="store_true",
                    help="only validate the workflow (exit 1 on any problem, even one a run would skip)")
+    _fanout_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the Python traceback of an error (default: a message only)")
     return p
+
+
+def _fanout_arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "many runs (fan-out)",
+        "Each run's files go to their own folder of the output folder (run_0001/, run_0002/, ...), and "
+        "manifest.json there lists every run with the values it used (also embedded in each PNG, as 'fanout'). "
+        "The output folder must not hold an earlier fan-out. Runs are byte-identical whichever way they ran "
+        "at the same --threads.")
+    group.add_argument("--sweep", dest="sweeps", action="append", default=[], metavar="NODE.INPUT=V1,V2,...",
+                       help="run once per value (repeatable: every combination); NODE is a node id or title as "
+                            "in --set; values are JSON if they parse; values holding commas: NODE.INPUT='[\"a,b\", \"c\"]'")
+    group.add_argument("--inputs", metavar="DIR",
+                       help="run once per image file in DIR, fed to the workflow's LoadImage node")
+    group.add_argument("--inputs-node", metavar="NODE",
+                       help="the LoadImage node (id or title) that --inputs feeds, when the workflow has several")
+    group.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="worker processes on this machine (with --ray: actors on the cluster; default there: "
+                            "one per CPU of the cluster, or per GPU with --device cuda)")
+    group.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
+                       help="run on a Ray cluster (ray start --head gives the ADDRESS, e.g. 10.0.0.5:6379, or "
+                            "'auto'); without ADDRESS a local cluster is started and stopped. Needs the ray "
+                            "extra: pip install 'comfyui-nst[ray]'. Put the workflow before --ray")
+    group.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="torch threads per worker (default: the cores shared out among the local workers; "
+                            "1 per Ray actor); images are byte-identical only at equal counts")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _list_nodes(classes: Mapping, names: Mapping, out: TextIO) -> None:
@@ -184,6 +178,8 @@ def main(argv: Optional[list] = None) -> int:
     err = sys.stderr
     if args.device:
         os.environ["NST_DEVICE"] = args.device
+    if not args.workflow and args.ray not in (None, LOCAL) and os.path.isfile(args.ray):
+        args.workflow, args.ray = args.ray, LOCAL   # `nst-run --ray wf.json`: the file is the workflow
     if not args.workflow and not args.list_nodes:
         _parser().print_usage(err)
         err.write("nst-run: error: a workflow file is required\n")
@@ -192,6 +188,10 @@ def main(argv: Optional[list] = None) -> int:
     try:
         with _sigterm_interrupts():
             return _main(args, bar, err)
+    except (FanoutUsageError, RayMissing, OutputFolderTaken) as exc:
+        _traceback_if(args, err)
+        err.write(f"nst-run: {exc}\n")
+        return EXIT_USAGE
     except (WorkflowFormatError, OverrideError) as exc:
         _traceback_if(args, err)
         err.write(f"nst-run: {exc}\n")
@@ -248,6 +248,8 @@ def _main(args: argparse.Namespace, bar: Optional[NodeProgress], err: TextIO) ->
     apply_overrides(workflow.prompt, args.overrides, classes)
     for warning in workflow.warnings:
         err.write(f"warning: {warning}\n")
+    if _fans_out(args):
+        return _main_fanout(args, workflow, classes, names, err)
     if args.print_api:
         json.dump(workflow.prompt, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -275,6 +277,55 @@ def _main(args: argparse.Namespace, bar: Optional[NodeProgress], err: TextIO) ->
                   "the other outputs ran.\n")
         return EXIT_SKIPPED
     return EXIT_OK
+
+
+def _fans_out(args: argparse.Namespace) -> bool:
+    return bool(args.sweeps or args.inputs is not None or args.inputs_node or (args.workers or 1) > 1
+                or args.ray is not None)
+
+
+def _main_fanout(args: argparse.Namespace, workflow: Any, classes: Mapping, names: Mapping, err: TextIO) -> int:
+    """Many runs of the workflow (--sweep, --inputs) here, in worker processes or on Ray."""
+    if args.print_api:
+        raise FanoutUsageError("--print-api shows one graph; it does not go with --sweep/--inputs/--workers/--ray")
+    if args.ray is not None:
+        import_ray()   # before any work: say how to install it
+    options = FanoutOptions(sweeps=args.sweeps, inputs=args.inputs, inputs_node=args.inputs_node,
+                            workers=args.workers, ray=args.ray, threads=args.threads, input_dir=args.input_dir,
+                            output_dir=args.output_dir, temp_dir=args.temp_dir, save_previews=args.save_previews,
+                            device=args.device)
+    plan = plan_fanout(workflow, options, classes, names)
+    if args.validate:
+        err.write(f"all {len(plan.tasks)} run(s) are valid\n")
+        return EXIT_OK
+    outcome = run_fanout(plan, options, build_registry, err)
+    _report_fanout(plan, outcome, err)
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    if any(not r.ok for r in outcome.results.values()):
+        return EXIT_FAILED
+    if any(r.skipped for r in outcome.results.values()):
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
+def _report_fanout(plan: Any, outcome: Any, err: TextIO) -> None:
+    """Files on stdout in run order, then the texts; a summary on stderr."""
+    out = sys.stdout
+    for index in sorted(outcome.written):
+        for path in outcome.written[index]:
+            out.write(f"{_show_path(path)}\n")
+    for index in sorted(outcome.results):
+        result = outcome.results[index]
+        for label, path, text in result.texts:
+            out.write(f"\n== {result.name} node {label}: {result.name}/{path} ==\n{text.rstrip()}\n")
+    out.flush()
+    failed = [r for r in outcome.results.values() if not r.ok and not r.interrupted]
+    done = sum(1 for r in outcome.results.values() if r.ok)
+    err.write(f"fan-out: {done} of {len(plan.tasks)} run(s) done, {len(failed)} failed, in "
+              f"{outcome.seconds:.1f}s; manifest: {_show_path(outcome.manifest)}\n")
+    for result in sorted(failed, key=lambda r: r.index):
+        err.write(f"nst-run: {result.name} failed: {result.error}\n")
 
 
 def _report(result: Any, texts: list, kept_previews: bool, err: TextIO) -> None:

@@ -132,6 +132,15 @@ class Executor:
         self._cache.clear()
         self._objects.clear()
 
+    def forget_outputs(self) -> None:
+        """Forget the cached results of output nodes, keeping the rest (a loaded network, say).
+
+        For a worker that runs many workflows into fresh folders: a cached SaveImage would name
+        files of an earlier run instead of saving this run's.
+        """
+        self._cache.forget_classes(name for name, cls in self.node_classes.items()
+                                   if getattr(cls, "OUTPUT_NODE", False) is True)
+
     def run(self, workflow: Any, *, progress: Optional[ProgressSink] = None, cancel: Any = None,
             extra_pnginfo: Optional[dict] = None) -> RunResult:
         """Validate then run what the valid output nodes need, in dependency order.
