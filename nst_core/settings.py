@@ -214,3 +214,13 @@ def check_blend(blend, count: int) -> list[float]:
         raise OptionError("style_blend", f"blend weights must be >= 0 and not all zero, got {values}")
     total = sum(values)
     return [v / total for v in values]
+
+
+def markdown_table() -> str:
+    """The options as the README's table (a test keeps the README's copy equal to this)."""
+    rows = ["| option | default | values | what it does |", "| --- | --- | --- | --- |"]
+    for option in OPTIONS.values():
+        default = "none" if option.default is None else (f"{option.default:g}" if isinstance(option.default, float)
+                                                          else str(option.default))
+        rows.append(f"| `{option.name}` | {default} | {option.describe_range() or 'true / false'} | {option.help} |")
+    return "\n".join(rows)

@@ -52,7 +52,7 @@ class ContentTarget:
                  layer_weights: Sequence[float] | None = None, mask=None):
         self.vgg = vgg
         # 0..1 per pixel: how much each region must keep the photo (None: everywhere, as the paper)
-        self.mask = mask_tensor(mask, "content mask") if mask is not None else None
+        self.mask = _mask(mask, "content mask")
         self.layers = parse_layers(layers, vgg.layer_names)
         self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0, "content_layer_weights")
         self.weight = OPTIONS["content_weight"].check(weight)
@@ -107,7 +107,7 @@ class StyleTarget:
         self.vgg = vgg
         self.style_loss = OPTIONS["style_loss"].check(style_loss)
         self.statistic = get_statistic(self.style_loss)
-        self.mask = mask_tensor(mask, "style mask") if mask is not None else None
+        self.mask = _mask(mask, "style mask")
         self.layers = parse_layers(layers, vgg.layer_names)
         self.layer_weights = check_layer_weights(layer_weights, len(self.layers), 1.0 / len(self.layers))
         self.weight = OPTIONS["style_weight"].check(weight)
@@ -165,4 +165,13 @@ def _image_masks(masks, count: int) -> list:
         masks = [masks] * count
     if len(masks) != count:
         raise ImageError(f"{len(masks)} style image masks given for {count} style images")
-    return [mask_tensor(m, "style image mask") if m is not None else None for m in masks]
+    return [_mask(m, "style image mask") for m in masks]
+
+
+def _mask(mask, what: str) -> torch.Tensor | None:
+    """A checked mask [1,1,H,W] as a normal tensor (the loss keeps it for backward; ComfyUI builds targets
+    under inference mode, whose tensors autograd refuses), or None."""
+    if mask is None:
+        return None
+    with torch.inference_mode(False):
+        return mask_tensor(mask, what).clone()

@@ -1,0 +1,249 @@
+"""The tiled objective equals the untiled one: loss and pixel gradient to float tolerance, at odd sizes, for
+content + style + TV, max and avg pooling, VGG-16 (random weights made here) and the real VGG-19; and an
+L-BFGS run through the loop gives the same history. Plus the geometry and the memory budget helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nst_core
+from nst_core.layers import ARCHITECTURES
+from nst_core.loop import run
+from nst_core.objective import Objective
+from nst_core.plan import make_plan
+from nst_core.targets import ContentTarget, StyleTarget
+from nst_core.tiling import (TiledObjective, choose_tile, halo_and_stride, needs_tiling, optimizer_bytes,
+                             plan_tiles, reach, split, tiled_bytes, untiled_bytes)
+
+LOSS_RTOL = 1e-4
+GRAD_RTOL = 1e-4
+DEEP = dict(content=("relu4_2",), style=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+MIDDLE = dict(content=("relu3_1",), style=("relu1_1", "relu2_1", "relu3_1", "relu4_1"))
+SHALLOW = dict(content=("conv2_2",), style=("conv1_1", "conv2_1", "conv3_1"))
+
+
+def random_vgg(arch: str, pooling: str) -> nst_core.VGG:
+    """He-initialized weights (the activations stay in a sane range through 13-16 convs)."""
+    gen = torch.Generator().manual_seed(1)
+    convs, channels = [], 3
+    for item in ARCHITECTURES[arch]:
+        if item == "M":
+            continue
+        weight = torch.randn(item, channels, 3, 3, generator=gen) * (2.0 / (9 * channels)) ** 0.5
+        bias = 0.1 * torch.randn(item, generator=gen)
+        convs.append((weight, bias))
+        channels = item
+    convs[0] = (convs[0][0] / 100.0, convs[0][1])           # caffe input is ±150, not ±1
+    return nst_core.VGG(arch, convs, pooling=pooling)
+
+
+NETS: dict = {}
+
+
+def net(name: str, pooling: str) -> nst_core.VGG:
+    if (name, pooling) not in NETS:
+        NETS[name, pooling] = (random_vgg("vgg16", pooling) if name == "vgg16"
+                               else nst_core.load_vgg(pooling=pooling, device="cpu"))
+    return NETS[name, pooling]
+
+
+def image(name: str, height: int, width: int) -> torch.Tensor:
+    """A bundled example resized to exactly height x width, [1,H,W,3]."""
+    picture = nst_core.load_image(nst_core.example_path(name)).permute(0, 3, 1, 2)
+    return torch.nn.functional.interpolate(picture, size=(height, width), mode="bilinear",
+                                           align_corners=False).clamp(0, 1).permute(0, 2, 3, 1)
+
+
+def objective(vgg, size, layers, tv_weight=2.0) -> Objective:
+    content = ContentTarget(vgg, image("content_chelsea.png", *size), layers["content"], weight=1.0)
+    style = StyleTarget(vgg, image("style_starry_night.jpg", *size), layers["style"], weight=1e3)
+    return Objective(vgg, content, style, tv_weight=tv_weight)
+
+
+def loss_and_grad(fn, x: torch.Tensor):
+    x = x.detach().clone().requires_grad_(True)
+    total, parts = fn(x)
+    total.backward()
+    return {k: float(v.detach()) for k, v in parts.items()}, x.grad
+
+
+def assert_same(reference, tiled):
+    (parts, grad), (tparts, tgrad) = reference, tiled
+    for term in ("content", "style", "tv", "total"):
+        assert parts[term] > 0, term                     # every term takes part
+        assert tparts[term] == pytest.approx(parts[term], rel=LOSS_RTOL), term
+    error = float((tgrad - grad).norm() / grad.norm())
+    assert error < GRAD_RTOL, error
+
+
+def start(size, seed=0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, *size, generator=gen)
+
+
+@pytest.mark.parametrize("name, pooling, size", [("vgg16", "max", (97, 131)), ("vgg16", "avg", (81, 113)),
+                                                 ("vgg19", "max", (81, 113)), ("vgg19", "avg", (97, 131))])
+def test_deep_layers_tiled_equals_untiled(name, pooling, size):
+    """The default layers (down to relu5_1, halo 64-80 px) at odd sizes in 2x2 tiles."""
+    vgg = net(name, pooling)
+    obj = objective(vgg, size, DEEP)
+    tiled = TiledObjective(obj, tile=(64, 80))
+    assert len(tiled.tiles) == 4
+    x = start(obj.size)
+    assert_same(loss_and_grad(obj, x), loss_and_grad(tiled, x))
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+@pytest.mark.parametrize("name", ["vgg16", "vgg19"])
+def test_interior_tiles_with_real_halos(name, pooling):
+    """Layers down to conv3_1 (halo 12 px), 90x93 px in tiles of 32 px: an interior tile whose crop touches
+    no border, so its halo is real pixels on all four sides."""
+    vgg = net(name, pooling)
+    obj = objective(vgg, (90, 93), SHALLOW)
+    tiled = TiledObjective(obj, tile=32)
+    h, w = obj.size
+    interior = [t for t in tiled.tiles if t.crop[0] > 0 and t.crop[1] < h and t.crop[2] > 0 and t.crop[3] < w]
+    assert len(tiled.tiles) == 9 and len(interior) == 1
+    x = start(obj.size, seed=1)
+    assert_same(loss_and_grad(obj, x), loss_and_grad(tiled, x))
+
+
+def test_masks_and_two_styles(vgg):
+    """Gatys 2017's guided Grams: two styles on complementary soft masks, and a masked content term."""
+    size = (97, 131)
+    ramp = torch.linspace(0, 1, size[1]).view(1, 1, 1, -1).expand(1, 1, *size)
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    content = ContentTarget(vgg, image("content_chelsea.png", *size), ("relu3_1",), weight=1.0,
+                            mask=0.2 + 0.8 * ramp)
+    left = StyleTarget(vgg, image("style_starry_night.jpg", *size), layers, weight=1e3, mask=1 - ramp)
+    right = StyleTarget(vgg, image("content_chelsea.png", 64, 64), layers, weight=5e2, mask=ramp)
+    obj = Objective(vgg, content, [left, right], tv_weight=1.0)
+    tiled = TiledObjective(obj, tile=(64, 48))
+    assert len(tiled.tiles) == 6
+    x = start(size, seed=5)
+    assert_same(loss_and_grad(obj, x), loss_and_grad(tiled, x))
+
+
+def test_untileable_statistic_is_refused(vgg):
+    style = StyleTarget(vgg, image("style_starry_night.jpg", 64, 64), ("relu1_1",), style_loss="sliced_wasserstein")
+    obj = Objective(vgg, None, style, size=(64, 64))
+    with pytest.raises(nst_core.OptionError, match="style_loss"):
+        TiledObjective(obj, tile=32)
+
+
+def test_too_small_halo_is_inexact_and_refused(vgg):
+    """The check above can fail: one stride less of halo changes the gradient; asking for it is refused."""
+    obj = objective(vgg, (90, 93), SHALLOW)
+    tiled = TiledObjective(obj, tile=32)
+    need, stride = halo_and_stride(vgg.arch, obj.layers)
+    assert (need, stride) == (12, 4) and tiled.halo == need
+    x = start(obj.size, seed=2)
+    reference = loss_and_grad(obj, x)
+    tiled.tiles = plan_tiles(obj.size, tiled.tile, need - stride, stride)
+    _, grad = loss_and_grad(tiled, x)
+    assert float((grad - reference[1]).norm() / reference[1].norm()) > 100 * GRAD_RTOL
+    with pytest.raises(nst_core.OptionError, match="halo"):
+        TiledObjective(obj, tile=32, halo=need - 1)
+
+
+def test_lbfgs_history_through_the_loop(vgg):
+    """A few L-BFGS steps through nst_core.loop.run: the tiled objective gives the same losses and image."""
+    obj = objective(vgg, (72, 104), MIDDLE, tv_weight=1.0)
+    tiled = TiledObjective(obj, tile=(40, 56))
+    assert len(tiled.tiles) == 4
+    plan = make_plan([obj.size], [4])
+    x0 = start(obj.size, seed=3)
+    plain = run(plan, [obj], x0)
+    tiled_run = run(plan, [tiled], x0)
+    assert len(plain.history) == len(tiled_run.history) == 4
+    for a, b in zip(plain.history, tiled_run.history):
+        for term in ("total", "content", "style", "tv"):
+            assert b[term] == pytest.approx(a[term], rel=1e-3), (a["step"], term)
+    assert plain.history[-1]["total"] < 0.8 * plain.history[0]["total"]        # it did optimize
+    moved = plain.image - x0.permute(0, 2, 3, 1)
+    error = float((tiled_run.image - plain.image).norm() / moved.norm())
+    assert error < 5e-3, error       # measured 5e-4: L-BFGS amplifies the ~1e-6 gradient differences
+
+
+def test_tv_only_and_loss_only_calls(vgg):
+    """Without grad the tiled objective skips pass 2 and gives the same values; x without layer terms
+    (TV only) never tiles."""
+    obj = objective(vgg, (64, 72), SHALLOW)
+    tiled = TiledObjective(obj, tile=32)
+    x = start(obj.size, seed=4)
+    with torch.no_grad():
+        total, parts = tiled(x)
+    assert float(total) == pytest.approx(float(obj(x)[0]), rel=LOSS_RTOL)
+    with pytest.raises(nst_core.ImageError, match="72x64"):
+        tiled(start((64, 80)))
+
+
+def test_reach_matches_receptive_fields():
+    """The reach is the receptive field: VGG-16 conv5_3 sees 196 px, pool5 212 px (published values), and
+    every layer agrees with the layer explorer's receptive fields."""
+    r = reach("vgg16", "conv5_3")
+    assert r.before + r.stride + r.after == 196
+    r = reach("vgg16", "pool5")
+    assert r.before + r.stride + r.after == 212
+    from nst_core.explore.receptive import receptive_field
+    for arch in ("vgg16", "vgg19"):
+        for layer in nst_core.layer_names(arch):
+            r, field = reach(arch, layer), receptive_field(layer, arch)
+            assert (r.stride, r.before + r.stride + r.after) == (field.stride, field.size), layer
+            assert field.span(0)[0] == -r.before, layer
+
+
+def test_split_is_aligned_and_covers():
+    for length, tile, stride in [(97, 24, 4), (131, 80, 16), (2048, 500, 16), (33, 100, 16)]:
+        spans = split(length, tile, stride)
+        assert spans[0][0] == 0 and spans[-1][1] == length
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+        assert all(a % stride == 0 for a, _ in spans)
+        assert len(spans) == -(-length // tile)
+
+
+def test_budget_helpers(vgg):
+    layers = list(DEEP["content"] + DEEP["style"])
+    size = (1024, 1536)
+    untiled = untiled_bytes(vgg, size, layers) + optimizer_bytes(size)
+    assert not needs_tiling(vgg, size, layers, untiled)
+    assert needs_tiling(vgg, size, layers, untiled - 1)
+    assert choose_tile(vgg, size, layers, untiled) == size
+    budget = optimizer_bytes(size) + untiled_bytes(vgg, size, layers) // 3
+    tile = choose_tile(vgg, size, layers, budget)
+    assert tile is not None and tile != size
+    assert tiled_bytes(vgg, size, layers, tile) + optimizer_bytes(size) <= budget
+    assert all(t % 16 == 0 for t in tile)
+    # more room never means more forwarded pixels; without the history there is more room
+    for more in (dict(budget_bytes=budget + untiled_bytes(vgg, size, layers) // 3),
+                 dict(budget_bytes=budget, history_size=0)):
+        other = choose_tile(vgg, size, layers, **more)
+        assert forwarded_area(size, other, layers) <= forwarded_area(size, tile, layers)
+    assert forwarded_area(size, choose_tile(vgg, size, layers, budget, history_size=0), layers) \
+        < forwarded_area(size, tile, layers)
+    # the history alone fills the budget: no tile fits
+    assert choose_tile(vgg, size, layers, optimizer_bytes(size)) is None
+
+
+def forwarded_area(size, tile, layers) -> int:
+    halo, stride = halo_and_stride("vgg19", layers)
+    return sum(t.crop_size[0] * t.crop_size[1] for t in plan_tiles(size, tile, halo, stride))
+
+
+def test_automatic_tile_from_budget_and_progress(vgg):
+    """tile=None picks the tile from the memory cap; each tile pass is reported (2T − 1 forwards)."""
+    obj = objective(vgg, (90, 93), SHALLOW)
+    layers = obj.layers
+    whole = untiled_bytes(vgg, obj.size, layers) + optimizer_bytes(obj.size)
+    assert TiledObjective(obj, budget_bytes=whole).tiles[0].crop == (0, 90, 0, 93)
+    seen = []
+    tiled = TiledObjective(obj, budget_bytes=whole - untiled_bytes(vgg, obj.size, layers) // 2,
+                           on_tile=lambda *args: seen.append(args))
+    count = len(tiled.tiles)
+    assert count > 1
+    loss_and_grad(tiled, start(obj.size))
+    assert [p for p, _, _ in seen] == [1] * count + [2] * (count - 1)
+    assert {t for _, t, n in seen} == set(range(count)) and {n for _, _, n in seen} == {count}
+    with pytest.raises(nst_core.ImageError, match="L-BFGS pairs"):
+        TiledObjective(obj, budget_bytes=optimizer_bytes(obj.size))
