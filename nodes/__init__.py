@@ -8,10 +8,12 @@ from ._bootstrap import ensure_engine
 
 ensure_engine()
 
-from . import explore_nodes, nst_nodes
+from . import explore_nodes, mask_nodes, nst_nodes, video_nodes
 
 # every node module's classes, in the order the add-node menu lists them
-NODE_CLASS_MAPPINGS = {**nst_nodes.NODE_CLASS_MAPPINGS, **explore_nodes.NODE_CLASS_MAPPINGS}
-NODE_DISPLAY_NAME_MAPPINGS = {**nst_nodes.NODE_DISPLAY_NAME_MAPPINGS, **explore_nodes.NODE_DISPLAY_NAME_MAPPINGS}
+_MODULES = (nst_nodes, video_nodes, mask_nodes, explore_nodes)
+NODE_CLASS_MAPPINGS = {name: cls for module in _MODULES for name, cls in module.NODE_CLASS_MAPPINGS.items()}
+NODE_DISPLAY_NAME_MAPPINGS = {name: label for module in _MODULES
+                              for name, label in module.NODE_DISPLAY_NAME_MAPPINGS.items()}
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -47,7 +47,7 @@ def _layers_tooltip(hint: str) -> str:
             "(conv5_4 exists only in VGG-19).")
 
 
-def _reporter(preview_every: int):
+def step_reporter(preview_every: int):
     """Engine callback -> host progress bar (+ JPEG preview every k steps) and Cancel. The bar's total is
     the plan's from the first step on (Progress.total)."""
     bar = host.ProgressBar(1)
@@ -358,7 +358,7 @@ class NST_Optimize(NSTNode):
                                    init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
                                    tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
                                    coarse_to_fine=coarse_to_fine,
-                                   callback=_reporter(self.check(PREVIEW_EVERY, preview_every)))
+                                   callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
         result = nst_core.Result.batch(results)
@@ -432,7 +432,7 @@ class NST_Reconstruct(NSTNode):
         batch = self.image_batch("image", image)[:1]
         options = dict(vgg=vgg, steps=steps, optimizer=optimizer, seed=seed,
                        lr=self.check(LEARNING_RATE, learning_rate) or None,
-                       callback=_reporter(self.check(PREVIEW_EVERY, preview_every)),
+                       callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)),
                        max_size=None)   # reconstruct at the input's size (resize upstream)
         t0 = time.perf_counter()
         if mode == "content":

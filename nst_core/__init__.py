@@ -29,6 +29,7 @@ from .settings import (COLOR_MODES, CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFA
                        STYLE_LADDER, OptionError)
 from .targets import ContentTarget, StyleTarget
 from .vgg import VGG
+from .video import stylize_frames
 from .weights import load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -42,5 +43,5 @@ __all__ = [
     "StyleTarget", "VGG", "WeightsError", "ConsoleProgress", "cache_dir", "console_progress", "default_device", "default_weights_path",
     "example_names", "example_path", "examples_dir", "fit", "item_seed", "optimize_batch", "from_pil", "layer_names", "load_image",
     "load_vgg", "load_weights", "make_plan", "optimize", "plan_run", "reconstruct_content",
-    "reconstruct_style", "save_weights", "set_cache_dir", "stylize", "to_pil",
+    "reconstruct_style", "save_weights", "set_cache_dir", "stylize", "stylize_frames", "to_pil",
 ]

@@ -1,0 +1,21 @@
+"""Video: stylize a clip's frames with temporal consistency (Ruder et al. 2016).
+
+    result = nst_core.stylize_frames(frames, style_image, vgg=vgg, steps=100)   # frames [T,H,W,3]
+    result.image                                                              # [T,H,W,3]
+
+flow (OpenCV DIS optical flow, warping) -> occlusion (forward-backward mask) -> temporal (the loss term)
+-> frames (the clip loop). consistency measures the flicker of a result. OpenCV is the optional
+`video` extra: pip install .[video].
+"""
+
+from .consistency import warped_differences
+from .flow import INSTALL_HINT, VideoDependencyError, available, flow_pair, optical_flow, warp
+from .frames import ClipProgress, FramesResult, as_frames, stylize_frames
+from .occlusion import keep_mask
+from .synthetic import pan_clip
+from .options import DEFAULT_TEMPORAL_WEIGHT, TEMPORAL_WEIGHT
+from .temporal import TemporalLoss
+
+__all__ = ["ClipProgress", "DEFAULT_TEMPORAL_WEIGHT", "FramesResult", "INSTALL_HINT", "TEMPORAL_WEIGHT",
+           "TemporalLoss", "VideoDependencyError", "as_frames", "available", "flow_pair", "keep_mask",
+           "optical_flow", "pan_clip", "stylize_frames", "warp", "warped_differences"]
