@@ -88,8 +88,10 @@ class Objective:
             self.vgg.check_size(*self.size, layers)
             check_fits(self.vgg, self.size, layers)
         self.autocast = autocast_dtype(self.vgg.device)
-        # the targets for this size, computed once, outside the step loop
-        self.terms = self._layer_terms()
+        # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
+        # nodes under inference mode, whose tensors autograd refuses to save for backward)
+        with torch.inference_mode(False):
+            self.terms = self._layer_terms()
 
     def _layer_terms(self) -> dict[str, list]:
         """{layer: [(kind, weight, statistic, target, mask)]}: what each layer's output is compared with

@@ -8,18 +8,19 @@
 
 from __future__ import annotations
 
+from ..settings import OPTIONS, STYLE_LOSSES
 from .base import StyleStatistic
 from .gram import GramStatistic
 from .masks import layer_masks, mask_tensor
 from .sliced import SampleTarget, SlicedWassersteinStatistic
 from .wasserstein2 import GaussianTarget, Wasserstein2Statistic
 
-# The choice list of style losses, defined once (nodes and the CLI read it from here).
+# One instance per choice of nst_core.settings.STYLE_LOSSES (the choice list is defined there, once).
 STATISTICS: dict[str, StyleStatistic] = {
     stat.name: stat for stat in (GramStatistic(), Wasserstein2Statistic(), SlicedWassersteinStatistic())
 }
-STYLE_LOSSES = tuple(STATISTICS)
-DEFAULT_STYLE_LOSS = "gram"
+assert tuple(STATISTICS) == STYLE_LOSSES, "nst_core.settings.STYLE_LOSSES and the statistics must match"
+DEFAULT_STYLE_LOSS = OPTIONS["style_loss"].default
 
 
 def get_statistic(name: str) -> StyleStatistic:

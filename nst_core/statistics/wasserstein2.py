@@ -92,7 +92,10 @@ class Wasserstein2Statistic(StyleStatistic):
         mean, spread = _spread(features, mask)
         # C_t^½ C C_t^½ = Y Yᵀ with Y = C_t^½ X: its nonzero eigenvalues are those of the smaller of
         # Y Yᵀ [N,N] and Yᵀ Y [M,M] (deep layers of small images have M < N pixels: a far smaller solve)
-        y = target.cov_sqrt.to(spread.device) @ spread
+        root = target.cov_sqrt.to(spread.device)
+        if root.is_inference():         # a target made under ComfyUI's inference mode: autograd saves it
+            root = root.clone()
+        y = root @ spread
         product = y.T @ y if y.shape[1] < y.shape[0] else y @ y.T
         values = torch.linalg.eigvalsh((product + product.T) / 2)
         # > 0 so that sqrt's gradient stays finite even for an all-zero (dead) layer

@@ -270,6 +270,18 @@ def test_a_region_that_vanishes_at_a_deep_layer_is_refused():
         layer_masks(mask, (33, 33), LAYERS)
 
 
+@pytest.mark.parametrize("name", STYLE_LOSSES)
+def test_masks_made_in_inference_mode_work_under_autograd(name):
+    """ComfyUI runs nodes under torch.inference_mode: masks and targets made there must still work."""
+    stat = STATISTICS[name]
+    with torch.inference_mode():
+        mask = layer_masks(0.1 + 0.9 * torch.rand(12, 10), (6, 5), ["relu1_1"])["relu1_1"]
+        target = stat.target(features(seed=23), mask)
+    out = features(seed=24).requires_grad_(True)
+    stat.loss(out, target, mask, generator(0), layer="relu1_1").backward()
+    assert torch.isfinite(out.grad).all() and float(out.grad.abs().sum()) > 0
+
+
 def test_a_layer_mask_of_the_wrong_size_is_refused_by_the_losses():
     for stat in STATISTICS.values():
         with pytest.raises(ImageError, match="features' size"):
@@ -370,7 +382,7 @@ def test_each_region_takes_its_own_painting(vgg, name):
     targets = [style_targets(vgg, stat, art) for art in arts]
     for order in ((0, 1), (1, 0)):
         terms = [(stat, targets[order[region]], masks[region]) for region in range(2)]
-        out = synthesize(vgg, terms, noise((side, side), amplitude=0.1), steps=20)
+        out = synthesize(vgg, terms, noise((side, side), amplitude=0.1), steps=40)
         d = region_distances(vgg, out, arts, masks)
         for region in range(2):
             own, other = d[region][order[region]], d[region][1 - order[region]]
