@@ -39,12 +39,15 @@ class _ExploreNode(NSTNode):
 
 
 class NST_FeatureMaps(_ExploreNode):
+    NODE_WIDGETS = (opt.LAYER, opt.CHANNELS, opt.TOP)
     NODE_ID = "NST_FeatureMaps"
     DESCRIPTION = ("The activation maps of one layer for an image, as a grid: each map normalized on its own "
                    "and labelled with its channel index. Without channels named, the ones with the most "
                    "energy for this image.")
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("maps", "channels")
+    OUTPUT_TOOLTIPS = ("The activation maps as a labelled grid (each map normalized on its own).",
+                       "The channels shown and their energy, as text.")
     FUNCTION = "run"
 
     @classmethod
@@ -67,12 +70,15 @@ class NST_FeatureMaps(_ExploreNode):
 
 
 class NST_VisualizeChannel(_ExploreNode):
+    NODE_WIDGETS = (opt.LAYER, opt.VIS_CHANNELS, opt.SIZE, opt.STEPS, opt.SEED)
     NODE_ID = "NST_VisualizeChannel"
     DESCRIPTION = ("The image a channel responds to most (activation maximization with a decorrelated "
                    "colour and frequency parameterization, jitter and TV, as in Olah et al. 2017). One image "
                    "per channel, optimized together.")
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("images", "activations")
+    OUTPUT_TOOLTIPS = ("One image per channel: what drives it most.",
+                       "Each channel's mean activation on its image, as text.")
     FUNCTION = "run"
 
     @classmethod
@@ -106,12 +112,16 @@ class NST_VisualizeChannel(_ExploreNode):
 
 
 class NST_TopPatches(_ExploreNode):
+    NODE_WIDGETS = (opt.LAYER, opt.CHANNEL, opt.K, opt.OVERLAP, opt.GRADIENTS, opt.MAX_SIDE)
     NODE_ID = "NST_TopPatches"
     DESCRIPTION = ("Over a batch of images, the patches that drive one channel most (Zeiler & Fergus 2014), "
                    "cropped at the layer's receptive field; optionally the gradient of each activation "
                    "projected back to its patch (gray = 0).")
     RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "STRING")
     RETURN_NAMES = ("patches", "gradients", "boxes", "report")
+    OUTPUT_TOOLTIPS = ("The top patches as a grid, strongest first.", "The gradient of the activation on each "
+                       "patch (what in the patch drives it).", "The images with the patches' boxes drawn.",
+                       "Values, images and boxes as text.")
     FUNCTION = "run"
     ERROR_INPUTS = {"weights": "vgg", "layers": "channel", "image": "images"}
 
@@ -150,12 +160,14 @@ class NST_TopPatches(_ExploreNode):
 
 
 class NST_ReceptiveField(_ExploreNode):
+    NODE_WIDGETS = (opt.LAYER, opt.ARCH, opt.POSITION)
     NODE_ID = "NST_ReceptiveField"
     DESCRIPTION = ("What one unit of a layer sees: its receptive field drawn on the image (red), its "
                    "neighbour one stride away (blue), the unit centres (yellow), and the size, stride and "
                    "offset as text, computed from the architecture.")
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("overlay", "field")
+    OUTPUT_TOOLTIPS = ("The image with a unit's receptive field drawn.", "Size, stride and offset as text.")
     FUNCTION = "run"
     ERROR_INPUTS = {"weights": "vgg", "layers": "layer", "image": "image"}
 

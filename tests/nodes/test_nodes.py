@@ -21,31 +21,48 @@ from comfyui_nst.nodes.nst_nodes import (NST_ContentTarget, NST_ExampleImage, NS
 # Widget order is FROZEN once released (saved UI workflows store widget values by position).
 # Changing this list means breaking users' workflows: append new inputs at the end instead.
 EXPECTED_INPUTS = {
-    "NST_LoadVGG": ["weights", "architecture", "pooling", "convention", "normalized"],
-    "NST_ContentTarget": ["vgg", "image", "layers", "weight"],
-    "NST_StyleTarget": ["vgg", "image", "layers", "layer_weights", "weight", "scale", "image2", "blend"],
-    "NST_Optimize": ["vgg", "content", "init", "optimizer", "steps", "learning_rate", "tv_weight", "seed",
-                     "preserve_color", "preview_every", "coarse_to_fine", "style", "init_image"],
-    "NST_Reconstruct": ["vgg", "image", "mode", "layers", "steps", "optimizer", "seed", "cumulative",
-                        "learning_rate", "preview_every"],
-    "NST_ExampleImage": ["image", "max_size"],
-    "NST_ImageResize": ["image", "max_size", "upscale"],
+    "NST_LoadVGG": ['weights', 'architecture', 'pooling', 'convention', 'normalized'],
+    "NST_ContentTarget": ['vgg', 'image', 'layers', 'weight', 'mask'],
+    "NST_StyleTarget": ['vgg', 'image', 'layers', 'layer_weights', 'weight', 'scale', 'image2', 'blend', 'style_loss', 'mask', 'image_mask'],
+    "NST_CombineStyles": ['style_a', 'style_b', 'style_c', 'style_d'],
+    "NST_Optimize": ['vgg', 'content', 'init', 'optimizer', 'steps', 'learning_rate', 'tv_weight', 'seed', 'preserve_color', 'preview_every', 'coarse_to_fine', 'style', 'init_image'],
+    "NST_Reconstruct": ['vgg', 'image', 'mode', 'layers', 'steps', 'optimizer', 'seed', 'cumulative', 'learning_rate', 'preview_every'],
+    "NST_ExampleImage": ['image', 'max_size'],
+    "NST_ImageResize": ['image', 'max_size', 'upscale'],
+    "NST_StylizeFrames": ['vgg', 'frames', 'style', 'temporal_weight', 'steps', 'init', 'optimizer', 'learning_rate', 'content_weight', 'tv_weight', 'seed', 'preview_every', 'init_image'],
+    "NST_PanClip": ['image', 'frame_count', 'pan_x', 'pan_y', 'zoom'],
+    "NST_ShapeMask": ['image', 'shape', 'x', 'y', 'size', 'aspect', 'feather', 'outside'],
+    "NST_FeatureMaps": ['vgg', 'image', 'layer', 'channels', 'top'],
+    "NST_VisualizeChannel": ['vgg', 'layer', 'channels', 'size', 'steps', 'seed'],
+    "NST_TopPatches": ['vgg', 'images', 'layer', 'channel', 'k', 'overlap', 'gradients', 'max_side'],
+    "NST_ReceptiveField": ['image', 'layer', 'architecture', 'position'],
 }
 EXPECTED_OPTIONAL = {
-    "NST_StyleTarget": ["image2", "blend"],
-    "NST_Optimize": ["style", "init_image"],
+    "NST_ContentTarget": ['mask'],
+    "NST_StyleTarget": ['image2', 'blend', 'style_loss', 'mask', 'image_mask'],
+    "NST_CombineStyles": ['style_c', 'style_d'],
+    "NST_Optimize": ['style', 'init_image'],
+    "NST_StylizeFrames": ['init_image'],
 }
 EXPECTED_RETURNS = {
-    "NST_LoadVGG": ("NST_VGG",),
-    "NST_ContentTarget": ("NST_TARGET",),
-    "NST_StyleTarget": ("NST_TARGET",),
-    "NST_Optimize": ("IMAGE", "IMAGE", "STRING"),
-    "NST_Reconstruct": ("IMAGE", "IMAGE", "STRING"),
-    "NST_ExampleImage": ("IMAGE",),
-    "NST_ImageResize": ("IMAGE",),
+    "NST_LoadVGG": ('NST_VGG',),
+    "NST_ContentTarget": ('NST_TARGET',),
+    "NST_StyleTarget": ('NST_TARGET',),
+    "NST_CombineStyles": ('NST_TARGET',),
+    "NST_Optimize": ('IMAGE', 'IMAGE', 'STRING'),
+    "NST_Reconstruct": ('IMAGE', 'IMAGE', 'STRING'),
+    "NST_ExampleImage": ('IMAGE',),
+    "NST_ImageResize": ('IMAGE',),
+    "NST_StylizeFrames": ('IMAGE', 'STRING'),
+    "NST_PanClip": ('IMAGE',),
+    "NST_ShapeMask": ('MASK', 'MASK'),
+    "NST_FeatureMaps": ('IMAGE', 'STRING'),
+    "NST_VisualizeChannel": ('IMAGE', 'STRING'),
+    "NST_TopPatches": ('IMAGE', 'IMAGE', 'IMAGE', 'STRING'),
+    "NST_ReceptiveField": ('IMAGE', 'STRING'),
 }
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
-SOCKET_TYPES = ("IMAGE", "NST_VGG", "NST_TARGET")
+SOCKET_TYPES = ("IMAGE", "MASK", "NST_VGG", "NST_TARGET")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,10 +155,10 @@ def test_every_default_is_defined_once(name):
             continue
         value = float(opts["default"]) if kind == "STRING" and iname not in node_only else opts["default"]
         assert value == expected, (name, iname)
-        if isinstance(kind, list) and engine_name in nst_core.OPTIONS:
-            assert tuple(kind) == nst_core.OPTIONS[engine_name].choices, (name, iname)   # the engine's list
+        source = node_only.get(iname) or nst_core.OPTIONS[engine_name]
+        if isinstance(kind, list):
+            assert tuple(kind) == source.choices, (name, iname)             # the engine's list
         if kind in ("INT", "FLOAT"):
-            source = node_only.get(iname) or nst_core.OPTIONS[engine_name]
             assert (opts["min"], opts["max"]) == (source.min, source.max), (name, iname)
 
 
