@@ -61,8 +61,9 @@ def test_texture_start_leaves_less_grain_than_the_papers(vgg, starry64, monkeypa
     from nst_core import api
     from nst_core.explore.metrics import high_frequency_share
     layers = ["relu1_1", "relu2_1"]
+    monkeypatch.setattr(api, "TEXTURE_SHORT_RUN", 30)
     ours = nst_core.reconstruct_style(starry64, layers, vgg=vgg, steps=30, max_size=None)
-    monkeypatch.setattr(api, "TEXTURE_NOISE", 1.0)
+    monkeypatch.setattr(api, "TEXTURE_NOISE", api.PAPER_TEXTURE_NOISE)
     monkeypatch.setattr(api, "TEXTURE_COARSE_SHARE", 0.0)
     papers = nst_core.reconstruct_style(starry64, layers, vgg=vgg, steps=30, max_size=None)
     assert len(ours.plan) == 2 and len(papers.plan) == 1

@@ -138,6 +138,55 @@ def layout(name: str, saved: dict) -> Image.Image:
         scream = _example("style_the_scream.jpg")
         return strip([[(photo, "photo"), (starry, "style 1")], [(scream, "style 2"), (result, "50 / 50 blend")]],
                      result.height)
+    if name == "nst_two_styles_two_regions":
+        result = saved["Two regions"][0]
+        scream = _example("style_the_scream.jpg")
+        return strip([[(result, "left: Starry Night | right: The Scream")],
+                      [(photo, "photo"), (starry, "left style"), (scream, "right style")]],
+                     [result.height * 2, result.height])
+    if name == "nst_keep_the_face":
+        import numpy as np
+        from nst_core.masks_shapes import shape_mask
+        from workflow_specs import FACE, FACE_OUTSIDE
+        photo_a, plain, kept = saved["photo | plain | face kept"]
+        face = dict(FACE, extent=FACE["size"])
+        del face["size"]
+        mask = shape_mask((photo_a.height, photo_a.width), "ellipse", outside=FACE_OUTSIDE, **face).numpy()
+        shaded = (np.asarray(photo_a, dtype=np.float32) * (0.35 + 0.65 * mask[..., None])).astype(np.uint8)
+        style = _example("style_composition_vii.jpg")
+        return strip([[(plain, "plain transfer"), (kept, "face kept")],
+                      [(Image.fromarray(shaded), "the face mask"), (style, "style")]],
+                     [plain.height, plain.height // 2 + 20])
+    if name == "nst_style_losses_gram_w2_sliced":
+        imgs = saved["gram | W2 | sliced W"]
+        tiles = list(zip(imgs, ["Gram", "Wasserstein-2", "sliced Wasserstein"]))
+        return strip([[(photo, "photo"), (starry, "style"), tiles[0]], tiles[1:]], imgs[0].height)
+    if name == "nst_what_each_layer_sees":
+        from workflow_specs import BLOCK_LAYERS
+        fields = saved["Receptive fields"]
+        visuals = saved["Channel visualizations"]
+        per = len(visuals) // len(BLOCK_LAYERS)
+        maps = [saved[f"{layer} maps"][0] for layer in BLOCK_LAYERS]
+        return strip([list(zip(fields, [f"{layer} field" for layer in BLOCK_LAYERS])),
+                      [(visuals[i * per], layer) for i, layer in enumerate(BLOCK_LAYERS)],
+                      [(maps[0], "conv1_1 maps"), (maps[2], "conv3_1 maps")],
+                      [(maps[4], "conv5_1 maps")]],
+                     [fields[0].height * 3 // 4, 96, 150, 150])
+    if name == "nst_style_layer_study":
+        from workflow_specs import STUDY_LAYERS, STUDY_MORE, STUDY_STEPS
+        rows = []
+        for kind in ("single", "cumulative"):
+            for steps in (STUDY_STEPS, STUDY_STEPS + STUDY_MORE):
+                imgs = saved[f"{kind} layers, {steps} steps"]
+                labels = [("+" if kind == "cumulative" and i else "") + layer.replace("relu", "")
+                          + f" ({steps})" for i, layer in enumerate(STUDY_LAYERS)]
+                rows.append(list(zip(imgs, labels)))
+        return strip(rows, rows[0][0][0].height * 2)
+    if name == "nst_stylize_a_short_clip":
+        rows = [list(zip(saved[title][::2], [f"{label} {i * 2 + 1}" for i in range(3)]))
+                for title, label in (("Clip", "frame"), ("Independent frames", "independent"),
+                                     ("Temporally consistent", "temporal"))]
+        return strip(rows, rows[0][0][0].height)
     raise KeyError(name)
 
 

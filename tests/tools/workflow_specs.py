@@ -59,28 +59,45 @@ def example(spec: Spec, pos, image: str, max_size: int, title: str) -> int:
     return spec.add("NST_ExampleImage", pos, title, {"image": image, "max_size": max_size})
 
 
-def content_target(spec: Spec, pos, vgg_id: int, image_id: int, title=None) -> int:
-    node = spec.add("NST_ContentTarget", pos, title, {"layers": "relu4_2", "weight": "1"})
+def content_target(spec: Spec, pos, vgg_id: int, image_id: int, title=None, weight="1", mask=None,
+                   layers="relu4_2") -> int:
+    node = spec.add("NST_ContentTarget", pos, title, {"layers": layers, "weight": weight})
     spec.link(vgg_id, 0, node, "vgg")
     spec.link(image_id, 0, node, "image")
+    if mask is not None:
+        spec.link(mask[0], mask[1], node, "mask")
     return node
 
 
 def style_target(spec: Spec, pos, vgg_id: int, image_id: int, weight: str, title=None, image2=None,
-                 blend=0.5) -> int:
-    widgets = {"layers": VGG_LAYERS_STYLE, "layer_weights": "", "weight": weight, "scale": 1.0}
+                 blend=0.5, layers=VGG_LAYERS_STYLE, style_loss=None, mask=None) -> int:
+    """mask: (node, output) of a MASK for the style's region."""
+    widgets = {"layers": layers, "layer_weights": "", "weight": weight, "scale": 1.0}
     if image2 is not None:
         widgets["blend"] = blend
+    if style_loss is not None:
+        widgets["style_loss"] = style_loss
     node = spec.add("NST_StyleTarget", pos, title, widgets)
     spec.link(vgg_id, 0, node, "vgg")
     spec.link(image_id, 0, node, "image")
     if image2 is not None:
         spec.link(image2, 0, node, "image2")
+    if mask is not None:
+        spec.link(mask[0], mask[1], node, "mask")
+    return node
+
+
+def shape_mask(spec: Spec, pos, image_id: int, shape: str, title=None, x=0.5, y=0.5, size=0.5, aspect=1.0,
+               feather=0.05, outside=0.0) -> int:
+    node = spec.add("NST_ShapeMask", pos, title, {"shape": shape, "x": x, "y": y, "size": size, "aspect": aspect,
+                                                   "feather": feather, "outside": outside})
+    spec.link(image_id, 0, node, "image")
     return node
 
 
 def optimize(spec: Spec, pos, vgg_id: int, content_id: int, style_id: int | None, steps: int, title=None,
-             optimizer="lbfgs", init="content", preserve_color="none", preview_every=5, coarse_to_fine=True) -> int:
+             optimizer="lbfgs", init="content", preserve_color="none", preview_every=5, coarse_to_fine=True,
+             init_image=None) -> int:
     node = spec.add("NST_Optimize", pos, title, {
         "init": init, "optimizer": optimizer, "steps": steps, "learning_rate": 0.0, "tv_weight": "0",
         "seed": 0, "control_after_generate": "fixed", "preserve_color": preserve_color,
@@ -89,6 +106,8 @@ def optimize(spec: Spec, pos, vgg_id: int, content_id: int, style_id: int | None
     spec.link(content_id, 0, node, "content")
     if style_id is not None:
         spec.link(style_id, 0, node, "style")
+    if init_image is not None:
+        spec.link(init_image, 0, node, "init_image")
     return node
 
 
@@ -310,8 +329,217 @@ def blended_styles() -> Spec:
     return s
 
 
+def two_regions() -> Spec:
+    s = Spec("nst_two_styles_two_regions", (
+        "## Two styles, two regions (Gatys et al. 2017)\n\n"
+        "NST Shape Mask splits the photo down the middle: its `mask` (the left half) goes to the style "
+        "target of *The Starry Night*, its `inverted` output (the right half) to the one of *The Scream*. "
+        "NST Combine Styles hands both to NST Optimize, which paints each half in its own style; the soft "
+        "edge (`feather`) blends them where they meet. Move `x` to move the border, or pick `top`/`bottom`/"
+        "`ellipse`.\n\n128 px, " + str(STEPS_COMPARE) + " L-BFGS steps."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
+    st1 = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style, left half")
+    st2 = example(s, at(0, 5), "style_the_scream.jpg", 512, "Style, right half")
+    m = shape_mask(s, at(1, 0), c, "left", title="Left | right", feather=0.1)
+    ct = content_target(s, at(1, 1.6), v, c)
+    left = style_target(s, at(1, 2.6), v, st1, STYLE_WEIGHT_128, title="Style left (Starry Night)", mask=(m, 0))
+    right = style_target(s, at(1, 4.4), v, st2, STYLE_WEIGHT_128, title="Style right (The Scream)", mask=(m, 1))
+    both = s.add("NST_CombineStyles", at(2, 0), "Both styles")
+    s.link(left, 0, both, "style_a")
+    s.link(right, 0, both, "style_b")
+    o = optimize(s, at(2, 1), v, ct, both, STEPS_COMPARE, title="Style transfer", preview_every=10)
+    save(s, at(3, 0), o, "NST/two_regions", title="Two regions")
+    preview(s, at(3, 2.4), o, 1, title="Loss curves")
+    return s
+
+
+FACE = {"x": 0.44, "y": 0.23, "size": 0.27, "aspect": 1.35, "feather": 0.06}   # the astronaut's face
+FACE_OUTSIDE, FACE_WEIGHT = 0.05, "20"       # 20 x 0.05 = 1: the rest keeps the plain transfer's α
+FACE_LAYERS = "relu2_2,relu4_2"   # relu2_2 holds the fine detail of a face (relu4_2 alone: face 8% nearer)
+STYLE_WEIGHT_FACE = "1e7"   # strong: the plain transfer reshapes the face (1e6 hardly touches it with relu2_2)
+
+
+def keep_the_face() -> Spec:
+    s = Spec("nst_keep_the_face", (
+        "## Keep the face\n\n"
+        "A strong style distorts faces first. Here an ellipse from NST Shape Mask over the face goes into "
+        "NST Content Target's `mask` with α = " + FACE_WEIGHT + ": the mask is 1 on the face and "
+        + str(FACE_OUTSIDE) + " (`outside`) elsewhere, so the face keeps the photo 20x more than the rest, "
+        "which still has α = 1 (the layout stays). Both content targets use relu2_2 + relu4_2: relu4_2 "
+        "alone keeps the layout but not the features of a small face. Left to right: the photo, the plain "
+        "transfer (α = 1 everywhere), the transfer with the face kept.\n\n128 px, " + str(STEPS_COMPARE)
+        + " L-BFGS steps each."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_astronaut.png", 128, "Content image")
+    st = example(s, at(0, 4), "style_composition_vii.jpg", 512, "Style image")
+    m = shape_mask(s, at(1, 0), c, "ellipse", title="Face", outside=FACE_OUTSIDE, **FACE)
+    plain = content_target(s, at(1, 2), v, c, title="Content (plain)", layers=FACE_LAYERS)
+    face = content_target(s, at(1, 3), v, c, title="Content (face kept)", weight=FACE_WEIGHT, mask=(m, 0),
+                          layers=FACE_LAYERS)
+    stt = style_target(s, at(1, 4), v, st, STYLE_WEIGHT_FACE)
+    o1 = optimize(s, at(2, 0), v, plain, stt, STEPS_COMPARE, title="Plain transfer", preview_every=10)
+    o2 = optimize(s, at(2, 2.2), v, face, stt, STEPS_COMPARE, title="Face kept", preview_every=10)
+    save(s, at(3, 0), batch(s, at(3, 2.4), [(c, 0), (o1, 0), (o2, 0)]), "NST/keep_the_face",
+         title="photo | plain | face kept")
+    return s
+
+
+STYLE_LOSS_NAMES = ("gram", "wasserstein2", "sliced_wasserstein")
+
+
+def style_losses() -> Spec:
+    s = Spec("nst_style_losses_gram_w2_sliced", (
+        "## Gram vs W2 vs sliced Wasserstein\n\n"
+        "The same transfer with the three style statistics of NST Style Target's `style_loss`: **gram** "
+        "(Gatys et al.: feature correlations), **wasserstein2** (the Gaussian fit of the features: means and "
+        "covariances, Bures distance) and **sliced_wasserstein** (the whole feature distributions compared "
+        "along random directions). They are scaled so one β means about the same for each.\n\n128 px, "
+        + str(STEPS_COMPARE) + " L-BFGS steps each."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
+    st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
+    ct = content_target(s, at(1, 0.3), v, c)
+    results = []
+    for i, loss in enumerate(STYLE_LOSS_NAMES):
+        stt = style_target(s, at(1, 1.5 + i * 1.5), v, st, STYLE_WEIGHT_128, title=f"Style ({loss})",
+                           style_loss=loss)
+        o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"Optimize ({loss})", preview_every=10)
+        results.append((o, 0))
+    save(s, at(3, 0), batch(s, at(3, 2.4), results), "NST/style_losses", title="gram | W2 | sliced W")
+    return s
+
+
+BLOCK_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+VIS_CHANNELS, VIS_SIZE, VIS_STEPS, MAPS_TOP = "0, 10, 20", 96, 128, 8
+
+
+def layer_explorer() -> Spec:
+    s = Spec("nst_what_each_layer_sees", (
+        "## What each layer sees\n\n"
+        "For the first layer of each VGG-19 block (conv1_1 … conv5_1): **feature maps** of the photo (the "
+        + str(MAPS_TOP) + " channels with the most energy, each map normalized on its own, labelled with its "
+        "channel), the **receptive field** of one unit in the middle (red; its neighbour one stride away in "
+        "blue): from 3 px at conv1_1 to 156 px at conv5_1; and **channel visualizations** (channels "
+        + VIS_CHANNELS + " of each layer: the image each responds to most). Shallow layers see colours and "
+        "edges, deep ones parts of objects.\n\nPhoto 128 px; visualizations " + str(VIS_SIZE) + " px, "
+        + str(VIS_STEPS) + " steps."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_chelsea.png", 128, "Photo")
+    fields, visuals = [], []
+    for i, layer in enumerate(BLOCK_LAYERS):
+        fm = s.add("NST_FeatureMaps", at(1, i * 2.4), f"Feature maps {layer}",
+                   {"layer": layer, "channels": "", "top": MAPS_TOP})
+        s.link(v, 0, fm, "vgg")
+        s.link(c, 0, fm, "image")
+        save(s, at(4 + (i % 2), (i // 2) * 2.4), fm, f"NST/maps_{layer}", title=f"{layer} maps")
+        rf = s.add("NST_ReceptiveField", at(2, i * 1.2), f"Receptive field {layer}",
+                   {"layer": layer, "architecture": "vgg19", "position": 0.5})
+        s.link(c, 0, rf, "image")
+        fields.append((rf, 0))
+        vc = s.add("NST_VisualizeChannel", at(3, i * 1.6), f"Channels {layer}",
+                   {"layer": layer, "channels": VIS_CHANNELS, "size": VIS_SIZE, "steps": VIS_STEPS, "seed": 0})
+        s.link(v, 0, vc, "vgg")
+        visuals.append((vc, 0))
+    save(s, at(2, 6.2), batch(s, at(2, 9), fields), "NST/receptive_fields", title="Receptive fields")
+    save(s, at(3, 8.2), batch(s, at(3, 10.6), visuals), "NST/channel_visualizations", title="Channel visualizations")
+    return s
+
+
+STUDY_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STUDY_SIZE, STUDY_STEPS, STUDY_MORE = 64, 20, 40
+STYLE_WEIGHT_64 = "3e4"
+
+
+def style_layer_study() -> Spec:
+    s = Spec("nst_style_layer_study", (
+        "## Style layer study\n\n"
+        "The same transfer with the style taken from one layer only (relu1_1, the ReLU of conv1_1, … "
+        "relu5_1) and from cumulative sets (relu1_1; +relu2_1; … up to all five, the paper's choice). Rows: "
+        "single layers after " + str(STUDY_STEPS) + " steps, single layers after "
+        + str(STUDY_STEPS + STUDY_MORE) + " steps, cumulative sets after " + str(STUDY_STEPS)
+        + ", cumulative sets after " + str(STUDY_STEPS + STUDY_MORE) + ". The longer runs continue the "
+        "short ones (init = image) for " + str(STUDY_MORE) + " more steps. Each row is one IMAGE batch "
+        "(Image Batch nodes), saved as one Save Image. Shallow layers give colour and fine grain, deep "
+        "ones larger strokes; together they give the painting's texture at every scale. (ReLU outputs: "
+        "the raw conv outputs' losses differ by orders of magnitude between layers.)\n\n"
+        + str(STUDY_SIZE) + " px (tiny, so 18 runs fit on a CPU; raise max_size and β together)."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_chelsea.png", STUDY_SIZE, "Content image")
+    st = example(s, at(0, 4), "style_starry_night.jpg", 256, "Style image")
+    ct = content_target(s, at(0, 5), v, c)
+    rows = {}
+    for k, kind in enumerate(("single", "cumulative")):
+        short, long = [], []
+        for i, layer in enumerate(STUDY_LAYERS):
+            layers = ",".join(STUDY_LAYERS[:i + 1]) if kind == "cumulative" else layer
+            label = ("+" if kind == "cumulative" and i else "") + layer
+            if kind == "cumulative" and i == 0:       # relu1_1 alone: the same run as the single row's
+                short.append(rows["single"][0][0])
+                long.append(rows["single"][1][0])
+                continue
+            col = 1 + k * 3
+            stt = style_target(s, at(col, i * 2.4), v, st, STYLE_WEIGHT_64, title=f"Style {label}", layers=layers)
+            o1 = optimize(s, at(col + 1, i * 2.4), v, ct, stt, STUDY_STEPS, title=f"{label}, {STUDY_STEPS} steps",
+                          preview_every=0, coarse_to_fine=False)
+            o2 = optimize(s, at(col + 2, i * 2.4), v, ct, stt, STUDY_MORE,
+                          title=f"{label}, {STUDY_STEPS + STUDY_MORE} steps", init="image", init_image=o1,
+                          preview_every=0, coarse_to_fine=False)
+            short.append((o1, 0))
+            long.append((o2, 0))
+        rows[kind] = (short, long)
+    y = 0
+    for kind in ("single", "cumulative"):
+        for steps, row in zip((STUDY_STEPS, STUDY_STEPS + STUDY_MORE), rows[kind]):
+            save(s, at(8, y), batch(s, at(7, y), row), f"NST/layer_study_{kind}_{steps}",
+                 title=f"{kind} layers, {steps} steps")
+            y += 4.6
+    return s
+
+
+CLIP = {"frame_count": 6, "pan_x": 4.0, "pan_y": 0.0, "zoom": 1.0}
+CLIP_STEPS, STYLE_WEIGHT_96 = 40, "1e5"
+CLIP_PHOTO = 120          # 120x80 px (a multiple of the widget step 8): a 100x80 window fits 6 frames 4 px apart
+
+
+def stylize_clip() -> Spec:
+    s = Spec("nst_stylize_a_short_clip", (
+        "## Stylize a short clip\n\n"
+        "**The clip** is made inside the workflow: NST Pan Clip slides the largest window that fits "
+        "(100x80 px) over the example photo (" + str(CLIP_PHOTO) + " px), " + f"{CLIP['pan_x']:g}"
+        + " px to the right per frame, "
+        + str(CLIP["frame_count"]) + " frames (set `zoom` above 1 to zoom in as well). Replace it with "
+        "your own frames (an IMAGE batch, one size, in order).\n\n"
+        "**NST Stylize Frames** paints frame by frame; with `temporal_weight` > 0 each frame also keeps the "
+        "previous result moved along the optical flow (Ruder et al.), so the strokes travel with the "
+        "picture. Beside it, the same frames stylized independently (`temporal_weight` 0): the strokes "
+        "flicker from frame to frame.\n\n" + str(CLIP_STEPS) + " L-BFGS steps per frame."))
+    v = vgg(s, at(0, 1.8))
+    photo = example(s, at(0, 3), "content_chelsea.png", CLIP_PHOTO, "Photo")
+    st = example(s, at(0, 4), "style_starry_night.jpg", 256, "Style image")
+    clip = s.add("NST_PanClip", at(1, 0), "Pan clip", dict(CLIP))
+    s.link(photo, 0, clip, "image")
+    crop = clip
+    stt = style_target(s, at(1, 2.6), v, st, STYLE_WEIGHT_96)
+    outs = []
+    for i, (title, weight) in enumerate((("Temporally consistent", "1000"), ("Independent frames", "0"))):
+        node = s.add("NST_StylizeFrames", at(2, i * 3), title, {
+            "temporal_weight": weight, "steps": CLIP_STEPS, "init": "content", "optimizer": "lbfgs",
+            "learning_rate": 0.0, "content_weight": "1", "tv_weight": "0", "seed": 0,
+            "control_after_generate": "fixed", "preview_every": 10})
+        s.link(v, 0, node, "vgg")
+        s.link(crop, 0, node, "frames")
+        s.link(stt, 0, node, "style")
+        outs.append(node)
+    save(s, at(3, 0), crop, "NST/clip_frames", title="Clip")
+    save(s, at(3, 2.4), outs[0], "NST/clip_temporal", title="Temporally consistent")
+    save(s, at(4, 0), outs[1], "NST/clip_independent", title="Independent frames")
+    report(s, at(4, 2.4), outs[0], output=1, title="Report")
+    return s
+
+
 ALL = (style_transfer, reconstructions, alpha_beta, optimizers, pooling, vgg16_vs_vgg19, color_preservation,
-       blended_styles)
+       blended_styles, two_regions, keep_the_face, style_losses, layer_explorer, style_layer_study, stylize_clip)
 
 
 def specs() -> list:

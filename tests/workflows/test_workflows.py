@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import pytest
 import torch
@@ -22,11 +23,14 @@ from comfyui_nst.nodes.nst_nodes import NST_ExampleImage
 from comfyui_nst.nodes.headless.format import load_workflow, ui_to_api
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "tools"))      # workflow_specs: the templates' own numbers
 WORKFLOWS = ROOT / "workflows"
 GOLDEN = ROOT / "tests" / "fixtures" / "workflows"
 NAMES = ("nst_style_transfer", "nst_figure1_reconstructions", "nst_alpha_beta_tradeoff",
          "nst_optimizers_lbfgs_adam_sgd", "nst_pooling_max_vs_avg", "nst_vgg16_vs_vgg19",
-         "nst_color_preservation", "nst_blended_styles")
+         "nst_color_preservation", "nst_blended_styles", "nst_two_styles_two_regions", "nst_keep_the_face",
+         "nst_style_losses_gram_w2_sliced", "nst_what_each_layer_sees", "nst_style_layer_study",
+         "nst_stylize_a_short_clip")
 VGG16_FILE = "vgg16-397923af.pth"
 TINY, STEPS = 48, 3
 
@@ -38,12 +42,15 @@ def _ui(name: str) -> dict:
 
 
 def _tiny(prompt: dict, size: int = TINY, steps: int = STEPS) -> dict:
-    """The CI settings: every example image at `size` px, every optimizer at `steps` steps."""
+    """The CI settings: every example image at `size` px, every optimizer at `steps` steps, channel
+    visualizations at their smallest size."""
     for node in prompt.values():
         if node["class_type"] == "NST_ExampleImage":
             node["inputs"]["max_size"] = size
-        elif node["class_type"] in ("NST_Optimize", "NST_Reconstruct"):
+        elif node["class_type"] in ("NST_Optimize", "NST_Reconstruct", "NST_StylizeFrames"):
             node["inputs"]["steps"] = steps
+        elif node["class_type"] == "NST_VisualizeChannel":
+            node["inputs"]["size"], node["inputs"]["steps"] = 32, steps
     return prompt
 
 
@@ -84,10 +91,19 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1.0 / ((a - b) ** 2).mean().clamp_min(1e-10)))
 
 
-def _style_loss(image: torch.Tensor, style: torch.Tensor) -> float:
-    """Gram-matrix loss of `image` against `style` on the default network and style layers."""
-    vgg = nst_core.load_vgg(device="cpu")
-    target = nst_core.StyleTarget(vgg, style, weight=1.0)
+_VGG = []
+
+
+def _vgg():
+    if not _VGG:
+        _VGG.append(nst_core.load_vgg(device="cpu"))
+    return _VGG[0]
+
+
+def _style_loss(image: torch.Tensor, style: torch.Tensor, style_loss: str = "gram") -> float:
+    """Style loss (Gram matrices unless told) of `image` against `style` on the default network and layers."""
+    vgg = _vgg()
+    target = nst_core.StyleTarget(vgg, style, weight=1.0, style_loss=style_loss)
     x = image.permute(0, 3, 1, 2).contiguous()
     objective = nst_core.Objective(vgg, None, target, 0.0, tuple(x.shape[-2:]))
     with torch.no_grad():
@@ -253,6 +269,131 @@ def test_blended_styles(tmp_path):
     # the blend is closer to each painting's Gram matrices than the photo is
     for style in (starry, scream):
         assert _style_loss(blended, style) < _style_loss(photo, style)
+
+
+def test_two_styles_two_regions(tmp_path):
+    _, saved = _run("nst_two_styles_two_regions", tmp_path, steps=8)
+    ((_, result),) = saved["Two regions"]
+    photo = _example("content_chelsea.png")
+    assert result.shape == photo.shape and _mad(result, photo) > 0.01
+    starry, scream = _example("style_starry_night.jpg"), _example("style_the_scream.jpg")
+    w = result.shape[2]
+    left, right = result[:, :, : w * 3 // 8], result[:, :, w - w * 3 // 8:]     # away from the soft border
+    # each half is nearer (relative to the other painting) to its own painting than the other half is
+    left_ratio = _style_loss(left, starry) / _style_loss(left, scream)
+    right_ratio = _style_loss(right, starry) / _style_loss(right, scream)
+    assert left_ratio < 0.8 * right_ratio, (left_ratio, right_ratio)
+    # and each half's distance to its own painting, relative to where the photo's half started, fell more
+    # than its distance to the other painting (raw distances are not comparable: The Scream is nearer to
+    # every image in Gram terms)
+    for half, own, other in ((slice(0, w * 3 // 8), starry, scream), (slice(w - w * 3 // 8, w), scream, starry)):
+        out, start = result[:, :, half], photo[:, :, half]
+        assert _style_loss(out, own) / _style_loss(start, own) < _style_loss(out, other) / _style_loss(start, other)
+
+
+def test_keep_the_face(tmp_path):
+    from nst_core.masks_shapes import shape_mask
+    import workflow_specs as specs
+
+    _, saved = _run("nst_keep_the_face", tmp_path, size=96, steps=8)   # at 48 px the face is 13 px wide
+    photo, plain, kept = [t for _, t in saved["photo | plain | face kept"]]
+    assert _mad(photo, _example("content_astronaut.png", 96)) < 0.01
+    face = shape_mask(photo.shape[1:3], "ellipse", specs.FACE["x"], specs.FACE["y"], specs.FACE["size"],
+                      specs.FACE["aspect"], feather=0) > 0
+    assert 0.03 < float(face.float().mean()) < 0.25                   # the face, not the whole picture
+
+    def face_mad(t):
+        return float((t[0] - photo[0]).abs().mean(-1)[face].mean())
+
+    # the face stays nearer the photo with the mask; both results are stylized
+    assert face_mad(kept) < 0.8 * face_mad(plain), (face_mad(kept), face_mad(plain))
+    assert _mad(plain, photo) > 0.02 and _mad(kept, photo) > 0.02
+
+
+def test_style_losses_compared(tmp_path):
+    import workflow_specs as specs
+
+    _, saved = _run("nst_style_losses_gram_w2_sliced", tmp_path, steps=6)
+    images = [t for _, t in saved["gram | W2 | sliced W"]]
+    photo, style = _example("content_chelsea.png"), _example("style_starry_night.jpg")
+    assert len(images) == 3 and all(t.shape == photo.shape for t in images)
+    assert min(_mad(a, b) for i, a in enumerate(images) for b in images[i + 1:]) > 0.003
+    # each run lowered its own statistic's distance to the painting
+    for image, loss in zip(images, specs.STYLE_LOSS_NAMES):
+        assert _style_loss(image, style, loss) < 0.9 * _style_loss(photo, style, loss), loss
+
+
+def test_what_each_layer_sees(tmp_path):
+    import workflow_specs as specs
+
+    _, saved = _run("nst_what_each_layer_sees", tmp_path)
+    photo = _example("content_chelsea.png")
+    fields = [t for _, t in saved["Receptive fields"]]
+    assert len(fields) == 5 and all(t.shape == photo.shape for t in fields)
+    # the red box (the field of one unit) grows from conv1_1 to conv5_1
+    red = [int(((t[0, ..., 0] > 0.9) & (t[0, ..., 1] < 0.3) & (t[0, ..., 2] < 0.3)).sum()) for t in fields]
+    assert red[0] < red[2] < red[3], red
+    maps = [saved[f"{layer} maps"][0][1] for layer in specs.BLOCK_LAYERS]
+    assert all(m.shape[1] >= 96 and m.shape[2] >= 96 for m in maps)
+    # each layer's maps are its own: compared at one size, no two grids are alike
+    same = [torch.nn.functional.interpolate(m.permute(0, 3, 1, 2), size=(96, 192), mode="area") for m in maps]
+    assert min(_mad(a, b) for i, a in enumerate(same) for b in same[i + 1:]) > 0.01
+    visuals = [t for _, t in saved["Channel visualizations"]]
+    per = len([c for c in specs.VIS_CHANNELS.split(",")])
+    assert len(visuals) == 5 * per and all(t.shape == (1, 32, 32, 3) for t in visuals)
+    # different channels and different layers give different pictures
+    assert min(_mad(a, b) for i, a in enumerate(visuals) for b in visuals[i + 1:]) > 0.005
+
+
+def test_style_layer_study(tmp_path):
+    import workflow_specs as specs
+
+    ex = Executor(CLASSES, output_dir=str(tmp_path / "out"), temp_dir=str(tmp_path / "temp"), display_names=DISPLAY)
+    wf = ex.load(str(WORKFLOWS / "nst_style_layer_study.json"))
+    _tiny(wf.prompt, size=specs.STUDY_SIZE)          # the template's own size: at 48 px relu5_1 is 3x2
+    for node in wf.prompt.values():       # the continued runs: longer, as in the template (20 + 40 steps)
+        if node["class_type"] == "NST_Optimize" and node["inputs"]["init"] == "image":
+            node["inputs"]["steps"] = 2 * STEPS
+    saved = _saved(ex.run(wf))
+    steps = (specs.STUDY_STEPS, specs.STUDY_STEPS + specs.STUDY_MORE)
+    rows = {(kind, n): [t for _, t in saved[f"{kind} layers, {n} steps"]]
+            for kind in ("single", "cumulative") for n in steps}
+    photo = _example("content_chelsea.png", specs.STUDY_SIZE)
+    style = _example("style_starry_night.jpg")
+    assert all(len(row) == 5 and all(t.shape == photo.shape for t in row) for row in rows.values())
+    # relu1_1 alone is the first of both kinds (one run)
+    for n in steps:
+        assert _mad(rows["single", n][0], rows["cumulative", n][0]) < 1e-3
+    single = rows["single", steps[0]]
+    assert min(_mad(a, b) for i, a in enumerate(single) for b in single[i + 1:]) > 0.002
+    # the single deep layers take on the painting's statistics
+    start = _style_loss(photo, style)
+    assert sum(_style_loss(t, style) < start for t in single[1:]) >= 3
+    # the longer runs continue the short ones and move further from the photo
+    for kind in ("single", "cumulative"):
+        short = [_mad(t, photo) for t in rows[kind, steps[0]]]
+        long = [_mad(t, photo) for t in rows[kind, steps[1]]]
+        assert sum(long) > 1.5 * sum(short), (kind, short, long)
+
+
+def test_stylize_a_short_clip(tmp_path):
+    import workflow_specs as specs
+
+    _, saved = _run("nst_stylize_a_short_clip", tmp_path, size=64, steps=10)   # 64x43 px: 44x43 frames
+    clip = torch.cat([t for _, t in saved["Clip"]])
+    temporal = torch.cat([t for _, t in saved["Temporally consistent"]])
+    independent = torch.cat([t for _, t in saved["Independent frames"]])
+    count, dx = specs.CLIP["frame_count"], int(specs.CLIP["pan_x"])
+    assert clip.shape[0] == temporal.shape[0] == independent.shape[0] == count
+    assert clip.shape[1:] == temporal.shape[1:] == (43, 64 - (count - 1) * dx, 3)
+    # the clip is the photo panned by whole pixels: frame t+1 is frame t moved dx px to the left
+    assert _mad(clip[1:, :, :-dx], clip[:-1, :, dx:]) < 0.01
+
+    def flicker(frames):   # how much a point on the photo changes from one frame to the next
+        return _mad(frames[1:, :, :-dx], frames[:-1, :, dx:])
+
+    assert _mad(temporal, clip) > 0.01 and _mad(independent, clip) > 0.01       # both stylized
+    assert flicker(temporal) < 0.8 * flicker(independent), (flicker(temporal), flicker(independent))
 
 
 # ------------------------------------------------------------------------------------------- VGG-16
