@@ -27,19 +27,14 @@ from .targets import ContentTarget, StyleTarget
 # of the first convolutions: measured at 64 px, 150 L-BFGS steps, conv1_2 reaches 17 dB PSNR from
 # full-range noise and 30-44 dB from low-amplitude noise.
 RECONSTRUCTION_NOISE = 0.1
-# Texture synthesis starts from low-amplitude noise (0.5 ± 0.05) and spends half its steps at half the
-# size (TEXTURE_COARSE_SHARE). The paper's full-range noise at full size leaves its grain in the result.
-# Measured on The Starry Night (share of the luminance's spectral power above half the Nyquist frequency;
-# the painting: 5.1 % at 96x60 px): the paper's cumulative ladder conv1_1 .. +conv5_1 at 96x60 px, 80
-# L-BFGS steps, 16 / 33 / 39 / 37 / 46 %; this start 4 / 18 / 14 / 13 / 11 %. At 80x128 px, 100 steps,
-# conv1_1..conv5_1 (RGB power): 63.5 % from the paper's start, 6.0 % from this one (painting 4.9 %), at a
-# Gram distance of 0.073 against 0.116.
-# Runs shorter than TEXTURE_SHORT_RUN steps keep the paper's full-range start: from a near-flat image
-# the deeper layers' terms move it too little in a few steps (48 px, 6 steps: the cumulative ladder's
-# stages from conv2_1 on differed by 1e-4 on average, from full-range noise by 0.01-0.04).
-TEXTURE_NOISE = 0.1
-TEXTURE_SHORT_RUN = 40
-PAPER_TEXTURE_NOISE = 1.0
+# Texture synthesis starts from full-range white noise, as in the paper, and spends half its steps at
+# half the size (TEXTURE_COARSE_SHARE): at full size alone the start's grain stays in the result. Measured on
+# The Starry Night at 128x80 px, 100 L-BFGS steps, the cumulative ladder conv1_1 .. +conv5_1 (share of the
+# luminance's spectral power above half the Nyquist frequency; the painting: 4.9 %): 17 / 26 / 34 / 34 / 43 %
+# at full size, 7.4 / 6.8 / 9.0 / 9.4 / 12.9 % with the coarse half. A low-amplitude start (0.5 ± 0.05) is
+# cleaner still from conv3_1 on but leaves the conv1_1+conv2_1 rung flat gray (looked at: 29.5 % of pure
+# noise grain, no texture), so it is not used.
+TEXTURE_NOISE = 1.0
 TEXTURE_COARSE_SHARE = 0.5
 
 
@@ -225,9 +220,8 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     out_size = tuple(size) if size is not None else tuple(image.shape[1:3])
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
     stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
-    noise = TEXTURE_NOISE if OPTIONS["steps"].check(steps) >= TEXTURE_SHORT_RUN else PAPER_TEXTURE_NOISE
     return _ladder(vgg, stages, out_size, steps=steps, optimizer=optimizer, lr=lr, seed=seed,
-                   callback=callback, noise_scale=noise, coarse_share=TEXTURE_COARSE_SHARE)
+                   callback=callback, noise_scale=TEXTURE_NOISE, coarse_share=TEXTURE_COARSE_SHARE)
 
 
 def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_scale,
