@@ -157,13 +157,14 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
             content_weight: float = DEFAULTS["content_weight"], style_weight: float = DEFAULTS["style_weight"],
             style_blend: Sequence[float] | None = None, style_scale: float = DEFAULTS["style_scale"],
             max_size: int | None = DEFAULTS["max_size"], coarse_to_fine: bool = DEFAULTS["coarse_to_fine"],
-            **options):
+            style_loss: str = DEFAULTS["style_loss"], **options):
     """Gatys style transfer of `content_image` in the style of `style_image` (one image or a list).
 
     `max_size` caps the output's long side (the content is resized down, never up); other keyword
     options are those of `optimize` (init, init_image, optimizer, steps, lr, tv_weight, seed, callback,
     preserve_color). `steps` is the number of optimizer steps in all; coarse-to-fine (default) shares
-    them out over smaller sizes first (nst_core.plan).
+    them out over smaller sizes first (nst_core.plan). `style_loss`: gram (the paper), wasserstein2 or
+    sliced_wasserstein (nst_core.statistics).
 
     Several contents: a [B,H,W,3] batch gives one Result whose image is [B,H,W,3] (history entries carry
     the item as "stage"); a list of images (any sizes) gives a list of Results. Item i uses
@@ -171,7 +172,8 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     """
     vgg = vgg or load_vgg()
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
-    style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale)
+    style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale,
+                        style_loss=style_loss)
     items = [fit(image, max_size) for image in _content_items(content_image)]
     contents = [ContentTarget(vgg, image, content_layers, content_weight) for image in items]
     if not isinstance(content_image, (list, tuple)) and len(contents) == 1:

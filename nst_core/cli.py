@@ -40,7 +40,8 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bm
 # Engine option -> flag. Every flag's default, range and help text come from settings.OPTIONS.
 FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "--init",
          "content_weight": "--content-weight", "style_weight": "--style-weight", "tv_weight": "--tv-weight",
-         "style_scale": "--style-scale", "preserve_color": "--preserve-color", "max_size": "--size",
+         "style_scale": "--style-scale", "style_loss": "--style-loss", "preserve_color": "--preserve-color",
+         "max_size": "--size",
          "seed": "--seed", "pooling": "--pooling", "architecture": "--architecture",
          "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
          "init_image": "--init-image", "style_blend": "--style-blend",
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(loss, "style_weight")
     _add(loss, "tv_weight")
     _add(loss, "style_scale")
+    _add(loss, "style_loss")
     _add(loss, "preserve_color")
     loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
                       help=f"comma-separated VGG layers (default: {','.join(DEFAULT_CONTENT_LAYERS)})")
@@ -341,7 +343,8 @@ def _run(args, interrupts: Interrupts) -> int:
             style_weight=args.style_weight, style_blend=blend, style_scale=args.style_scale,
             max_size=args.max_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
-            preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, callback=bar)
+            preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
+            callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None
     finally:

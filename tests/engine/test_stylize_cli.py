@@ -62,6 +62,12 @@ def test_help_every_option_documented_default_shown_once(capsys):
     assert "exit codes" in text and "130" in text and "--overwrite" in text
 
 
+def test_every_transfer_option_has_a_flag():
+    """An option added to the engine reaches the command line (the reconstruction ones are not its job)."""
+    missing = set(OPTIONS) - set(cli.FLAGS) - {"reconstruction_steps", "reconstruction_max_size"}
+    assert missing == set()
+
+
 def test_flags_take_default_choices_and_help_from_settings():
     parser = cli.build_parser()
     for name, flag in cli.FLAGS.items():
