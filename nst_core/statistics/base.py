@@ -67,8 +67,6 @@ def pixel_weights(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Te
         raise ImageError(f"a layer mask must be [1,1,H,W] with the features' size {tuple(features.shape[-2:])}, "
                          f"got shape {tuple(mask.shape)} (use nst_core.statistics.layer_masks)")
     weights = mask.detach().reshape(-1).to(device=features.device, dtype=torch.float32)
-    if weights.is_inference():          # made under ComfyUI's inference mode: autograd needs a normal copy
-        weights = weights.clone()
     if not bool(weights.sum() > 0):
         raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
     return weights

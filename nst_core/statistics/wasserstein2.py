@@ -76,8 +76,10 @@ class Wasserstein2Statistic(StyleStatistic):
 
     def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> GaussianTarget:
         check_features(features)
-        with torch.no_grad():
-            return GaussianTarget.of(*moments(features.detach(), mask))
+        # normal tensors even when called under inference mode (ComfyUI): the loss's matmul with the
+        # target's square root saves it for backward, which autograd refuses for inference tensors
+        with torch.inference_mode(False), torch.no_grad():
+            return GaussianTarget.of(*moments(features.detach().clone(), None if mask is None else mask.clone()))
 
     def blend(self, targets: Sequence[GaussianTarget], weights: Sequence[float]) -> GaussianTarget:
         """The Gaussian with the mixture's mean and covariance (second moments add, weighted)."""
@@ -93,8 +95,6 @@ class Wasserstein2Statistic(StyleStatistic):
         # C_t^½ C C_t^½ = Y Yᵀ with Y = C_t^½ X: its nonzero eigenvalues are those of the smaller of
         # Y Yᵀ [N,N] and Yᵀ Y [M,M] (deep layers of small images have M < N pixels: a far smaller solve)
         root = target.cov_sqrt.to(spread.device)
-        if root.is_inference():         # a target made under ComfyUI's inference mode: autograd saves it
-            root = root.clone()
         y = root @ spread
         product = y.T @ y if y.shape[1] < y.shape[0] else y @ y.T
         values = torch.linalg.eigvalsh((product + product.T) / 2)
