@@ -52,3 +52,18 @@ def load_toy_nodes():
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+@pytest.fixture
+def toy_workdir(tmp_path, monkeypatch):
+    """A working directory with ./input/harness_test.png, nst-run's registry replaced by the toy nodes."""
+    import numpy as np
+    from PIL import Image
+    from comfyui_nst.nodes.headless import cli
+    toys = load_toy_nodes()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "build_registry", toys.registry)
+    (tmp_path / "input").mkdir()
+    Image.fromarray(np.full((4, 6, 3), 100, np.uint8)).save(tmp_path / "input" / "harness_test.png")
+    toys.reset()
+    return tmp_path

@@ -6,9 +6,7 @@ with silently wrong values.
 import json
 import pathlib
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from comfyui_nst.nodes.headless import cli
 from comfyui_nst.nodes.headless.format import MAX_NESTING, WorkflowFormatError, load_workflow, ui_to_api
@@ -20,13 +18,8 @@ CLASSES, NAMES = toys.registry()
 
 
 @pytest.fixture
-def work(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "build_registry", toys.registry)
-    (tmp_path / "input").mkdir()
-    Image.fromarray(np.full((4, 6, 3), 100, np.uint8)).save(tmp_path / "input" / "harness_test.png")
-    toys.reset()
-    return tmp_path
+def work(toy_workdir):
+    return toy_workdir
 
 
 def _run(capsys, *argv):

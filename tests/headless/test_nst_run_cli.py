@@ -23,14 +23,8 @@ toys = _toys()
 
 
 @pytest.fixture
-def work(tmp_path, monkeypatch):
-    """A working directory with ./input/harness_test.png and the toy registry installed."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "build_registry", toys.registry)
-    (tmp_path / "input").mkdir()
-    Image.fromarray(np.full((4, 6, 3), 100, np.uint8)).save(tmp_path / "input" / "harness_test.png")
-    toys.reset()
-    return tmp_path
+def work(toy_workdir):
+    return toy_workdir
 
 
 def _run(argv, capsys):
