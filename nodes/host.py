@@ -90,6 +90,18 @@ class ProgressBar:
             runtime.report_progress(value, self.total, preview)
 
 
+def progress_text(text: str) -> None:
+    """Show `text` under the running node (ComfyUI's progress text, e.g. 'level 3/5: 2048x1366 px,
+    9 tiles'); nothing outside ComfyUI or on hosts without it."""
+    context, server = _comfy("comfy_execution.utils"), _comfy("server")
+    try:
+        executing = context.get_executing_context() if context is not None else None
+        if executing is not None and server is not None:
+            server.PromptServer.instance.send_progress_text(text, executing.node_id)
+    except Exception:   # noqa: BLE001 - an older host without progress text must not break the node
+        pass
+
+
 def check_interrupted() -> None:
     """Raise the host's interruption exception if the user asked the run to stop."""
     mm = _comfy("comfy.model_management")

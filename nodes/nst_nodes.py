@@ -18,7 +18,7 @@ import time
 import torch
 
 import nst_core
-from nst_core.settings import DEFAULTS, MAX_SIDE, Option
+from nst_core.settings import DEFAULTS, LBFGS_HISTORY, MAX_SIDE, Option
 
 from . import host
 from .base import AUTO, CATEGORY, LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, widget
@@ -54,9 +54,12 @@ def step_reporter(preview_every: int):
 
     def report(p) -> None:
         host.check_interrupted()
+        if p.level_started and (p.levels > 1 or p.tiles > 1):
+            host.progress_text(p.describe())          # 'level 3/5: 2048x1366 px, 9 tiles'
         preview = None
         if preview_every > 0 and (p.level_step % preview_every == 0 or p.level_step == p.level.steps):
-            preview = nst_core.to_pil(p.image)
+            # small whatever the output's size: a 4096 px frame would be 50 MB to convert and send
+            preview = nst_core.to_pil(nst_core.image.fit_image(p.image, host.PREVIEW_MAX_SIZE))
         bar.update(p.step, p.total, preview)
     return report
 
@@ -68,6 +71,12 @@ def _styles_text(style) -> str:
     styles = style if isinstance(style, list) else [style]
     return "".join(f"; β = {s.weight:g} on {', '.join(s.layers)} ({s.style_loss}"
                    + (", masked)" if s.mask is not None else ")") for s in styles)
+
+
+def _weighting_used(weighting, style) -> str:
+    """The weighting the run used (an older workflow's paper β runs with paper: settings.resolve_weighting)."""
+    styles = [] if style is None else style if isinstance(style, list) else [style]
+    return nst_core.settings.resolve_weighting(weighting, [s.weight for s in styles])[0]
 
 
 def _level_marks(plan) -> list:
@@ -333,6 +342,9 @@ class NST_Optimize(NSTNode):
                                                     "content reconstruction)."}),
                 "init_image": ("IMAGE", {"tooltip": "Start image for init = image (resized to the "
                                                     "content's size)."}),
+                "weighting": engine_widget("weighting"),
+                "max_memory_gb": engine_widget("max_memory_gb", step=0.5),
+                "tile_size": engine_widget("tile_size"),
             },
         }
 
@@ -343,7 +355,8 @@ class NST_Optimize(NSTNode):
     def optimize(self, vgg, content, init=DEFAULTS["init"], optimizer=DEFAULTS["optimizer"], steps=DEFAULTS["steps"],
                  learning_rate=LEARNING_RATE.default, tv_weight=f"{DEFAULTS['tv_weight']:g}", seed=DEFAULTS["seed"],
                  preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
-                 coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None):
+                 coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None,
+                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"], tile_size=DEFAULTS["tile_size"]):
         vgg = self.check_vgg(vgg)
         if content is None:
             raise self.error("content", "no content target connected")
@@ -357,20 +370,23 @@ class NST_Optimize(NSTNode):
         results = self.call_engine(nst_core.optimize_batch, vgg, contents, style=style, init=init,
                                    init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
                                    tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
-                                   coarse_to_fine=coarse_to_fine,
-                                   callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
+                                   coarse_to_fine=coarse_to_fine, weighting=weighting, max_memory_gb=max_memory_gb,
+                                   tile_size=tile_size, callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
         result = nst_core.Result.batch(results)
         h, w = result.image.shape[1:3]
         plan, content = result.plan, contents[0]
-        sizes = f" at {plan.describe()}" if len(plan) > 1 else ""
+        sizes = f" at {plan.describe()}" if len(plan) > 1 or plan.levels[-1].tile is not None else ""
+        pairs = sorted({lv.history for lv in plan.levels if lv.history < LBFGS_HISTORY})
+        sizes += f" (L-BFGS pairs {', '.join(map(str, pairs))} to fit memory)" if pairs and optimizer == "lbfgs" else ""
         batch = f", batch of {len(contents)} (seed + index)" if len(contents) > 1 else ""
         header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(results[-1].history)}/{plan.steps} steps{sizes}, "
                   f"init {init}, seed {int(seed)}, preserve_color {preserve_color}{batch}\n"
                   f"α = {content.weight:g} on {', '.join(content.layers)}"
                   + _styles_text(style)
-                  + f"; tv_weight = {float(tv_weight):g}\nvgg: {vgg.arch}, {vgg.pooling} pooling, "
+                  + f"; tv_weight = {float(tv_weight):g}; weighting {_weighting_used(weighting, style)}"
+                  + f"\nvgg: {vgg.arch}, {vgg.pooling} pooling, "
                     f"device {vgg.device}")
         report = format_report(result.history, header=header, stopped=result.stopped,
                                warnings=result.warnings, seconds=seconds)

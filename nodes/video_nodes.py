@@ -12,7 +12,8 @@ import time
 
 import nst_core
 from nst_core.settings import DEFAULTS
-from nst_core.video import TEMPORAL_WEIGHT, available, pan_clip, warped_differences
+from nst_core.video import CHUNK_FRAMES, TEMPORAL_WEIGHT, available, pan_clip, warped_differences
+from nst_core.video.chunks import border_pairs
 from nst_core.video.options import FRAME_COUNT, PAN_X, PAN_Y, ZOOM
 
 from . import host
@@ -31,7 +32,8 @@ class NST_StylizeFrames(NSTNode):
                    "consistency (Ruder et al. 2016): each frame starts from the previous result moved along "
                    "the optical flow of the frames, and a temporal loss keeps it there wherever the flow is "
                    "reliable, so the style does not flicker. temporal_weight 0 = every frame on its own. "
-                   "Frames run at their own size: resize them first (NST Resize).")
+                   "Frames run at their own size: resize them first (NST Resize). chunk_frames cuts a long "
+                   "clip into chunks (for parallel runs outside ComfyUI), aligned where they meet.")
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("frames", "report")
     OUTPUT_TOOLTIPS = ("The stylized frames, an IMAGE batch in the input's order.",
@@ -67,6 +69,13 @@ class NST_StylizeFrames(NSTNode):
             },
             "optional": {
                 "init_image": ("IMAGE", {"tooltip": "Start image of the first frame for init = image."}),
+                "chunk_frames": widget(CHUNK_FRAMES, "Cut the clip into chunks of this many frames (at least 2), "
+                                                     "each next one starting on the last frame of the one "
+                                                     "before: their first frames are stylized in order, then "
+                                                     "each chunk on its own (outside ComfyUI in parallel: "
+                                                     "python -m nst_core.video --workers N), aligned to the "
+                                                     "chunk before where they meet. Here they run one after "
+                                                     "the other. 0 = no chunks (the clip in order)."),
             },
         }
 
@@ -84,7 +93,8 @@ class NST_StylizeFrames(NSTNode):
     def stylize(self, vgg, frames, style, temporal_weight=f"{TEMPORAL_WEIGHT.default:g}", steps=DEFAULTS["steps"],
                 init=DEFAULTS["init"], optimizer=DEFAULTS["optimizer"], learning_rate=LEARNING_RATE.default,
                 content_weight=f"{DEFAULTS['content_weight']:g}", tv_weight=f"{DEFAULTS['tv_weight']:g}",
-                seed=DEFAULTS["seed"], preview_every=PREVIEW_EVERY.default, init_image=None):
+                seed=DEFAULTS["seed"], preview_every=PREVIEW_EVERY.default, init_image=None,
+                chunk_frames=CHUNK_FRAMES.default):
         vgg = self.check_vgg(vgg)
         clip = self.image_batch("frames", frames)
         style = self.check_target(style, "style", nst_core.StyleTarget)
@@ -97,6 +107,7 @@ class NST_StylizeFrames(NSTNode):
         result = self.call_engine(nst_core.stylize_frames, clip, style, vgg=vgg, temporal_weight=temporal_weight,
                                   steps=steps, init=init, init_image=init_batch, optimizer=optimizer, lr=lr,
                                   content_weight=content_weight, tv_weight=tv_weight, seed=seed, max_size=None,
+                                  chunk_frames=chunk_frames,
                                   callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
@@ -111,6 +122,9 @@ class NST_StylizeFrames(NSTNode):
                  f"steps per frame, init {init} (frame 0), seed {int(seed)}",
                  f"temporal_weight {weight:g} x β {style.weight:g}" + ("" if weight else " (frames independent)")
                  + f"; vgg {vgg.arch}, device {vgg.device}", f"time: {seconds:.1f} s"]
+        if result.chunks:
+            lines.append(f"{len(result.chunks)} chunks (frames " + ", ".join(f"{c.start}-{c.stop - 1}"
+                         for c in result.chunks) + "), each aligned to the one before at their shared frame")
         if result.stopped:
             lines.append(f"stopped early: {result.stopped}")
         lines += [f"warning: {message}" for message in result.warnings]
@@ -123,6 +137,11 @@ class NST_StylizeFrames(NSTNode):
             if t and flicker:
                 parts.append(f"flicker {flicker[t - 1]:.4f}")
             lines.append(f"frame {t}: " + ", ".join(parts))
+        borders = [t for t in border_pairs(result.chunks) if t < count]
+        if flicker and borders and len(borders) < len(flicker):
+            inside = [value for t, value in enumerate(flicker, 1) if t not in borders]
+            lines.append(f"flicker across chunk borders {sum(flicker[t - 1] for t in borders) / len(borders):.4f}, "
+                         f"inside chunks {sum(inside) / len(inside):.4f}")
         if flicker:
             lines.append(f"mean flicker (mean |frame − previous frame moved along the flow| over the pixels the "
                          f"flow keeps, 0..1): {sum(flicker) / len(flicker):.4f}")

@@ -17,9 +17,11 @@ from .loader import load_vgg
 from .loop import Result, initial_image, run
 from .objective import Objective
 from .layers import min_input_size
-from .plan import Level, RunPlan, make_plan, plan_run
+from .plan import Level, RunPlan, fit_memory, make_plan, plan_run
+from .tiling import TILEABLE_STATISTICS
 from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OPTIONS,
-                       OptionError, check)
+                       OptionError, check, resolve_weighting)
+from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 
 # Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
@@ -27,15 +29,21 @@ from .targets import ContentTarget, StyleTarget
 # of the first convolutions: measured at 64 px, 150 L-BFGS steps, conv1_2 reaches 17 dB PSNR from
 # full-range noise and 30-44 dB from low-amplitude noise.
 RECONSTRUCTION_NOISE = 0.1
-# Texture synthesis starts from full-range white noise, as in the paper, and spends half its steps at
-# half the size (TEXTURE_COARSE_SHARE): at full size alone the start's grain stays in the result. Measured on
-# The Starry Night at 128x80 px, 100 L-BFGS steps, the cumulative ladder conv1_1 .. +conv5_1 (share of the
-# luminance's spectral power above half the Nyquist frequency; the painting: 4.9 %): 17 / 26 / 34 / 34 / 43 %
-# at full size, 7.4 / 6.8 / 9.0 / 9.4 / 12.9 % with the coarse half. A low-amplitude start (0.5 ± 0.05) is
-# cleaner still from conv3_1 on but leaves the conv1_1+conv2_1 rung flat gray (looked at: 29.5 % of pure
-# noise grain, no texture), so it is not used.
+# Texture synthesis starts from seeded noise with the painting's power spectrum (TEXTURE_START "spectrum",
+# nst_core.spectral_noise; "white": the paper's full-range white noise) and runs every step at full size
+# (TEXTURE_COARSE_SHARE: the share of steps spent at half the size first). White noise leaves its grain.
+# Share of luminance power above half the Nyquist frequency / the painting's at the same size, ladder
+# conv1_1 .. +conv5_1 (`python -m nst_core.bench.texture`), 128 px, 100 steps, weighting normalized,
+# spectrum start: The Starry Night 1.09/1.15/1.16/1.19/1.24x, The Scream 1.09/1.04/1.20/1.36/1.56x. From
+# white noise with the coarse half (the earlier default) Starry Night 1.53/1.41/1.85/1.94/2.66x, at full
+# size alone 3.5-8.8x. 64 px, 50 steps, white-noise start, worst rung on Starry Night / The Scream: coarse
+# half 1.83/1.89x, style image at each level's size 1.72/1.76x, relu layers 1.95/1.73x, Wasserstein-2
+# 1.70/1.57x, sliced W 2.85/2.06x; a 3-level pyramid (128 px) 1.99x with a checkerboard of blobs on the
+# conv1_1 rung. The autocorrelation radius (nst_core.texture_metrics) is flat with depth from this start
+# (Starry Night 9.5-10.4 px, The Scream 11.2-14.2 px) and FELL 2.5x from white noise (8.9 -> 3.5 px).
+TEXTURE_START = "spectrum"
 TEXTURE_NOISE = 1.0
-TEXTURE_COARSE_SHARE = 0.5
+TEXTURE_COARSE_SHARE = 0.0
 
 
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
@@ -43,7 +51,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
              steps: int = DEFAULTS["steps"], lr: float | None = None, tv_weight: float = DEFAULTS["tv_weight"],
              seed: int = DEFAULTS["seed"], size=None, callback: Callable | None = None,
              preserve_color: str = DEFAULTS["preserve_color"], coarse_to_fine: bool = False,
-             plan: RunPlan | None = None, pixel_terms=()) -> Result:
+             plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
+             tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"]) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
@@ -51,25 +60,41 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     long side of at least 256 px start at sizes halved down to a ~128 px long side (see nst_core.plan).
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
+    `weighting`: "normalized" (a size-free style strength) or "paper" (nst_core.objective.Objective); a
+    normalized style weight above settings.MAX_STRENGTH is an older workflow's paper β and runs with
+    "paper", with a warning (settings.resolve_weighting).
+    `max_memory_gb` (0 = the device's free memory) and `tile_size` (0 = automatic): the plan computes a
+    level tile by tile (exactly) and keeps fewer L-BFGS pairs where it would not fit (plan.fit_memory).
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
-                 preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine))
+                 preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
+                 max_memory_gb=max_memory_gb, tile_size=tile_size)
     if plan is None:
         if size is None:
             if content is None:
                 raise OptionError("size", "give the output size when there is no content target")
             size = content.size
         plan = plan_run(size, opts["steps"], opts["coarse_to_fine"])
+    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+    layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
+                                 *(name for s in styles for name in s.layers)]))
+    if layers:
+        # memory decided once, before any target is computed: tiles and L-BFGS pairs per level
+        plan = fit_memory(plan, vgg, layers, max_memory_gb=opts["max_memory_gb"], tile_size=opts["tile_size"],
+                          optimizer=opts["optimizer"],
+                          tileable=all(s.statistic.name in TILEABLE_STATISTICS for s in styles))
     if opts["init"] == "style" and style is None:
         raise OptionError("init", "init 'style' needs a style target")
     if opts["init"] == "content" and content is None:
         raise OptionError("init", "init 'content' needs a content target")
+    weighting, legacy = resolve_weighting(weighting, [s.weight for s in styles])
     content, style, to_output, notes = color.prepare(opts["preserve_color"], content, style)
+    notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
     # every level's objective first: size and memory errors surface before any work is done
     objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
-                            content_weight=_level_content_weight(content, level, final_area),
-                            pixel_terms=pixel_terms, seed=opts["seed"] + level.index)
+                            content_weight=_level_content_weight(content, level, final_area, weighting),
+                            pixel_terms=pixel_terms, seed=opts["seed"] + level.index, weighting=weighting)
                   for level in plan.levels]
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
@@ -82,10 +107,11 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     return result
 
 
-def _level_content_weight(content, level: Level, final_area: int) -> float | None:
-    """α times (final area / level area): the content loss grows with the pixel count, the Gram loss does
-    not, so each level optimizes the per-pixel balance of the final one (its losses equal a plain run's)."""
-    if content is None:
+def _level_content_weight(content, level: Level, final_area: int, weighting: str) -> float | None:
+    """Under "paper", α times (final area / level area): the content loss grows with the pixel count, the
+    Gram loss does not, so each level optimizes the per-pixel balance of the final one (its losses equal a
+    plain run's). Under "normalized" every term is size-free already: α as it is (None)."""
+    if content is None or weighting != "paper":
         return None
     return content.weight * final_area / (level.size[0] * level.size[1])
 
@@ -164,7 +190,8 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     options are those of `optimize` (init, init_image, optimizer, steps, lr, tv_weight, seed, callback,
     preserve_color). `steps` is the number of optimizer steps in all; coarse-to-fine (default) shares
     them out over smaller sizes first (nst_core.plan). `style_loss`: gram (the paper), wasserstein2 or
-    sliced_wasserstein (nst_core.statistics).
+    sliced_wasserstein (nst_core.statistics). `weighting` (an `optimize` option): "normalized" (default)
+    makes `style_weight` a size-free strength (default 3), "paper" the raw β of Gatys et al.
 
     Several contents: a [B,H,W,3] batch gives one Result whose image is [B,H,W,3] (history entries carry
     the item as "stage"); a list of images (any sizes) gives a list of Results. Item i uses
@@ -198,14 +225,16 @@ def reconstruct_content(image, layers: Sequence[str] = CONTENT_LADDER, *, vgg=No
                         steps: int = DEFAULTS["reconstruction_steps"], optimizer: str = DEFAULTS["optimizer"],
                         lr: float | None = None, seed: int = DEFAULTS["seed"],
                         max_size: int | None = DEFAULTS["reconstruction_max_size"],
-                        callback: Callable | None = None) -> Result:
-    """Invert the network from one layer at a time, starting from white noise: a batch, one per layer."""
+                        callback: Callable | None = None, weighting: str = DEFAULTS["weighting"]) -> Result:
+    """Invert the network from one layer at a time, starting from white noise: a batch, one per layer.
+    (One term per run, so `weighting` only scales the recorded loss: relative to the target under
+    "normalized", the paper's raw ½Σ(F−P)² under "paper".)"""
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
     image = fit(image, max_size)
     stages = [(ContentTarget(vgg, image, [name], 1.0), None) for name in layers]
     return _ladder(vgg, stages, tuple(image.shape[1:3]), steps=steps, optimizer=optimizer, lr=lr, seed=seed,
-                   callback=callback, noise_scale=RECONSTRUCTION_NOISE)
+                   callback=callback, noise_scale=RECONSTRUCTION_NOISE, weighting=weighting)
 
 
 def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cumulative: bool = True,
@@ -213,24 +242,32 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
                       optimizer: str = DEFAULTS["optimizer"], lr: float | None = None,
                       seed: int = DEFAULTS["seed"], size=None,
                       max_size: int | None = DEFAULTS["reconstruction_max_size"],
-                      callback: Callable | None = None) -> Result:
-    """Texture synthesis from Gram matrices, from white noise. `cumulative` gives the paper's ladder
-    (conv1_1; conv1_1+conv2_1; ...); otherwise one layer per image. Output at the image's size or `size`."""
+                      callback: Callable | None = None, weighting: str = DEFAULTS["weighting"]) -> Result:
+    """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum
+    (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives the paper's ladder
+    (conv1_1; conv1_1+conv2_1; ...); otherwise one layer per image. Output at the image's size or `size`.
+    `weighting` "normalized" makes each layer's Gram term relative to its target (so a cumulative rung
+    weighs its layers by relative error), "paper" keeps the raw E_l."""
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
     image = fit(image, max_size)
     out_size = tuple(size) if size is not None else tuple(image.shape[1:3])
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
     stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
+    start = ((lambda level_size, level_seed: spectrum_noise(image, level_size, level_seed, device=vgg.device))
+             if TEXTURE_START == "spectrum" else None)
     return _ladder(vgg, stages, out_size, steps=steps, optimizer=optimizer, lr=lr, seed=seed,
-                   callback=callback, noise_scale=TEXTURE_NOISE, coarse_share=TEXTURE_COARSE_SHARE)
+                   callback=callback, noise_scale=TEXTURE_NOISE, coarse_share=TEXTURE_COARSE_SHARE,
+                   weighting=weighting, start=start)
 
 
 def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_scale,
-            coarse_share: float = 0.0) -> Result:
-    """One run per stage (the same plan and the same noise each), as one batch and one history.
-    `coarse_share` of the steps run at half the size first when every stage's layers fit there."""
-    opts = check(steps=steps, optimizer=optimizer, lr=lr, seed=seed)
+            coarse_share: float = 0.0, weighting: str = DEFAULTS["weighting"],
+            start: Callable | None = None) -> Result:
+    """One run per stage (the same plan and the same start each), as one batch and one history.
+    `coarse_share` of the steps run at half the size first when every stage's layers fit there.
+    `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of `noise_scale`."""
+    opts = check(steps=steps, optimizer=optimizer, lr=lr, seed=seed, weighting=weighting)
     plan = plan_run(size, opts["steps"])
     half = (size[0] // 2, size[1] // 2)
     deepest = max(max(min_input_size(name) for name in (c or s).layers) for c, s in stages)
@@ -239,9 +276,11 @@ def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_sc
         plan = make_plan([half, size], [coarse_steps, opts["steps"] - coarse_steps])
     images, history, notes, stopped = [], [], [], None
     for index, (content, style) in enumerate(stages):
-        objectives = [Objective(vgg, content, style, 0.0, level.size) for level in plan.levels]
-        x0 = initial_image("noise", plan.levels[0].size, seed=opts["seed"], device=vgg.device,
-                           noise_scale=noise_scale)
+        objectives = [Objective(vgg, content, style, 0.0, level.size, weighting=opts["weighting"])
+                      for level in plan.levels]
+        x0 = (start(plan.levels[0].size, opts["seed"]) if start is not None else
+              initial_image("noise", plan.levels[0].size, seed=opts["seed"], device=vgg.device,
+                            noise_scale=noise_scale))
         result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,
                      stage=index, stages=len(stages), step_offset=index * plan.steps,
                      total=plan.steps * len(stages))

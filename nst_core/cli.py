@@ -40,9 +40,11 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bm
 # Engine option -> flag. Every flag's default, range and help text come from settings.OPTIONS.
 FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "--init",
          "content_weight": "--content-weight", "style_weight": "--style-weight", "tv_weight": "--tv-weight",
+         "weighting": "--weighting",
          "style_scale": "--style-scale", "style_loss": "--style-loss", "preserve_color": "--preserve-color",
          "max_size": "--size",
          "seed": "--seed", "pooling": "--pooling", "architecture": "--architecture",
+         "max_memory_gb": "--max-memory-gb", "tile_size": "--tile-size",
          "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
          "init_image": "--init-image", "style_blend": "--style-blend",
          "style_layer_weights": "--style-layer-weights", "content_layers": "--content-layers",
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(run, "lr")
     _add(run, "init")
     _add(run, "seed")
+    _add(run, "max_memory_gb")
+    _add(run, "tile_size")
     run.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
                      default=OPTIONS["coarse_to_fine"].default,
                      help="run every step at full size. By default coarse-to-fine is on: "
@@ -141,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     loss = p.add_argument_group("the loss")
     _add(loss, "content_weight")
     _add(loss, "style_weight")
+    _add(loss, "weighting")
     _add(loss, "tv_weight")
     _add(loss, "style_scale")
     _add(loss, "style_loss")
@@ -344,6 +349,7 @@ def _run(args, interrupts: Interrupts) -> int:
             max_size=args.max_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
             preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
+            max_memory_gb=args.max_memory_gb, tile_size=args.tile_size, weighting=args.weighting,
             callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None

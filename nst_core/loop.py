@@ -24,8 +24,9 @@ import torch
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
 from .objective import Objective
-from .plan import Level, RunPlan
+from .plan import Level, RunPlan, fit_memory
 from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
+from .tiling import TILEABLE_STATISTICS, TiledObjective
 
 DIVERGENCE_FACTOR = 10.0
 # share of pixels pinned at 0 or 1 that marks a blown-up first-order run (a stylized photo has < 5 %)
@@ -65,6 +66,8 @@ class Progress:
     step / total: steps done and to do in the whole call (all levels, all stages of a ladder);
     level: the plan's current Level (.index, .size, .steps, .label); level_step: 1..level.steps;
     level_started: True on a level's first step (a loss jump there is the size change, not divergence).
+    tile: the level's tile core (th, tw) px, None when untiled; tiles: how many (1 untiled);
+    describe(): 'level 3/5: 2048x1366 px, 9 tiles'.
     """
 
     def __init__(self, step: int, total: int, plan: RunPlan, level: Level, level_step: int, stage: int,
@@ -72,10 +75,16 @@ class Progress:
         self.step, self.total = step, total
         self.plan, self.level, self.level_step = plan, level, level_step
         self.levels = len(plan.levels)
+        self.tile, self.tiles = level.tile, level.tiles
         self.stage, self.stages = stage, stages
         self._losses_fn, self._image_fn = losses_fn, image_fn
         self._losses = None
         self.stop_requested = False
+
+    def describe(self) -> str:
+        """'level 3/5: 2048x1366 px, 9 tiles' ('2048x1366 px' for a one-level plan)."""
+        where = f"level {self.level.index + 1}/{self.levels}: " if self.levels > 1 else ""
+        return where + self.level.tiled_label
 
     @property
     def level_started(self) -> bool:
@@ -96,15 +105,16 @@ class Progress:
         self.stop_requested = True
 
 
-def make_optimizer(name: str, params, lr: float | None):
+def make_optimizer(name: str, params, lr: float | None, history_size: int = LBFGS_HISTORY):
     if name not in OPTIMIZERS:
         raise OptionError("optimizer", f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
     lr = DEFAULT_LR[name] if lr is None else float(lr)
     if not (lr > 0 and math.isfinite(lr)):
         raise OptionError("lr", f"the learning rate must be positive and finite, got {lr}")
     if name == "lbfgs":
-        # one iteration per step so callbacks see every step; the history persists across steps
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=LBFGS_HISTORY,
+        # one iteration per step so callbacks see every step; the history persists across steps; the
+        # plan may keep fewer pairs at large sizes (nst_core.plan.fit_memory)
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=max(1, int(history_size)),
                                  tolerance_grad=-1, tolerance_change=-1)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
@@ -153,6 +163,8 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
     """
     if len(objectives) != len(plan.levels):
         raise ValueError(f"{len(objectives)} objectives for {len(plan.levels)} plan levels")
+    if plan.budget_bytes is None:
+        plan = _fitted(plan, objectives, optimizer)
     total = plan.steps if total is None else total
     to_output = to_output or (lambda t: t)
     x = x0
@@ -162,6 +174,8 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
     for level, objective in zip(plan.levels, objectives):
         if tuple(x.shape[-2:]) != level.size:
             x = next_level(x, level) if next_level is not None else resize(x.clamp(0, 1), level.size)
+        if level.tile is not None and not isinstance(objective, TiledObjective):
+            objective = TiledObjective(objective, tile=level.tile)
         x, stopped = _run_level(plan, level, objective, x, optimizer, lr, callback, to_output, stage, stages,
                                 step_offset, total, history, notes)
         if stopped is not None:
@@ -171,6 +185,22 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
     return Result(to_bhwc(to_output(x)), history, stopped, notes, plan)
 
 
+def _fitted(plan: RunPlan, objectives, optimizer: str) -> RunPlan:
+    """A plan made without the network (make_plan, plan_run without vgg) fitted to the automatic memory
+    budget, so that every run tiles where it must (an already tiled objective is left as it is)."""
+    objective = objectives[-1]
+    layers = list(getattr(objective, "layers", ()))
+    if not layers or isinstance(objective, TiledObjective):
+        return plan
+    return fit_memory(plan, objective.vgg, layers, optimizer=optimizer, tileable=_tileable(objective))
+
+
+def _tileable(objective) -> bool:
+    """Every style statistic of the objective is a sum over positions (the tiled objective's condition)."""
+    return all(getattr(statistic, "name", "gram") in TILEABLE_STATISTICS
+               for entries in objective.terms.values() for kind, _, statistic, _, _ in entries if kind == "style")
+
+
 def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, stage, stages, step_offset,
                total, history, notes):
     """`level.steps` steps from x0; appends to history/notes; returns (pixels [1,3,H,W], stopped)."""
@@ -178,7 +208,7 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
     stopped = None
     with torch.inference_mode(False), torch.enable_grad():
         x = x0.detach().clone().requires_grad_(True)
-        opt = make_optimizer(optimizer, [x], lr)
+        opt = make_optimizer(optimizer, [x], lr, level.history)
         check_every = 1 if x.device.type == "cpu" else 10
         best_x, best_loss = x.detach().clone(), math.inf
         above = 0                                  # checks in a row with the loss far above the best

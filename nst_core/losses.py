@@ -43,6 +43,14 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return 0.5 * squared.sum()
 
 
+def content_energy(target: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """½ Σ P² (or ½ Σ m P²): the content loss of an all-zero output (weighting "normalized" divides by it)."""
+    squared = target.double().pow(2)
+    if mask is not None:
+        squared = squared * mask.to(squared.device, torch.float64)
+    return 0.5 * float(squared.sum())
+
+
 class _StyleLayerLoss(torch.autograd.Function):
     """E = Σ (Ĝ − Â)² / (4 N²) with Ĝ = F Fᵀ / M; backward dE/dF = (Ĝ − Â) F / (N² M)."""
 

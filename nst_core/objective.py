@@ -15,9 +15,9 @@ import os
 import torch
 
 from .errors import NSTError
-from .settings import OptionError
-from .losses import content_loss, tv_loss
-from .memory import check_fits
+from .settings import DEFAULTS, OPTIONS, OptionError
+from .losses import content_energy, content_loss, tv_loss
+from .statistics.normalization import relative_scale
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -49,14 +49,34 @@ class Objective:
 
     `style`: one StyleTarget or several (each with its own β_k, statistic and mask: one style per region);
     the recorded "style" term is in units of the first target's β (= β_1, `style_weight`). `content_weight`
-    defaults to the content target's α; a coarse level of a plan passes α scaled by (final area / level
-    area), so every level optimizes the per-pixel balance of the final one (the content loss ½Σ(F−P)² grows
-    with the pixel count, the style statistics do not). `seed` seeds the random parts of a statistic
-    (sliced Wasserstein's directions, drawn anew every evaluation).
+    defaults to the content target's α. `seed` seeds the random parts of a statistic (sliced Wasserstein's
+    directions, drawn anew every evaluation).
+
+    `weighting` (nst_core.settings.WEIGHTINGS): "paper" = the terms above as the papers define them
+    (content_l = ½Σ(F−P)², E_l = Σ(Ĝ−Â)²/(4N²)); the content loss grows with the pixel count and the
+    style statistics do not, so a plan's coarse levels pass α scaled by (final area / level area).
+    "normalized" = every layer's term divided by its target's energy, the loss of an all-zero output:
+    content_l = ‖F−P‖²/‖P‖² (masked: Σm(F−P)²/Σm P²), Gram E_l = ‖Ĝ−Â‖²/‖Â‖², W2 and sliced W the same way
+    times statistics.normalization.relative_scale. Each term is then dimensionless and does not grow with
+    the pixel count, so one β gives the same look at every size and every level, and a pair with strong
+    features weighs no more than one with weak ones. The factors are constants of the targets at this size,
+    folded into the per-term weights (`terms`), so the evaluation (and tiling.TiledObjective, which reads
+    `terms`) is the same for both weightings.
+
+    Why target energies and not means over positions (the other size-free candidate, content
+    Σ(F−P)²/(NM), style Σ(Ĝ−Â)²/N²): means differ from energies by a factor per term, ΣP²/(NM) for the
+    content and ΣÂ²/N² per style layer, and those factors vary with the pair: measured on the 5 pairs of
+    nst_core.bench.look, the strength a fixed mean-weighting β amounts to (in energy units) spreads 7.5x over
+    the pairs at 128 px, 15x at 256 px and 20x at 384 px (and 2x over the sizes for the astronaut + The
+    Scream), so means would still paint one pair and tint another. With energies, the default strength
+    gave a relu4_2 content distance of 0.61-0.69 on all 5 pairs at 128 px (30 steps; paper β 5e6:
+    0.67-1.02) and 0.62-0.68 for the cat + Starry Night at 96, 128 and 192 px (100 steps).
     """
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
-                 content_weight: float | None = None, pixel_terms=(), seed: int = 0):
+                 content_weight: float | None = None, pixel_terms=(), seed: int = 0,
+                 weighting: str = DEFAULTS["weighting"]):
+        self.weighting = OPTIONS["weighting"].check(weighting)
         self.pixel_terms = tuple(pixel_terms)
         self.term_names = TERMS + tuple(term.name for term in self.pixel_terms)
         styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
@@ -86,7 +106,7 @@ class Objective:
         self.layers = layers
         if layers:
             self.vgg.check_size(*self.size, layers)
-            check_fits(self.vgg, self.size, layers)
+            # memory is the run plan's decision (nst_core.plan.fit_memory: untiled or tiled, L-BFGS pairs)
         self.autocast = autocast_dtype(self.vgg.device)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
         # nodes under inference mode, whose tensors autograd refuses to save for backward)
@@ -95,19 +115,37 @@ class Objective:
 
     def _layer_terms(self) -> dict[str, list]:
         """{layer: [(kind, weight, statistic, target, mask)]}: what each layer's output is compared with
-        (statistic None for content; mask None where the term covers the whole image)."""
+        (statistic None for content; mask None where the term covers the whole image). Under weighting
+        "normalized" each weight includes 1 / the target's energy (`_normalizer`)."""
         terms: dict[str, list] = {}
         if self.content is not None:
             feats, masks = self.content.features_at(self.size), self.content.masks_at(self.size)
             for name, w in zip(self.content.layers, self.content.layer_weights):
+                w = w * self._normalizer("content", None, feats[name], masks[name], name)
                 terms.setdefault(name, []).append(("content", w, None, feats[name], masks[name]))
         for style in self.styles:
             share = style.weight / self.style_weight
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
             for name, w in zip(style.layers, style.layer_weights):
-                terms.setdefault(name, []).append(("style", w * share, style.statistic, targets[name],
-                                                   masks[name]))
+                w = w * share * self._normalizer("style", style.statistic, targets[name], None, name)
+                terms.setdefault(name, []).append(("style", w, style.statistic, targets[name], masks[name]))
         return terms
+
+    def _normalizer(self, kind: str, statistic, target, mask, layer: str) -> float:
+        """1 under "paper"; under "normalized" the factor that makes the term relative to its target:
+        1 / (½Σ m P²) for content (a content mask counts only its region's energy), relative_scale / energy
+        for a style statistic (its loss at an all-zero output; a style mask needs nothing: the masked
+        statistics are already weighted means over the region)."""
+        if self.weighting == "paper":
+            return 1.0
+        if kind == "content":
+            energy = content_energy(target, mask)
+        else:
+            energy = statistic.energy(target, layer) / relative_scale(statistic.name, layer)
+        if not energy > 0:
+            raise OptionError("weighting", f"the {kind} target is all zero at {layer}: its relative loss is "
+                                           "undefined; use weighting=paper or another layer")
+        return 1.0 / energy
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(total, {term: value}) for pixels x [1,3,H,W]; differentiable in x."""

@@ -9,14 +9,28 @@ final level starts close to a good optimum and needs few of its expensive steps.
 while the coarsest long side stays >= COARSEST_LONG_SIDE; the steps are shared out in the proportions
 LEVEL_SHARES (coarsest, each level in between, final). Measured at 512 px (README, "Speed"): the
 reference's 500-step loss is reached ~6x sooner than with plain full-size L-BFGS steps.
+
+Large sizes. A level whose side exceeds EXPENSIVE_SIDE gets its share divided by (side / EXPENSIVE_SIDE):
+a step costs ~ its pixel count (measured s/step per megapixel: nst_core.bench.scale), so a 4096 px step
+costs 64 steps at 512 px; the levels up to 512 px settle the picture and the large ones mostly add
+detail. A 300-step plan to 4096x4096: 128 x 103, 256 x 68, 512 x 68, 1024 x 34, 2048 x 17, 4096 x 10
+(~18 final-size steps of work; the plain shares would give the 4096 px level 54 steps). Measured on this
+2-core CPU (shared, nst_core.bench.scale): a 512 px step 9.5 s, a 4096 px step 813 s (9 tiles of 1376 px
+under a 12 GiB cap) = 85 steps at 512 px; the 10 top steps take ~2.3 h, 54 would take ~12 h.
+
+Memory (`fit_memory`, done by plan_run when given the network and its layers): each level is either
+untiled or computed tile by tile (nst_core.tiling, exact), and gets its L-BFGS history size, so that the
+step fits the memory budget (`max_memory_gb`; 0 = the device's free memory). See `fit_memory`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from .errors import ImageError
-from .settings import OPTIONS
+from . import memory
+from .settings import LBFGS_HISTORY, OPTIONS, OptionError
 
 COARSEST_LONG_SIDE = 128
 # ... and while its short side stays >= this: every VGG layer down to pool5 still has a pixel there
@@ -28,6 +42,21 @@ LEVEL_SHARES = (0.5, 1 / 3, 0.4)
 # its curvature history, which a tiny budget cannot pay for. Measured at 256 px: with 100 steps
 # coarse-to-fine reached the plain loop's loss 2.3x sooner; with 40, it ended at a higher loss.
 MIN_PYRAMID_STEPS = 100
+# Levels with a longer side than this get their share divided by (side / EXPENSIVE_SIDE) (see above).
+EXPENSIVE_SIDE = 512
+
+# L-BFGS history under a memory budget. Each pair costs 24 B per pixel (two float32 RGB vectors): 100 MB
+# at 2048x2048, 403 MB at 4096x4096; the default 100 pairs take 9.7 GiB at 2048 px. When a level does not
+# fit with LBFGS_HISTORY pairs untiled, the history gets at most HISTORY_SHARE of the budget (the rest
+# goes to the activations, whose tiles grow with it: bigger tiles mean less halo) and never fewer than
+# MIN_HISTORY pairs. Measured at 192 px, default transfer, 80 plain L-BFGS steps from the content (total
+# loss at steps 20 / 40 / 80): 100 pairs 29.94 / 8.41 / 4.888; 20 pairs 29.94 / 8.41 / 4.878; 10 pairs
+# 29.96 / 8.33 / 4.915 (+0.6 %). 5 pairs is not measured side by side yet (a run in another process met
+# a changed weighting); it is the floor because at 2048 px a pair is 100 MB and 5 take 0.5 GiB of a 3 GiB
+# budget. L-BFGS's usual m is 3-20 (Nocedal & Wright): pairs are the cheapest thing to give up.
+HISTORY_SHARE = 1 / 3
+MIN_HISTORY = 5
+GIB = 2 ** 30
 
 
 @dataclass(frozen=True)
@@ -38,11 +67,21 @@ class Level:
     size: tuple[int, int]
     steps: int
     first_step: int
+    # the memory decision (fit_memory): None = untiled, else the tiles' core (th, tw) px and their count;
+    # the L-BFGS pairs this level's optimizer keeps
+    tile: tuple[int, int] | None = None
+    tiles: int = 1
+    history: int = LBFGS_HISTORY
 
     @property
     def label(self) -> str:
         """'256x170 px' (width x height)."""
         return f"{self.size[1]}x{self.size[0]} px"
+
+    @property
+    def tiled_label(self) -> str:
+        """'2048x1366 px, 9 tiles' (or just the label when untiled)."""
+        return self.label + (f", {self.tiles} tiles" if self.tile is not None else "")
 
     @property
     def last_step(self) -> int:
@@ -54,6 +93,8 @@ class RunPlan:
     """The levels of a run, coarse to fine; the last level's size is the output's."""
 
     levels: tuple[Level, ...]
+    # the memory budget the levels were fitted to (bytes; None: not fitted, every level untiled)
+    budget_bytes: int | None = None
 
     @property
     def steps(self) -> int:
@@ -68,7 +109,7 @@ class RunPlan:
 
     def describe(self) -> str:
         """'128x85 px x 167, 256x170 px x 133' (or '256x170 px x 300' for one level)."""
-        return ", ".join(f"{level.label} x {level.steps}" for level in self.levels)
+        return ", ".join(f"{level.tiled_label} x {level.steps}" for level in self.levels)
 
     def cost(self) -> float:
         """The plan's cost in final-size steps (a step's cost ~ its pixel count)."""
@@ -108,12 +149,15 @@ def level_sizes(size) -> list[tuple[int, int]]:
     return sizes
 
 
-def share_steps(steps: int, count: int) -> list[int]:
+def share_steps(steps: int, count: int, sides=None) -> list[int]:
     """`steps` shared out over `count` levels in the proportions LEVEL_SHARES, adding up exactly
-    (largest remainders; every level gets at least one step)."""
+    (largest remainders; every level gets at least one step). `sides`: the levels' long sides; a level
+    above EXPENSIVE_SIDE has its share divided by (side / EXPENSIVE_SIDE)."""
     if count == 1:
         return [steps]
     shares = [LEVEL_SHARES[0]] + [LEVEL_SHARES[1]] * (count - 2) + [LEVEL_SHARES[2]]
+    if sides is not None:
+        shares = [s / max(1.0, side / EXPENSIVE_SIDE) for s, side in zip(shares, sides)]
     total = sum(shares)
     exact = [steps * s / total for s in shares]
     counts = [max(1, int(e)) for e in exact]
@@ -128,16 +172,135 @@ def share_steps(steps: int, count: int) -> list[int]:
     return counts
 
 
-def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
+def plan_run(size, steps: int, coarse_to_fine: bool = False, *, vgg=None, layers=(), max_memory_gb=0.0,
+             tile_size=0, optimizer: str = "lbfgs", tileable: bool = True) -> RunPlan:
     """The plan of a run of `steps` steps ending at `size` ((H, W) or one int for a square).
 
     One level unless `coarse_to_fine`, the long side is at least 2 x COARSEST_LONG_SIDE and `steps` is at
-    least MIN_PYRAMID_STEPS.
+    least MIN_PYRAMID_STEPS. With `vgg` (a VGG or its architecture name) and `layers`, every level is
+    fitted to the memory budget (`fit_memory`).
     """
     steps = OPTIONS["steps"].check(steps)
     size = _size(size)
     sizes = level_sizes(size) if coarse_to_fine and steps >= MIN_PYRAMID_STEPS else [size]
-    return make_plan(sizes, share_steps(steps, len(sizes)))
+    plan = make_plan(sizes, share_steps(steps, len(sizes), [max(s) for s in sizes]))
+    if vgg is None or not layers:
+        return plan
+    return fit_memory(plan, vgg, layers, max_memory_gb=max_memory_gb, tile_size=tile_size,
+                      optimizer=optimizer, tileable=tileable)
+
+
+def budget_bytes(max_memory_gb, device) -> int | None:
+    """The memory budget in bytes: max_memory_gb GiB, or (0) the device's free memory (None: unknown)."""
+    gb = OPTIONS["max_memory_gb"].check(max_memory_gb)
+    if gb > 0:
+        return int(gb * GIB)
+    return memory.available_bytes(device)
+
+
+def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, optimizer: str = "lbfgs",
+               tileable: bool = True, budget: int | None = None) -> RunPlan:
+    """`plan` with each level's memory decision: untiled or its tile, and its L-BFGS history size.
+
+    Per level: untiled with LBFGS_HISTORY pairs when that fits the budget; else untiled with the pairs
+    the rest of the budget holds, if at least MIN_HISTORY (a tiled step costs >= 1.25x); else tiled: the
+    history gets what HISTORY_SHARE of the budget holds (at least MIN_HISTORY pairs) and the cheapest tile
+    that fits the rest (tiling.choose_tile); if none does, the history drops to MIN_HISTORY and the tile
+    is chosen again. `tile_size` > 0 forces that tile (experts).
+    Raises OptionError naming max_memory_gb (or tile_size) when even that does not fit. Adam and SGD keep
+    no history. `tileable`: False when a style statistic is not a sum over positions (W2, sliced).
+    """
+    from .tiling import halo_and_stride, optimizer_bytes, plan_tiles, tiled_bytes, untiled_bytes
+
+    tile_size = OPTIONS["tile_size"].check(tile_size)
+    layers = list(layers)
+    device = vgg.device if hasattr(vgg, "device") else "cpu"
+    arch = vgg if isinstance(vgg, str) else vgg.arch
+    if budget is None:
+        budget = budget_bytes(max_memory_gb, device)
+    full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
+    halo, stride = halo_and_stride(arch, layers)
+    levels = []
+    for level in plan.levels:
+        size, px = level.size, level.size[0] * level.size[1]
+        if tile_size and tile_size < max(size):
+            if not tileable:
+                raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram loss is a sum "
+                                               "over positions); set tile_size to 0")
+            # as TiledObjective takes it: inner tile borders on multiples of the network's stride
+            tile = tuple(side if tile_size >= side else max(stride, tile_size - tile_size % stride)
+                         for side in size)
+            need = tiled_bytes(arch, size, layers, tile)
+            history = full if budget is None else _pairs(budget - need, px, full)
+            if history is None:
+                raise OptionError("tile_size", f"tiles of {tile_size} px at {level.label} need "
+                                  f"{(need + optimizer_bytes(size, min(full, MIN_HISTORY))) / GIB:.2f} GiB, more "
+                                  f"than the memory budget ({_budget_text(budget, max_memory_gb)}); use smaller "
+                                  "tiles, 0 (automatic) or raise max_memory_gb")
+        elif budget is None or untiled_bytes(arch, size, layers) + optimizer_bytes(size, full) <= budget:
+            tile, history = None, full
+        else:
+            tile, history = _tiled_choice(arch, size, layers, budget, full, tileable)
+            if tile is None and history is None:
+                smallest = _smallest_need(arch, size, layers, min(full, MIN_HISTORY), tileable)
+                how = "in the smallest tiles" if tileable else "untiled (this style loss cannot be tiled)"
+                raise OptionError("max_memory_gb", f"an image of {level.label} needs at least "
+                                  f"{smallest / GIB:.2f} GiB {how} with {min(full, MIN_HISTORY)} L-BFGS pairs, "
+                                  f"more than the memory budget ({_budget_text(budget, max_memory_gb)}); raise "
+                                  "max_memory_gb or lower the size")
+        if tile is not None and tuple(tile) == tuple(size):
+            tile = None
+        tiles = 1 if tile is None else len(plan_tiles(size, tile, halo, stride))
+        levels.append(replace(level, tile=None if tile is None else tuple(tile), tiles=tiles, history=history))
+    return RunPlan(tuple(levels), budget)
+
+
+def _pairs(room: int, px: int, full: int) -> int | None:
+    """The most L-BFGS pairs (<= full) whose state fits `room` bytes; None below the floor."""
+    if full == 0:
+        return 0 if room >= 0 else None
+    pairs = min(full, (room // (3 * px * 4) - 6) // 2)
+    return pairs if pairs >= min(full, MIN_HISTORY) else None
+
+
+def _tiled_choice(arch, size, layers, budget: int, full: int, tileable: bool):
+    """(tile or None for untiled, history) for a level that does not fit untiled with `full` pairs;
+    (None, None) when nothing fits."""
+    from .tiling import choose_tile, optimizer_bytes, untiled_bytes
+    px = size[0] * size[1]
+    floor = min(full, MIN_HISTORY)
+    untiled = _pairs(budget - untiled_bytes(arch, size, layers), px, full)
+    if untiled is not None:                  # fewer pairs cost less than tiling's >= 1.25x per step
+        return None, untiled
+    if not tileable:
+        return None, None
+    shared = max(floor, min(full, _pairs(int(HISTORY_SHARE * budget), px, full) or floor))
+    for history in dict.fromkeys((shared, floor)):
+        room = budget - optimizer_bytes(size, history)
+        if room <= 0:
+            continue
+        tile = choose_tile(arch, size, layers, room, history_size=0)
+        if tile is not None:
+            return tile, history
+    return None, None
+
+
+def _smallest_need(arch, size, layers, history: int, tileable: bool) -> int:
+    """Bytes of the cheapest configuration: the smallest tiles (or untiled) plus `history` pairs."""
+    from .tiling import MAX_TILES_PER_AXIS, halo_and_stride, optimizer_bytes, tiled_bytes, untiled_bytes
+    if not tileable:
+        return untiled_bytes(arch, size, layers) + optimizer_bytes(size, history)
+    _, stride = halo_and_stride(arch, layers)
+    tile = tuple(max(stride, stride * math.ceil(side / MAX_TILES_PER_AXIS / stride)) for side in size)
+    return tiled_bytes(arch, size, layers, tile) + optimizer_bytes(size, history)
+
+
+def _budget_text(budget: int | None, max_memory_gb) -> str:
+    if budget is None:
+        return "unknown"
+    if float(max_memory_gb or 0) > 0:
+        return f"max_memory_gb = {float(max_memory_gb):g}"
+    return f"max_memory_gb = 0: automatic, {budget / GIB:.2f} GiB free"
 
 
 def _size(size) -> tuple[int, int]:
@@ -149,5 +312,6 @@ def _size(size) -> tuple[int, int]:
     return h, w
 
 
-__all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "LEVEL_SHARES", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "level_sizes",
+__all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "EXPENSIVE_SIDE", "HISTORY_SHARE", "LEVEL_SHARES",
+           "MIN_HISTORY", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "fit_memory", "level_sizes",
            "make_plan", "plan_run", "share_steps"]

@@ -4,7 +4,7 @@
 
 The bar's total is the run's (the plan's steps, all stages of a ladder) from the first step on; when a
 coarse-to-fine run moves to a larger size the bar says so ("level 2/3: 256x170 px"), so the loss jump
-there reads as what it is. Ctrl-C is left to the caller (the callback does not catch it).
+there reads as what it is; a level computed tile by tile says how many ("level 3/5: 2048x1366 px, 9 tiles"). Ctrl-C is left to the caller (the callback does not catch it).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ class ConsoleProgress:
         parts = [self.desc] if self.desc else []
         if p.stages > 1:
             parts.append(f"stage {p.stage + 1}/{p.stages}")
+        where = getattr(p.level, "tiled_label", p.level.label)     # '2048x1366 px, 9 tiles' when tiled
         if p.levels > 1:
-            parts.append(f"level {p.level.index + 1}/{p.levels}: {p.level.label}")
-        elif not parts:
-            parts.append(p.level.label)
+            parts.append(f"level {p.level.index + 1}/{p.levels}: {where}")
+        elif not parts or getattr(p.level, "tile", None) is not None:
+            parts.append(where)
         return ", ".join(parts)
 
     def __call__(self, p) -> None:

@@ -26,6 +26,10 @@ CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight famil
 CONVENTION_CHOICES = ("auto",) + CONVENTIONS
 RECONSTRUCTION_MODES = ("content", "style")
 STYLE_LOSSES = ("gram", "wasserstein2", "sliced_wasserstein")     # nst_core.statistics.STATISTICS
+# How the loss terms are scaled (nst_core.objective): "normalized" = each layer's term relative to its
+# target's energy (dimensionless: one style strength looks the same at every size and for most pairs),
+# "paper" = Gatys et al.'s raw α·½Σ(F−P)² + β·Σ w_l E_l (the Figure 3 α/β ratios; depends on the size).
+WEIGHTINGS = ("normalized", "paper")
 
 # Learning rates per optimizer (L-BFGS: a line-search-free unit step; Adam/SGD: pixel units, see loop.py).
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.01}
@@ -46,9 +50,24 @@ STYLE_LADDER = PAPER_STYLE_LAYERS
 LBFGS_HISTORY = 100
 
 MAX_WEIGHT = 1e15
+# The paper weighting's β of the default layers, tuned on the cat + Starry Night at 512 px (under "paper"
+# the content loss grows with the pixel count: 256 px needs ~1/4 of it, 128 px ~1/16).
+PAPER_STYLE_WEIGHT = 5e6
+# The normalized style strength's default (weighting "normalized"), picked by looking at 5 pairs at
+# 96-384 px (nst_core.bench.look): clearly painted, the photo's structure kept (relu4_2 distance ~0.6-0.7).
+# The mapping: "normalized" is "paper" with β = strength · ½ΣP² · Σ_l w_l / E_l(0) (E_l(0) = Σ Â²/(4N²),
+# the style energies; α = 1), which depends on the pair and grows with the pixel count. For the cat +
+# Starry Night, 3 = paper β 4.4e5 at 128 px, 1.9e6 at 256 px, 5.0e6 at 512 px (the paper default's
+# size); for the astronaut + The Scream 10-30x more (4.6e6, 2.5e7, 1.4e8), which is why one paper β
+# paints one pair and barely tints the other.
+NORMALIZED_STYLE_WEIGHT = 3.0
+# A normalized style weight above this is a paper β saved before `weighting` existed (resolve_weighting):
+# far above any useful strength, below the smallest β the templates and tests used (1e4 at 64-256 px).
+MAX_STRENGTH = 1000.0
 MAX_STEPS = 10_000
 MAX_SEED = 0xFFFF_FFFF
 MAX_SIDE = 8192
+MAX_MEMORY_GB = 4096.0
 
 
 class OptionError(NSTError):
@@ -141,9 +160,19 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("steps", 300, int, "optimizer steps in all; with coarse-to-fine they are shared out over the "
                               "sizes and still add up to this number", min=1, max=MAX_STEPS),
     _weight("content_weight", 1.0, "content weight α"),
-    _weight("style_weight", 5e6, "style weight β (tuned at 512 px on the normalized VGG-19; the content "
-                                 "loss grows with the pixel count, so smaller images need less)"),
+    _weight("style_weight", NORMALIZED_STYLE_WEIGHT,
+            f"style strength β: with weighting normalized (default) dimensionless, the same look at every size "
+            f"({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure kept; 10x = stronger); with "
+            f"weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
     _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
+    Option("weighting", "normalized", str,
+           "normalized: each layer's loss relative to its target's energy (content ‖F−P‖²/‖P‖², style "
+           "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size; paper: Gatys et al.'s "
+           f"α·½Σ(F−P)² + β·Σ w_l E_l, whose β must grow with the pixel count and differs per pair (normalized "
+           f"{NORMALIZED_STYLE_WEIGHT:g} = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 "
+           f"at 256 px). A style weight above {MAX_STRENGTH:g} under normalized is taken as a paper β from an "
+           "older workflow and runs with paper",
+           choices=WEIGHTINGS),
     Option("optimizer", "lbfgs", str, "lbfgs (the paper), adam or sgd", choices=OPTIMIZERS),
     Option("init", "content", str, "start from the content, white noise (the paper), the style, or an image",
            choices=INITS),
@@ -178,6 +207,12 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            choices=CONVENTION_CHOICES),
     Option("normalized", True, bool, "rescale the filters so each has mean activation 1 (Gatys' normalized "
                                      "VGG), which keeps loss weights comparable across layers"),
+    Option("max_memory_gb", 0.0, float, "memory cap of a run in GiB; 0 = automatic (the device's free "
+                                        "memory). Sizes that do not fit are computed tile by tile (exactly) "
+                                        "and L-BFGS keeps fewer pairs", min=0.0, max=MAX_MEMORY_GB),
+    Option("tile_size", 0, int, "for experts: tile side in px for the tiled objective; 0 = automatic "
+                                "(untiled when it fits, else the largest tiles that fit the memory cap)",
+           min=0, max=MAX_SIDE),
 )}
 
 DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
@@ -186,6 +221,22 @@ DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 def check(**values) -> dict:
     """Check several options at once: {name: checked value}. Unknown names are a programming error."""
     return {name: OPTIONS[name].check(value) for name, value in values.items()}
+
+
+def resolve_weighting(weighting: str, style_weights) -> tuple[str, str | None]:
+    """The weighting a run uses, and a warning when it differs from the one asked for.
+
+    Workflows and scripts saved before `weighting` existed give a paper β (1e4 .. 1e7) and no weighting,
+    which arrives as the default "normalized". A normalized style weight above MAX_STRENGTH is such a β:
+    the run uses "paper", so old files mean what they meant, and says so."""
+    weighting = OPTIONS["weighting"].check(weighting)
+    legacy = [float(w) for w in style_weights if float(w) > MAX_STRENGTH]
+    if weighting != "normalized" or not legacy:
+        return weighting, None
+    return "paper", (f"style weight {max(legacy):g} is a paper-weighting β from an older workflow: ran with "
+                     f"weighting=paper; to use the size-free weighting set weighting=normalized and a style "
+                     f"weight of at most {MAX_STRENGTH:g} (default {NORMALIZED_STYLE_WEIGHT:g}), or set "
+                     f"weighting=paper to keep this β without this message")
 
 
 def check_layer_weights(weights, count: int, default: float, option: str = "style_layer_weights") -> list[float]:

@@ -23,6 +23,7 @@ from .layers import parse_layers
 from .settings import DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, check_blend, \
     check_layer_weights
 from .statistics import DEFAULT_STYLE_LOSS, get_statistic, layer_masks, mask_tensor
+from .tiled_features import extract_features, extract_grams, fits_one_forward
 
 
 def _images(images) -> list[torch.Tensor]:
@@ -39,8 +40,9 @@ def _images(images) -> list[torch.Tensor]:
 
 
 def _features(vgg, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    # one forward, or tile by tile when a large image's forward would not fit (nst_core.tiled_features)
     with torch.inference_mode(False), torch.no_grad():
-        return {k: v.detach() for k, v in vgg.grad_ready().features(x.to(vgg.device), layers).items()}
+        return extract_features(vgg.grad_ready(), x.to(vgg.device), layers)
 
 
 class ContentTarget:
@@ -136,9 +138,14 @@ class StyleTarget:
             for image, image_mask in zip(self.images, self.image_masks):
                 size = self.style_size(image, out_size)
                 self.vgg.check_size(*size, self.layers)
-                feats = _features(self.vgg, resize(image, size), self.layers)
                 masks = (layer_masks(image_mask, size, self.layers, self.vgg.layer_names, "style image mask")
                          if image_mask is not None else dict.fromkeys(self.layers))
+                if self.statistic.name == "gram" and not fits_one_forward(self.vgg.arch, size, self.layers):
+                    with torch.inference_mode(False):       # Grams summed tile by tile (large images)
+                        per_image.append(extract_grams(self.vgg.grad_ready(), resize(image, size).to(
+                            self.vgg.device), self.layers, masks))
+                    continue
+                feats = _features(self.vgg, resize(image, size), self.layers)
                 per_image.append({name: self.statistic.target(feats[name], masks[name]) for name in self.layers})
             self._cache[out_size] = {name: self.statistic.blend([t[name] for t in per_image], self.blend)
                                      for name in self.layers}

@@ -24,13 +24,19 @@ until the Grams are complete, so a T-tile evaluation costs (2T − 1) tile forwa
 Memory. A tiled evaluation holds one tile's graph (activation_bytes of the crop) plus one no-grad
 forward of another tile and a few image-sized buffers. Measured (CPU, default layers, RSS growth during
 one loss + gradient): untiled 1024² +1.66 GiB; tiled 1024² in 16 tiles of 256 px +0.34 GiB; tiled 2048²
-in 16 tiles of 512 px +0.99 GiB. (memory.activation_bytes is conservative: 3.99 GiB estimated at 1024².) The L-BFGS history does not tile: it is
+in 16 tiles of 512 px +0.99 GiB. (memory.activation_bytes estimates 1.87 GiB at 1024², x SAFETY 2.33.) The L-BFGS history does not tile: it is
 (2·history + 6) image-sized float32 vectors, (2·100 + 6)·12 B = 2472 B per pixel with the default 100
-pairs, against ~4 KB per pixel for the untiled activations of the default layers (up to relu5_1,
+pairs, against ~2.3 KB per pixel for the untiled activations of the default layers (up to relu5_1,
 with memory.SAFETY). So once tiled, the history is the limit: it alone takes 2.4 GiB at 1024², 9.7 GiB at
 2048², 38.6 GiB at 4096², and fills a 3 GiB budget at ~1.3 MP (1140² px), a 22 GiB one at ~9.5 MP
-(3090² px). `choose_tile` and `needs_tiling` subtract it from the budget (history_size=...); a plan that
-must fit a budget at larger sizes has to run fewer pairs (each pair costs 24 B per pixel).
+(3090² px). `choose_tile` and `needs_tiling` subtract it from the budget (history_size=...); the run plan
+(nst_core.plan.fit_memory) keeps fewer pairs at large sizes (each pair costs 24 B per pixel) and picks
+the tile per level; the loop builds a TiledObjective for the levels it tiles.
+
+Per-pixel cost, measured side by side (nst_core.bench.scale): 2x2 tiles cost 2.6x the untiled step at
+512 px (the 80 px halo makes each 256 px core a 336 px crop: 1.72x the area, and pass 1 adds T − 1
+forwards) and 2.0x at 1024 px (512 px cores); the overhead falls with the tile's side relative to the
+halo, so the plan uses the largest tiles the budget allows (see the benchmark's docstring).
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ STYLE = "style_starry_night.jpg"
 CONTENT_LAYERS = ("relu4_2",)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_WEIGHT, STYLE_WEIGHT = 1.0, 1e6
+# the reference loop computes the paper's raw terms, so the engine runs (and is judged) with the same
+WEIGHTING = "paper"
 
 
 # ----------------------------------------------------------------------------------------------- setup
@@ -63,7 +65,7 @@ def setup(vgg, size: int):
 def judge(vgg, ct, st, image_nchw, size) -> float:
     """The engine's objective at `size` on an image: the one yardstick for both sides."""
     import nst_core
-    objective = nst_core.Objective(vgg, ct, st, 0.0, (size, size))
+    objective = nst_core.Objective(vgg, ct, st, 0.0, (size, size), weighting=WEIGHTING)
     with torch.inference_mode(False), torch.no_grad():
         return float(objective(image_nchw.to(vgg.device).clamp(0, 1))[0])
 
@@ -126,7 +128,7 @@ def time_engine(vgg, ct, st, steps: int, warmup: int) -> list[float]:
 
     _sync(device)
     start = time.perf_counter()
-    nst_core.optimize(vgg, ct, st, steps=warmup + steps, callback=callback)
+    nst_core.optimize(vgg, ct, st, steps=warmup + steps, callback=callback, weighting=WEIGHTING)
     stamps.insert(0, start)
     diffs = [b - a for a, b in zip(stamps, stamps[1:])]
     return diffs[warmup:]
@@ -185,8 +187,8 @@ def memory_probe(impl: str, size: int, steps: int, device: str) -> dict:
         work = lambda: run_style_transfer(model, cl, sl, content.to(vgg.device), steps,  # noqa: E731
                                           CONTENT_WEIGHT, STYLE_WEIGHT)
     else:
-        nst_core.Objective(vgg, ct, st, 0.0, (size, size))         # targets cached, like the reference's
-        work = lambda: nst_core.optimize(vgg, ct, st, steps=steps)  # noqa: E731
+        nst_core.Objective(vgg, ct, st, 0.0, (size, size), weighting=WEIGHTING)   # targets cached, like the reference's
+        work = lambda: nst_core.optimize(vgg, ct, st, steps=steps, weighting=WEIGHTING)  # noqa: E731
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -312,7 +314,7 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
 
     _sync(vgg.device)
     start = time.perf_counter()
-    result = nst_core.optimize(vgg, ct, st, plan=plan, callback=callback)
+    result = nst_core.optimize(vgg, ct, st, plan=plan, callback=callback, weighting=WEIGHTING)
     _sync(vgg.device)
     elapsed = time.perf_counter() - start - judging["seconds"]
     final = [h["total"] for h in result.history if h["level"] == final_level]

@@ -37,6 +37,11 @@ class StyleStatistic:
         picks the normalization scale measured for that layer (statistics.normalization)."""
         raise NotImplementedError
 
+    def energy(self, target, layer: str | None = None) -> float:
+        """The loss an all-zero output would have (the target's size in the loss's own units): under
+        weighting "normalized" each layer's loss is divided by it (nst_core.objective)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -48,6 +48,11 @@ class GramStatistic(StyleStatistic):
         weights = blend_weights(weights, len(targets))
         return sum(w * t for w, t in zip(weights, targets))
 
+    def energy(self, target: torch.Tensor, layer: str | None = None) -> float:
+        """Σ Â² / (4 N²): E of all-zero features."""
+        n = target.shape[-1]
+        return float(target.double().pow(2).sum()) / (4.0 * n * n)
+
     def loss(self, features: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
         check_features(features)

@@ -51,6 +51,35 @@ def _geometric_mean(values) -> float:
     return product ** (1.0 / len(values))
 
 
+# Under weighting "normalized" (nst_core.objective) each statistic's loss is divided by its target's
+# energy (its loss against an all-zero output) and multiplied by this per-layer factor, so a photo's
+# relative loss to a painting matches the Gram's ‖Ĝ−Â‖²/‖Â‖² and one strength means about the same for each
+# statistic. Measured as LAYER_SCALES above, but on the relative losses: geometric mean of
+# gram_rel / stat_rel over 5 pairs (chelsea/starry_night, astronaut/composition_vii, coffee/the_scream,
+# chelsea/shipwreck, astronaut/the_scream) x 128 and 256 px; spread = (min, max) / geometric mean.
+#                   layer: (wasserstein2, sliced_wasserstein)   spread W2 | SW
+RELATIVE_SCALES: dict[str, tuple[float, float]] = {
+    "relu1_1": (2.15, 2.67),         # 0.54-2.70 | 0.62-2.47
+    "relu2_1": (2.02, 3.25),         # 0.70-2.06 | 0.69-1.54
+    "relu3_1": (2.17, 5.16),         # 0.72-1.52 | 0.59-1.32
+    "relu4_1": (1.89, 4.48),         # 0.61-1.53 | 0.64-1.58
+    "relu5_1": (2.50, 7.59),         # 0.49-1.51 | 0.78-1.17
+}
+
+
+def relative_scale(statistic: str, layer: str | None) -> float:
+    """The factor of `statistic`'s relative loss at `layer` under weighting "normalized" (gram: 1). Other
+    layers take their block's relu*_1 (conv4_2 -> relu4_1: not calibrated); None the geometric mean."""
+    if statistic == "gram":
+        return 1.0
+    column = STATISTIC_COLUMNS.index(statistic)
+    if layer is None:
+        return _geometric_mean(RELATIVE_SCALES[name][column] for name in _DEFAULT_LAYERS)
+    if layer not in RELATIVE_SCALES:
+        layer = f"relu{min(max(block_of(layer), 1), 5)}_1"
+    return RELATIVE_SCALES[layer][column]
+
+
 def layer_scale(statistic: str, layer: str | None) -> float:
     """The scale of `statistic` at `layer`. A layer not measured takes its block's first layer of the
     same kind (relu4_2 -> relu4_1, conv4_2 -> conv4_1, pool3 -> relu3_1); None takes the mean scale."""

@@ -102,6 +102,14 @@ class SlicedWassersteinStatistic(StyleStatistic):
             masses.append(own * w)
         return SampleTarget(torch.cat(pixels, dim=1), torch.cat(masses))
 
+    def energy(self, target: SampleTarget, layer: str | None = None) -> float:
+        """scale · E|f|² / N: SW² of all-zero features, in expectation over the random unit directions
+        (E (d·f)² = |f|² / N for d uniform on the sphere)."""
+        pixels = target.pixels.double()
+        squared = pixels.pow(2).sum(dim=0)                            # |f_i|² per style pixel
+        mean = squared.mean() if target.weights is None else (squared * target.weights.double()).sum()
+        return layer_scale(self.name, layer) * float(mean) / pixels.shape[0]
+
     def loss(self, features: torch.Tensor, target: SampleTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
         check_features(features)

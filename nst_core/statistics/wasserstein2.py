@@ -88,6 +88,10 @@ class Wasserstein2Statistic(StyleStatistic):
         second = sum(w * (t.cov + torch.outer(t.mean, t.mean)) for w, t in zip(weights, targets))
         return GaussianTarget.of(mean, second - torch.outer(mean, mean))
 
+    def energy(self, target: GaussianTarget, layer: str | None = None) -> float:
+        """scale · (|μ_t|² + tr C_t) = scale · E|f|²: W2² of all-zero features."""
+        return layer_scale(self.name, layer) * float(target.mean.pow(2).sum() + target.cov.diagonal().sum())
+
     def loss(self, features: torch.Tensor, target: GaussianTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
         check_features(features)

@@ -6,7 +6,7 @@ import torch
 import nst_core
 from conftest import example
 
-BETA = 3e4       # style weight at 48 px (the default 5e6 is tuned for 512 px)
+BETA = 3e4       # paper-weighting β at 48 px (the paper's 5e6 is tuned for 512 px)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_a_batch_equals_single_runs_with_derived_seeds(vgg, pair, starry64):
     other = torch.flip(cat, dims=[2])                     # a second photo of the same size
     batch = torch.cat([cat, other])
     seen = []
-    options = dict(vgg=vgg, steps=4, init="noise", seed=7, style_weight=BETA, max_size=None)
+    options = dict(vgg=vgg, steps=4, init="noise", seed=7, style_weight=BETA, weighting="paper", max_size=None)
     together = nst_core.stylize(batch, starry64, callback=lambda p: seen.append((p.step, p.total, p.stage)),
                                 **options)
     assert together.image.shape == (2, 32, 48, 3)
@@ -36,7 +36,7 @@ def test_a_batch_equals_single_runs_with_derived_seeds(vgg, pair, starry64):
 def test_a_list_of_differently_sized_photos_gives_a_list(vgg, pair, starry64):
     cat, coffee = pair
     tall = cat[:, :, :24]                                   # 32x24: another size
-    results = nst_core.stylize([cat, tall], starry64, vgg=vgg, steps=3, style_weight=BETA, max_size=None)
+    results = nst_core.stylize([cat, tall], starry64, vgg=vgg, steps=3, style_weight=BETA, weighting="paper", max_size=None)
     assert [tuple(r.image.shape) for r in results] == [(1, 32, 48, 3), (1, 32, 24, 3)]
     assert all(len(r.history) == 3 for r in results)
 

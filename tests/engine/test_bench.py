@@ -77,8 +77,9 @@ def test_memory_check_names_the_largest_size_that_fits(vgg, monkeypatch):
     assert memory.step_bytes("vgg19", (side, side), layers) <= need_512
 
 
-def test_objective_refuses_a_size_that_cannot_fit(vgg, monkeypatch):
+def test_a_run_refuses_a_size_that_cannot_fit(vgg, monkeypatch):
+    # the run plan decides memory (nst_core.plan.fit_memory: tiles, L-BFGS pairs); 10 MiB holds no tile
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2**20)
     content = nst_core.ContentTarget(vgg, nst_core.load_image(nst_core.example_path("content_chelsea.png")))
-    with pytest.raises(nst_core.ImageError, match="largest size that fits"):
-        nst_core.Objective(vgg, content, None, 0.0, content.size)
+    with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
+        nst_core.optimize(vgg, content, None, steps=1)

@@ -13,11 +13,11 @@ BETA = 8e4
 
 
 def test_same_seed_same_bytes(vgg, cat64, starry64):
-    runs = [nst_core.stylize(cat64, starry64, vgg=vgg, steps=4, init="noise", seed=7, style_weight=BETA,
+    runs = [nst_core.stylize(cat64, starry64, vgg=vgg, steps=4, init="noise", seed=7, style_weight=BETA, weighting="paper",
                              max_size=64, optimizer=opt) for opt in ("adam", "adam", "lbfgs", "lbfgs")]
     assert torch.equal(runs[0].image, runs[1].image)
     assert torch.equal(runs[2].image, runs[3].image)
-    other = nst_core.stylize(cat64, starry64, vgg=vgg, steps=4, init="noise", seed=8, style_weight=BETA,
+    other = nst_core.stylize(cat64, starry64, vgg=vgg, steps=4, init="noise", seed=8, style_weight=BETA, weighting="paper",
                              max_size=64, optimizer="adam")
     assert not torch.equal(runs[0].image, other.image)
     assert [h["total"] for h in runs[2].history] == [h["total"] for h in runs[3].history]
@@ -45,12 +45,12 @@ def test_a_blown_up_first_order_run_is_detected(vgg, cat64, starry64, optimizer)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=20, optimizer=optimizer, lr=50.0,
-                                  style_weight=BETA, max_size=64)
+                                  style_weight=BETA, weighting="paper", max_size=64)
     assert result.stopped == "diverged"
     assert any("diverged" in str(w.message) for w in caught) and "lower the learning rate" in result.warnings[0].lower()
     saturated = ((result.image <= 0) | (result.image >= 1)).float().mean()
     assert saturated < 0.2
-    sane = nst_core.stylize(cat64, starry64, vgg=vgg, steps=20, optimizer=optimizer, style_weight=BETA,
+    sane = nst_core.stylize(cat64, starry64, vgg=vgg, steps=20, optimizer=optimizer, style_weight=BETA, weighting="paper",
                             max_size=64)
     assert sane.stopped is None and not sane.warnings
 
@@ -76,7 +76,7 @@ def test_callback_sees_every_step_and_can_stop(vgg, cat64, starry64):
             assert p.image.shape == cat64.shape
             p.stop()
 
-    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA, max_size=64,
+    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA, weighting="paper", max_size=64,
                               callback=callback)
     assert [s for s, _, _ in seen] == [1, 2, 3] and seen[0][1] == 10
     assert result.stopped == "callback" and len(result.history) == 3
@@ -91,7 +91,7 @@ def test_callback_exception_propagates(vgg, cat64, starry64):
         raise Cancelled
 
     with pytest.raises(Cancelled):
-        nst_core.stylize(cat64, starry64, vgg=vgg, steps=5, style_weight=BETA, max_size=64, callback=cancel)
+        nst_core.stylize(cat64, starry64, vgg=vgg, steps=5, style_weight=BETA, weighting="paper", max_size=64, callback=cancel)
 
 
 def test_runs_under_inference_mode_with_inference_tensors(cat64, starry64):
@@ -102,7 +102,7 @@ def test_runs_under_inference_mode_with_inference_tensors(cat64, starry64):
         assert content.is_inference()
         ct = nst_core.ContentTarget(vgg, content)
         st = nst_core.StyleTarget(vgg, style, weight=BETA)
-        result = nst_core.optimize(vgg, ct, st, steps=5)
+        result = nst_core.optimize(vgg, ct, st, steps=5, weighting="paper")
     assert result.history[-1]["total"] < result.history[0]["total"]
 
 
@@ -117,7 +117,7 @@ def test_grayscale_rgba_and_other_inputs(vgg, cat64, starry64, form):
         "pil_P": lambda: Image.fromarray(rgb).convert("P"),
         "hwc": lambda: cat64[0],
     }[form]()
-    result = nst_core.stylize(image, starry64, vgg=vgg, steps=2, style_weight=BETA, max_size=64)
+    result = nst_core.stylize(image, starry64, vgg=vgg, steps=2, style_weight=BETA, weighting="paper", max_size=64)
     assert result.image.shape == cat64.shape
     if form in ("gray_tensor", "pil_L"):
         first = result.history[0]

@@ -8,21 +8,21 @@ from nst_core import color
 from conftest import example
 
 STEPS = 60
-BETA_64PX = 8e4   # = the default β (5e6 at 512 px): the content loss (½Σ over pixels) is 64x smaller at 64 px
+BETA_64PX = 8e4   # = the paper β (5e6 at 512 px): the content loss (½Σ over pixels) is 64x smaller at 64 px
 
 
 def _losses_of(vgg, image, content, style):
     """(content loss, style loss) of `image` against fixed targets (unweighted)."""
     ct = nst_core.ContentTarget(vgg, content, weight=1.0)
     st = nst_core.StyleTarget(vgg, style, weight=1.0)
-    objective = nst_core.Objective(vgg, ct, st, 0.0, ct.size)
+    objective = nst_core.Objective(vgg, ct, st, 0.0, ct.size, weighting="paper")
     with torch.no_grad():
         _, parts = objective(image.permute(0, 3, 1, 2))
     return float(parts["content"]), float(parts["style"])
 
 
 def test_transfer_lowers_style_loss_and_keeps_content(vgg, cat64, starry64):
-    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=STEPS, style_weight=BETA_64PX, max_size=64)
+    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=STEPS, style_weight=BETA_64PX, weighting="paper", max_size=64)
     first, last = result.history[0], result.history[-1]
     assert first["content"] == 0.0                      # started from the content
     assert last["style"] < first["style"] / 10, (first, last)
@@ -43,7 +43,7 @@ def test_transfer_lowers_style_loss_and_keeps_content(vgg, cat64, starry64):
 def test_alpha_beta_sweep_moves_the_balance(vgg, cat64, starry64):
     outcomes = []
     for beta in (BETA_64PX / 100, BETA_64PX / 10, BETA_64PX):
-        result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=30, style_weight=beta, max_size=64)
+        result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=30, style_weight=beta, weighting="paper", max_size=64)
         outcomes.append(_losses_of(vgg, result.image, cat64, starry64))
     contents = [c for c, _ in outcomes]
     styles = [s for _, s in outcomes]
@@ -53,7 +53,7 @@ def test_alpha_beta_sweep_moves_the_balance(vgg, cat64, starry64):
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_first_order_optimizers_lower_the_loss(vgg, cat64, starry64, optimizer):
-    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=15, style_weight=BETA_64PX, max_size=64,
+    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=15, style_weight=BETA_64PX, weighting="paper", max_size=64,
                               optimizer=optimizer)
     assert result.stopped is None, result.warnings
     assert result.history[-1]["total"] < 0.7 * result.history[0]["total"]
@@ -73,11 +73,11 @@ def test_two_styles_blend_between_them(vgg, cat64, starry64):
 
 
 def test_luminance_transfer_keeps_the_content_colours(vgg, cat64, starry64):
-    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA_64PX, max_size=64,
+    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA_64PX, weighting="paper", max_size=64,
                               preserve_color="luminance")
     out_iq = color.rgb_to_yiq(result.image.permute(0, 3, 1, 2))[:, 1:]
     content_iq = color.rgb_to_yiq(cat64.permute(0, 3, 1, 2))[:, 1:]
-    plain = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA_64PX, max_size=64)
+    plain = nst_core.stylize(cat64, starry64, vgg=vgg, steps=10, style_weight=BETA_64PX, weighting="paper", max_size=64)
     plain_iq = color.rgb_to_yiq(plain.image.permute(0, 3, 1, 2))[:, 1:]
     assert (out_iq - content_iq).abs().mean() < 0.01           # clamp to 0..1 moves it a little
     assert (plain_iq - content_iq).abs().mean() > 3 * (out_iq - content_iq).abs().mean()
@@ -99,6 +99,6 @@ def test_histogram_matching_gives_the_style_the_content_colour_statistics(cat64,
 
 
 def test_histogram_transfer_runs(vgg, cat64, starry64):
-    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=3, style_weight=BETA_64PX, max_size=64,
+    result = nst_core.stylize(cat64, starry64, vgg=vgg, steps=3, style_weight=BETA_64PX, weighting="paper", max_size=64,
                               preserve_color="histogram")
     assert result.image.shape == cat64.shape

@@ -49,6 +49,20 @@ def test_plan_refuses_bad_steps_and_sizes():
         make_plan([(24, 32), (48, 64)], [3, 0])
 
 
+@pytest.mark.parametrize("side", [1024, 2048, 4096])
+def test_large_plans_spend_few_steps_at_the_top(side):
+    """Levels above EXPENSIVE_SIDE get shares divided by side / 512: most steps where they are cheap."""
+    plan = plan_run(side, 300, True)
+    sides = [max(lv.size) for lv in plan.levels]
+    assert sides[0] == 128 and sides[-1] == side and plan.steps == 300
+    steps = [lv.steps for lv in plan.levels]
+    cheap = sum(n for n, s in zip(steps, sides) if s <= 512)
+    assert cheap >= 0.6 * 300
+    assert steps[-1] == min(steps) and steps == [*steps[:3], *sorted(steps[3:], reverse=True)]
+    assert plan.cost() < {1024: 70, 2048: 40, 4096: 20}[side]          # in final-size steps
+    assert [lv.steps for lv in plan_run(4096, 300, True).levels] == [103, 68, 68, 34, 17, 10]
+
+
 def test_plan_cost_counts_final_size_steps():
     assert make_plan([(128, 128), (256, 256), (512, 512)], [160, 80, 10]).cost() == pytest.approx(10 + 20 + 10)
 
@@ -69,11 +83,15 @@ def test_progress_reads_the_plan_from_the_first_callback(vgg, targets):
     plan = make_plan([(24, 32), (48, 64)], [3, 2])
     seen = []
     result = nst_core.optimize(vgg, content, style, plan=plan, callback=seen.append)
-    assert result.plan is plan and result.image.shape == (1, 48, 64, 3)
+    # the same levels, fitted to the memory budget (both fit untiled with the full L-BFGS history)
+    assert [(lv.size, lv.steps) for lv in result.plan.levels] == [(lv.size, lv.steps) for lv in plan.levels]
+    assert result.plan.budget_bytes is not None and all(lv.tile is None for lv in result.plan.levels)
+    assert result.image.shape == (1, 48, 64, 3)
     assert [(p.step, p.total, p.level.index, p.level_step, p.level_started) for p in seen] == [
         (1, 5, 0, 1, True), (2, 5, 0, 2, False), (3, 5, 0, 3, False), (4, 5, 1, 1, True), (5, 5, 1, 2, False)]
     assert [(h["step"], h["level"]) for h in result.history] == [(1, 0), (2, 0), (3, 0), (4, 1), (5, 1)]
     assert seen[3].level.label == "64x48 px" and seen[0].levels == 2
+    assert seen[3].describe() == "level 2/2: 64x48 px" and (seen[3].tile, seen[3].tiles) == (None, 1)
 
 
 @pytest.mark.parametrize("coarse_to_fine", [True, False])
@@ -92,12 +110,16 @@ def test_stylize_runs_exactly_the_steps_asked_for(vgg, monkeypatch, coarse_to_fi
         assert len(result.plan) > 1 or not coarse_to_fine or max_size < 64
 
 
+# the coarse level's α scaling (and so this test's x4) exists under the paper's raw terms only
+PAPER = {"weighting": "paper"}
+
+
 def test_last_level_is_the_plain_objective(vgg, targets):
     """The final level starts from the upsampled coarse result plus the content's detail band, and records
     the plain objective's loss there (the coarse level's content-weight scaling does not leak into it)."""
     content, style = targets
-    coarse = nst_core.optimize(vgg, content, style, plan=make_plan([(24, 32)], [2]), size=(24, 32))
-    both = nst_core.optimize(vgg, content, style, plan=make_plan([(24, 32), (48, 64)], [2, 1]))
+    coarse = nst_core.optimize(vgg, content, style, plan=make_plan([(24, 32)], [2]), size=(24, 32), **PAPER)
+    both = nst_core.optimize(vgg, content, style, plan=make_plan([(24, 32), (48, 64)], [2, 1]), **PAPER)
     resize = nst_core.image.resize
     assert coarse.history[0]["total"] == pytest.approx(
         coarse.history[0]["content"] + style.weight * coarse.history[0]["style"], rel=1e-4)
@@ -106,10 +128,10 @@ def test_last_level_is_the_plain_objective(vgg, targets):
     # rebuild the final level's start from a 4x-content coarse run, as the plan does
     content_x4 = copy.copy(content)                           # what the coarse level (1/4 area) optimizes
     content_x4.weight = 4 * content.weight
-    coarse_x4 = nst_core.optimize(vgg, content_x4, style, plan=make_plan([(24, 32)], [2]))
+    coarse_x4 = nst_core.optimize(vgg, content_x4, style, plan=make_plan([(24, 32)], [2]), **PAPER)
     start = resize(nst_core.image.to_nchw(coarse_x4.image), (48, 64))
     start = (start + content.image_at((48, 64)) - resize(content.image_at((24, 32)), (48, 64))).clamp(0, 1)
-    expected = float(nst_core.Objective(vgg, content, style, 0.0, (48, 64))(start)[0])
+    expected = float(nst_core.Objective(vgg, content, style, 0.0, (48, 64), **PAPER)(start)[0])
     assert both.history[-1]["total"] == pytest.approx(expected, rel=1e-4)
 
 

@@ -15,6 +15,7 @@ from comfyui_nst.nodes.headless.format import (
     widget_slots,
 )
 from comfyui_nst.nodes import NODE_CLASS_MAPPINGS as NST_NODES
+from nst_core import DEFAULTS
 from conftest import load_toy_nodes
 
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
@@ -124,7 +125,8 @@ def test_values_saved_before_widgets_were_appended():
     nst = {**CLASSES, **NST_NODES}
     inputs = ui_to_api(_single("NST_Optimize", old), nst)["1"]["inputs"]
     assert inputs == {"init": "noise", "optimizer": "adam", "steps": 40, "learning_rate": 0.5, "tv_weight": "1e-3",
-                      "seed": 3, "preserve_color": "luminance", "preview_every": 7, "coarse_to_fine": True}
+                      "seed": 3, "preserve_color": "luminance", "preview_every": 7, "coarse_to_fine": True,
+                      **{name: DEFAULTS[name] for name in ("weighting", "max_memory_gb", "tile_size")}}
     # a boolean right after a seed is a widget's value when no value is missing (NST Reconstruct's cumulative)
     inputs = ui_to_api(_single("NST_Reconstruct", ["style", "conv1_1", 9, "lbfgs", 4, False, 0.0, 2]),
                        nst)["1"]["inputs"]

@@ -14,12 +14,12 @@ from comfyui_nst.nodes.headless import runtime
 from comfyui_nst.nodes.nst_nodes import NST_ContentTarget, NST_ExampleImage, NST_LoadVGG, NST_StyleTarget
 from comfyui_nst.nodes.video_nodes import (NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NST_PanClip,
                                            NST_StylizeFrames)
-from nst_core.video import TEMPORAL_WEIGHT
+from nst_core.video import CHUNK_FRAMES, TEMPORAL_WEIGHT
 from nst_core.video.options import FRAME_COUNT, PAN_X, PAN_Y, ZOOM
 
 # FROZEN once released: saved UI workflows store widget values by position; append new inputs at the end.
 EXPECTED_INPUTS = ["vgg", "frames", "style", "temporal_weight", "steps", "init", "optimizer", "learning_rate",
-                   "content_weight", "tv_weight", "seed", "preview_every", "init_image"]
+                   "content_weight", "tv_weight", "seed", "preview_every", "init_image", "chunk_frames"]
 H, W, FRAMES, SHIFT = 41, 58, 3, (3.0, 1.0)    # a 64x43 photo panned: frames of (64-6)x(43-2) px
 
 
@@ -35,7 +35,7 @@ def test_contract():
     for name, cls in NODE_CLASS_MAPPINGS.items():
         assert cls.NODE_ID == name == cls.__name__ and len(cls.DESCRIPTION) > 40
     spec = NST_StylizeFrames.INPUT_TYPES()
-    assert list(_inputs()) == EXPECTED_INPUTS and list(spec["optional"]) == ["init_image"]
+    assert list(_inputs()) == EXPECTED_INPUTS and list(spec["optional"]) == ["init_image", "chunk_frames"]
     assert NST_StylizeFrames.RETURN_TYPES == ("IMAGE", "STRING")
     assert len(NST_StylizeFrames.RETURN_NAMES) == len(NST_StylizeFrames.OUTPUT_TOOLTIPS) == 2
     assert NST_StylizeFrames.CATEGORY == "style_transfer"
@@ -55,6 +55,9 @@ def test_defaults_come_from_the_engine():
     assert tuple(inputs["init"][0]) == nst_core.INITS and tuple(inputs["optimizer"][0]) == nst_core.OPTIMIZERS
     assert float(inputs["content_weight"][1]["default"]) == nst_core.DEFAULTS["content_weight"]
     assert inputs["seed"][1]["control_after_generate"] is True
+    assert inputs["chunk_frames"][0] == "INT" and inputs["chunk_frames"][1]["default"] == CHUNK_FRAMES.default
+    assert (inputs["chunk_frames"][1]["min"], inputs["chunk_frames"][1]["max"]) == (CHUNK_FRAMES.min, CHUNK_FRAMES.max)
+    assert inputs["chunk_frames"][1]["default"] == 0                       # today's behaviour: no chunks
     assert NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight="1e3", content_weight="1", tv_weight="0") is True
     assert NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight=None) is True     # a linked input
     message = NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight="-1")
@@ -109,7 +112,27 @@ def test_cancel_stops_the_clip(node_vgg, clip_and_style):
     assert seen == [1, 2, 3, 4]                                           # cancelled in frame 1
 
 
+def test_chunks_are_stitched_and_reported(node_vgg, clip_and_style):
+    _, style = clip_and_style
+    seen = []
+    with torch.inference_mode():
+        photo = NST_ExampleImage().load("content_chelsea.png", 64)[0]
+        clip = NST_PanClip().make(photo, 5, *SHIFT, 1.0)[0]                  # 5 frames of 52x39 px
+        with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]))):
+            frames, report = NST_StylizeFrames().stylize(node_vgg, clip, style, steps=2, preview_every=0,
+                                                         chunk_frames=4)
+    assert frames.shape == clip.shape and torch.isfinite(frames).all()
+    assert seen[-1] == (12, 12)                        # keyframes 0 and 3, then frames 1-3 and 4: 6 x 2 steps
+    lines = report.splitlines()
+    assert "2 chunks (frames 0-3, 3-4), each aligned to the one before at their shared frame" in lines
+    border = next(line for line in lines if line.startswith("flicker across chunk borders"))
+    assert "inside chunks" in border
+    assert sum(line.startswith("frame ") for line in lines) == 5
+
+
 @pytest.mark.parametrize("overrides, name", [
+    ({"chunk_frames": 1}, "chunk_frames"),
+    ({"chunk_frames": -2}, "chunk_frames"),
     ({"temporal_weight": "lots"}, "temporal_weight"),
     ({"temporal_weight": "-1"}, "temporal_weight"),
     ({"steps": 0}, "steps"),

@@ -105,7 +105,7 @@ def _style_loss(image: torch.Tensor, style: torch.Tensor, style_loss: str = "gra
     vgg = _vgg()
     target = nst_core.StyleTarget(vgg, style, weight=1.0, style_loss=style_loss)
     x = image.permute(0, 3, 1, 2).contiguous()
-    objective = nst_core.Objective(vgg, None, target, 0.0, tuple(x.shape[-2:]))
+    objective = nst_core.Objective(vgg, None, target, 0.0, tuple(x.shape[-2:]), weighting="paper")
     with torch.no_grad():
         return float(objective(x)[1]["style"])
 
@@ -220,6 +220,8 @@ def test_alpha_beta_tradeoff(tmp_path):
     for node in wf.prompt.values():
         if node["class_type"] == "NST_StyleTarget":
             node["inputs"]["weight"] = f"{float(node['inputs']['weight']) / 1000:g}"
+        elif node["class_type"] == "NST_Optimize":
+            node["inputs"]["weighting"] = "paper"          # the paper's α/β ratios, shifted (10 .. 1e4)
     saved = _saved(ex.run(wf))
     images = [t for _, t in saved["α/β results"]]
     photo = _example("content_chelsea.png")

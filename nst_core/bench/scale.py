@@ -1,0 +1,159 @@
+"""Benchmark of large sizes: peak memory and seconds per step per megapixel, tiled and untiled.
+
+    python -m nst_core.bench.scale                          # 512 / 1024 / 2048 px, then the 2048 px budget run
+    python -m nst_core.bench.scale --sizes 512 --steps 3    # one size
+    python -m nst_core.bench.scale --big 4096 --big-steps 2 # also a 4096 px run (minutes per step on a CPU)
+
+Every measurement runs in a fresh subprocess (peak RSS is the process's high-water mark, VmHWM, with
+glibc returning big blocks at once, as nst_core.bench does): the default transfer (relu4_2; relu1_1 ..
+relu5_1) of the bundled cat photo resized to S x S with The Starry Night, plain L-BFGS steps from the
+content (no coarse-to-fine), `--steps` steps; s/step is the median of the steps after the first.
+  - untiled: the whole image in one forward (max_memory_gb large, where it fits);
+  - tiled: the same run in 2 x 2 tiles (tile_size = S/2), to compare per-pixel cost side by side;
+  - budget: the plan under --budget-gb (tiles and L-BFGS pairs chosen by nst_core.plan.fit_memory), with
+    the L-BFGS history a full run would hold counted: the pairs the few steps did not fill are held as
+    ballast (image-sized float32 vectors allocated before the run), so the peak is that of step 100.
+
+Measured on this 2-core CPU, shared with three other agents (load average 9-13, so absolute seconds are
+several times a quiet machine's; ratios were measured back to back), torch 2.14, default layers:
+   512 px  untiled            100 pairs    9.55 s/step   36.4 s/step/MP  peak RSS 1.20 GiB
+   512 px  2x2 tiles of 256   100 pairs   24.90 s/step   95.0 s/step/MP  peak RSS 0.98 GiB   (2.61x per pixel)
+  1024 px  untiled            100 pairs   33.80 s/step   32.2 s/step/MP  peak RSS 2.44 GiB (2 pairs held)
+  1024 px  2x2 tiles of 512   100 pairs   67.73 s/step   64.6 s/step/MP  peak RSS 1.42 GiB   (2.00x per pixel)
+  2048 px  budget 2.25 GiB: 20 tiles of 416x512, 5 pairs (full history held), 361.6 s/step, 86.2 s/step/MP,
+           peak RSS 2.14 GiB for the whole process (0.84 GiB before the run): the 3 GiB goal is met
+  4096 px  budget 12 GiB: 9 tiles of 1376 px, 7 pairs (full history held), 1 step 812.9 s (48.5 s/step/MP),
+           targets 622 s, peak RSS 8.15 GiB: completes on the 24 GB machine (24 min in all)
+The per-pixel cost of tiling falls with the tile's side against the 80 px halo: pass 1 adds T - 1
+forwards (a step costs (3 - 1/T)/2 of the untiled one with cores that had no halo) and each crop is its
+core plus up to 2 x 80 px. The 1.5x goal holds only for tiles of >~1000 px (the 4096 px run's 48.5
+s/step/MP is 1.5x the 1024 px untiled step's 32.2, under a heavier load); at a 3 GiB cap at 2048 px the
+tiles are 416-512 px and a step costs 2.7x. Not done: an exact "shrinking crop" forward (deep blocks
+need less halo; ~5 % of the FLOPs by the conv counts, since block 4 needs ~16 px of the 80).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from . import _exact_rss, _rss_kib, _trim
+
+CONTENT = "content_chelsea.png"
+STYLE = "style_starry_night.jpg"
+ROOMY_GB = 1000.0               # "untiled": a budget nothing exceeds (the machine's memory is the limit)
+
+
+def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int) -> dict:
+    """One measurement in this (fresh) process: {'s_per_step', 'peak_mib', 'base_mib', 'plan', ...}."""
+    _exact_rss()
+    torch.set_num_threads(threads)
+    import nst_core
+    from nst_core.image import resize, to_nchw
+    started = time.perf_counter()
+    vgg = nst_core.load_vgg(device="cpu")
+    content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
+    style = nst_core.load_image(nst_core.example_path(STYLE))
+    ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1))
+    st = nst_core.StyleTarget(vgg, style)
+    st.targets_at((size, size))
+    setup_s = time.perf_counter() - started
+    base = _rss_kib("VmRSS")
+    ballast = []
+    plan = nst_core.plan_run((size, size), steps, vgg=vgg, layers=list(ct.layers) + list(st.layers),
+                             max_memory_gb=budget_gb, tile_size=tile_size)
+    level = plan.levels[-1]
+    if mode == "budget":
+        missing = 2 * max(0, level.history - steps)           # pairs a full run holds, not yet filled
+        ballast = [torch.ones(1, 3, size, size) for _ in range(missing)]
+    stamps = [time.perf_counter()]                     # the run's start: one step is timed from here
+    nst_core.optimize(vgg, ct, st, steps=steps, coarse_to_fine=False, max_memory_gb=budget_gb,
+                      tile_size=tile_size, callback=lambda p: stamps.append(time.perf_counter()))
+    peak = _rss_kib("VmHWM")
+    diffs = [b - a for a, b in zip(stamps, stamps[1:])]
+    diffs = diffs[1:] or diffs                          # the first step also builds the objective
+    del ballast
+    _trim()
+    seconds = statistics.median(diffs)
+    return {"mode": mode, "size": size, "steps": steps, "s_per_step": seconds,
+            "s_per_step_per_mp": seconds / (size * size / 1e6), "peak_mib": peak / 1024, "base_mib": base / 1024,
+            "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "history": level.history,
+            "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started}
+
+
+def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int) -> dict | None:
+    cmd = [sys.executable, "-m", "nst_core.bench.scale", "--_probe", mode, str(size), str(steps), str(budget_gb),
+           str(tile_size), "--threads", str(threads)]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=6 * 3600)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except subprocess.CalledProcessError as exc:
+        print(f"  {mode} {size} px failed: {(exc.stderr or '').strip().splitlines()[-1:]}", file=sys.stderr)
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError) as exc:
+        print(f"  {mode} {size} px failed: {exc}", file=sys.stderr)
+    return None
+
+
+def _line(r: dict) -> str:
+    tiles = f"{r['tiles']} tiles of {r['tile'][1]}x{r['tile'][0]}" if r["tile"] else "untiled"
+    return (f"{r['size']:>5} px  {r['mode']:<8} {tiles:<22} pairs {r['history']:>3}  "
+            f"{r['s_per_step']:7.2f} s/step  {r['s_per_step_per_mp']:6.2f} s/step/MP  "
+            f"peak RSS {r['peak_mib'] / 1024:5.2f} GiB (after setup {r['base_mib'] / 1024:4.2f})")
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(prog="python -m nst_core.bench.scale", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    p.add_argument("--steps", type=int, default=3, help="steps per measurement (default 3)")
+    p.add_argument("--budget-gb", type=float, default=2.25,
+                   help="max_memory_gb of the budget run at the largest size (default 2.25: with the ~0.7 GiB "
+                        "the process holds before the run, peak RSS stays under 3 GiB)")
+    p.add_argument("--no-untiled", action="store_true", help="skip the untiled runs")
+    p.add_argument("--untiled-max", type=int, default=1024, help="largest size run untiled (default 1024)")
+    p.add_argument("--big", type=int, default=0, help="also run this size under --big-budget-gb (e.g. 4096)")
+    p.add_argument("--big-steps", type=int, default=1)
+    p.add_argument("--big-budget-gb", type=float, default=12.0)
+    p.add_argument("--budget-steps", type=int, default=0, help="steps of the budget run (default: --steps)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--_probe", nargs=5, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._probe:
+        mode, size, steps, budget, tile = args._probe
+        print(json.dumps(probe(mode, int(size), int(steps), float(budget), int(tile), args.threads)))
+        return []
+    results = []
+
+    def run(*spec):
+        r = measure(*spec, args.threads)
+        if r is not None:
+            print(_line(r), flush=True)
+            results.append(r)
+        return r
+
+    for size in args.sizes:
+        plain = None
+        if not args.no_untiled and size <= args.untiled_max:
+            plain = run("untiled", size, args.steps, ROOMY_GB, 0)
+        tiled = run("tiled", size, args.steps, ROOMY_GB, size // 2)
+        if plain and tiled:
+            print(f"{size:>5} px  tiling overhead per pixel {tiled['s_per_step'] / plain['s_per_step']:.2f}x "
+                  f"(2x2 tiles), RSS {tiled['peak_mib'] / plain['peak_mib']:.2f}x", flush=True)
+    largest = max(args.sizes)
+    run("budget", largest, args.budget_steps or args.steps, args.budget_gb, 0)
+    if args.big:
+        run("budget", args.big, args.big_steps, args.big_budget_gb, 0)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Targets of large images, tile by tile: content features and style Grams without one whole forward.
+
+A 4096x4096 image does not fit one forward: relu1_1 alone is 64 x 16.7 M floats (4.3 GB), and the
+default style layers' outputs together 8.7 GB. The targets are computed once, without gradients, from
+tiles with the tiled objective's exact geometry (nst_core.tiling: a halo of the deepest layer's reach,
+crops aligned to the network's stride), so each layer's core is the whole image's feature there:
+  - `extract_features` assembles the requested layers' full maps from the tiles' cores (the content
+    target: relu4_2 of a 4096 px image is 537 MB);
+  - `extract_grams` sums Σ m f fᵀ over the cores and divides by Σ m (the Gram target, masks included),
+    never holding a full-size map.
+Both run untiled, exactly as before, when the whole no-grad forward fits FORWARD_BYTES.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .layers import ARCHITECTURES, layer_names
+from .memory import FLOAT, SAFETY
+from .errors import ImageError
+from .tiling import MAX_TILES_PER_AXIS, _axis_options, _gram_sum, halo_and_stride, plan_tiles, reach
+
+# Above this estimated peak the targets' forward is tiled. 1 GiB keeps target building inside the
+# 3 GiB that a 2048 px run is allowed (a whole 2048x2048 no-grad forward to relu5_1 needs ~4 GB).
+FORWARD_BYTES = 2 ** 30
+
+
+def _shapes(arch: str, size, layers) -> tuple[int, dict[str, int]]:
+    """(largest layer output up to the deepest of `layers`, {layer: its output's element count})."""
+    names = layer_names(arch)
+    deepest = max(names.index(n) for n in layers)
+    h, w = size
+    channels, largest, counts = 3, 3 * h * w, {}
+    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
+    for name in names[:deepest + 1]:
+        if name.startswith("conv"):
+            channels = next(widths)
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+        largest = max(largest, channels * h * w)
+        if name in layers:
+            counts[name] = channels * h * w
+    return largest, counts
+
+
+def forward_bytes(arch: str, size, layers, keep: bool = True) -> int:
+    """Estimated peak of one no-grad forward at `size`: two layer outputs alive at once, plus the
+    requested layers' outputs when they are kept (`keep`)."""
+    largest, counts = _shapes(arch, size, layers)
+    kept = sum(counts.values()) if keep else 0
+    return int(SAFETY * (2 * largest + kept) * FLOAT)
+
+
+def fits_one_forward(arch: str, size, layers, keep: bool = True) -> bool:
+    """True when the whole no-grad forward at `size` fits FORWARD_BYTES (the targets are not tiled)."""
+    return forward_bytes(arch, tuple(int(s) for s in size), list(layers), keep) <= FORWARD_BYTES
+
+
+def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tuple[int, int] | None:
+    """The tile (th, tw) whose no-grad forwards fit `budget` with the least forwarded area; `size` when
+    the whole forward fits; None when no tile does. `keep_full`: the full-size maps are assembled too."""
+    size = tuple(int(s) for s in size)
+    if forward_bytes(arch, size, layers, keep_full) <= budget:
+        return size
+    halo, stride = halo_and_stride(arch, layers)
+    assembled = forward_bytes(arch, size, layers) - forward_bytes(arch, size, layers, keep=False) \
+        if keep_full else 0
+    best = None
+    for th, crop_h, sum_h in _axis_options(size[0], halo, stride):
+        for tw, crop_w, sum_w in _axis_options(size[1], halo, stride):
+            if forward_bytes(arch, (crop_h, crop_w), layers) + assembled > budget:
+                continue
+            if best is None or sum_h * sum_w < best[0]:
+                best = (sum_h * sum_w, (th, tw))
+    return None if best is None else best[1]
+
+
+def _tiled_forward(vgg, x: torch.Tensor, layers, tile, on_core: Callable) -> None:
+    """Forward `x` tile by tile (no grad); `on_core(name, core features, (y0, y1, x0, x1) at that layer)`
+    for every requested layer of every tile."""
+    arch, size = vgg.arch, tuple(x.shape[-2:])
+    halo, stride = halo_and_stride(arch, layers)
+    strides = {name: reach(arch, name).stride for name in layers}
+    for t in plan_tiles(size, tile, halo, stride):
+        cy0, cy1, cx0, cx1 = t.crop
+        ky0, ky1, kx0, kx1 = t.core
+
+        def on_feature(name, h):
+            s = strides[name]
+            gy0, gy1, gx0, gx1 = ky0 // s, ky1 // s, kx0 // s, kx1 // s
+            oy, ox = cy0 // s, cx0 // s
+            on_core(name, h[..., gy0 - oy:gy1 - oy, gx0 - ox:gx1 - ox], (gy0, gy1, gx0, gx1))
+
+        with torch.no_grad():
+            vgg.features(x[..., cy0:cy1, cx0:cx1], layers, on_feature)
+
+
+def _tile_or_whole(vgg, size, layers, tile, keep_full: bool):
+    if tile is not None:
+        return tuple(tile) if not isinstance(tile, int) else (tile, tile)
+    chosen = forward_tile(vgg.arch, size, layers, FORWARD_BYTES, keep_full=keep_full)
+    # nothing fits the target budget: the smallest tiles the search allows, as the best that can be done
+    return chosen or tuple(max(16, math.ceil(s / MAX_TILES_PER_AXIS)) for s in size)
+
+
+def extract_features(vgg, x: torch.Tensor, layers, tile=None) -> dict[str, torch.Tensor]:
+    """{layer: features of x [1,3,H,W] at that layer}, detached: one forward when it fits FORWARD_BYTES,
+    else assembled from tiles (`tile`: force a core size, for tests)."""
+    layers = list(layers)
+    size = tuple(x.shape[-2:])
+    tile = _tile_or_whole(vgg, size, layers, tile, keep_full=True)
+    if tuple(tile) == size or (tile[0] >= size[0] and tile[1] >= size[1]):
+        with torch.no_grad():
+            return {k: v.detach() for k, v in vgg.features(x, layers).items()}
+    out: dict[str, torch.Tensor] = {}
+
+    def on_core(name, core, where):
+        gy0, gy1, gx0, gx1 = where
+        if name not in out:
+            s = reach(vgg.arch, name).stride
+            out[name] = core.new_empty((core.shape[0], core.shape[1], size[0] // s, size[1] // s))
+        out[name][..., gy0:gy1, gx0:gx1] = core
+
+    _tiled_forward(vgg, x, layers, tile, on_core)
+    return {name: out[name] for name in layers}
+
+
+def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[str, torch.Tensor]:
+    """{layer: Gram target [1,N,N]} of x: Σ m f fᵀ / Σ m over positions (m = 1 without a mask; `masks`
+    {layer: [1,1,h,w] or None} at each layer's resolution), as statistics.gram's target, from tiles."""
+    layers = list(layers)
+    masks = masks or {}
+    size = tuple(x.shape[-2:])
+    tile = _tile_or_whole(vgg, size, layers, tile, keep_full=False)
+    sums: dict[str, list] = {}
+
+    def on_core(name, core, where):
+        gy0, gy1, gx0, gx1 = where
+        mask = masks.get(name)
+        weights = None if mask is None else \
+            mask[..., gy0:gy1, gx0:gx1].to(core.device, torch.float32).reshape(-1)
+        total, weight = sums.get(name, (0, 0))
+        sums[name] = [total + _gram_sum(core, weights),
+                      weight + (core.shape[-2] * core.shape[-1] if weights is None else weights.sum())]
+
+    _tiled_forward(vgg, x, layers, tile, on_core)
+    if any(not bool(sums[name][1] > 0) for name in layers):
+        raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
+    return {name: sums[name][0] / sums[name][1] for name in layers}
+
+
+__all__ = ["FORWARD_BYTES", "extract_features", "extract_grams", "fits_one_forward", "forward_bytes",
+           "forward_tile"]

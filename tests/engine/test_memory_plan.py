@@ -1,0 +1,195 @@
+"""The memory budget in the run plan: tiles and L-BFGS pairs decided per level, the loop running them
+(the same image as untiled), tiled targets, progress carrying the tile, clear refusals, node and CLI inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nst_core
+from nst_core import memory
+from nst_core.plan import GIB, MIN_HISTORY, plan_run
+from nst_core.settings import LBFGS_HISTORY
+from nst_core.targets import ContentTarget, StyleTarget
+from nst_core.tiled_features import extract_features, extract_grams, forward_tile
+from nst_core.tiling import optimizer_bytes, untiled_bytes
+
+DEEP = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+SHALLOW_STYLE = ("relu1_1", "relu2_1", "relu3_1")
+
+
+def picture(name: str, height: int, width: int) -> torch.Tensor:
+    image = nst_core.load_image(nst_core.example_path(name)).permute(0, 3, 1, 2)
+    return torch.nn.functional.interpolate(image, size=(height, width), mode="bilinear",
+                                           align_corners=False).clamp(0, 1).permute(0, 2, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def targets(vgg):
+    content = ContentTarget(vgg, picture("content_chelsea.png", 72, 96), ("relu3_1",), weight=1.0)
+    style = StyleTarget(vgg, picture("style_starry_night.jpg", 72, 96), SHALLOW_STYLE, weight=1e4)
+    return content, style
+
+
+def test_plan_tiles_under_a_tiny_budget_and_shrinks_the_history(vgg):
+    size, layers = (96, 128), ("relu3_1",) + SHALLOW_STYLE
+    roomy = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=64)
+    assert roomy.levels[0].tile is None and roomy.levels[0].history == LBFGS_HISTORY
+    whole = untiled_bytes(vgg, size, layers) + optimizer_bytes(size)
+    tight = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=0.3 * whole / GIB)
+    level = tight.levels[0]
+    assert level.tile is not None and level.tiles > 1
+    assert MIN_HISTORY <= level.history < LBFGS_HISTORY
+    assert tight.budget_bytes == int(0.3 * whole)
+
+    def decided(share):
+        lv = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=share * whole / GIB).levels[0]
+        return lv.tiles, lv.history
+
+    # first untiled with fewer and fewer pairs (a tiled step costs more than pairs are worth) ...
+    untiled = [decided(share) for share in (0.8, 0.7, 0.6, 0.5)]
+    assert [t for t, _ in untiled] == [1] * 4
+    pairs = [h for _, h in untiled]
+    assert pairs == sorted(pairs, reverse=True) and MIN_HISTORY <= pairs[-1] < pairs[0] < LBFGS_HISTORY
+    # ... then tiled: smaller budgets, more tiles and fewer pairs, down to the floor
+    tiled = [decided(share) for share in (0.4, 0.3, 0.2, 0.12)]
+    tiles, pairs = [t for t, _ in tiled], [h for _, h in tiled]
+    assert tiles == sorted(tiles) and tiles[0] > 1
+    assert pairs == sorted(pairs, reverse=True) and pairs[-1] == MIN_HISTORY
+    with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
+        plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=0.05 * whole / GIB)
+    assert "tiles" in tight.describe()
+    # adam/sgd keep no history: the whole budget goes to the tiles
+    adam = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=0.3 * whole / GIB, optimizer="adam")
+    assert adam.levels[0].history == 0 and adam.levels[0].tiles <= level.tiles
+
+
+def test_coarse_levels_stay_untiled_when_only_the_final_one_is_too_big(vgg):
+    plan = plan_run(512, 300, True, vgg=vgg, layers=DEEP,
+                    max_memory_gb=(untiled_bytes(vgg, (300, 300), DEEP) + optimizer_bytes((300, 300))) / GIB)
+    assert [lv.tile is None for lv in plan.levels] == [True, True, False]
+    assert [lv.history for lv in plan.levels[:2]] == [LBFGS_HISTORY] * 2
+
+
+def test_a_budget_too_small_names_max_memory_gb(vgg, targets, monkeypatch):
+    content, style = targets
+    with pytest.raises(nst_core.OptionError, match="max_memory_gb") as info:
+        nst_core.optimize(vgg, content, style, steps=2, max_memory_gb=0.001)
+    assert info.value.option == "max_memory_gb" and "GiB" in str(info.value)
+    with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
+        nst_core.optimize(vgg, content, style, steps=2, max_memory_gb=-1)
+    with pytest.raises(nst_core.OptionError, match="tile_size"):
+        nst_core.optimize(vgg, content, style, steps=2, tile_size=-5)
+    # automatic: the free memory is the budget, and the message says so
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2 ** 20)
+    with pytest.raises(nst_core.OptionError, match="max_memory_gb = 0: automatic") as info:
+        nst_core.optimize(vgg, content, style, steps=2)
+    assert info.value.option == "max_memory_gb"
+
+
+def test_untileable_style_loss_is_refused_with_the_tile_size(vgg):
+    style = StyleTarget(vgg, picture("style_starry_night.jpg", 64, 64), SHALLOW_STYLE,
+                        style_loss="sliced_wasserstein")
+    with pytest.raises(nst_core.OptionError, match="tile_size"):
+        nst_core.optimize(vgg, None, style, size=(64, 64), steps=1, tile_size=32)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_tiled_run_gives_the_untiled_image(vgg, targets, optimizer):
+    """A few steps under a forced small tile equal the untiled run (same history size) to float tolerance."""
+    content, style = targets
+    common = dict(steps=4, optimizer=optimizer, init="noise", seed=3, tv_weight=1e-3)
+    plain = nst_core.optimize(vgg, content, style, max_memory_gb=64, **common)
+    assert plain.plan.levels[0].tile is None
+    seen = []
+    tiled = nst_core.optimize(vgg, content, style, max_memory_gb=64, tile_size=40,
+                              callback=lambda p: seen.append((p.tile, p.tiles, p.describe())), **common)
+    level = tiled.plan.levels[0]
+    assert level.tile == (40, 40) and level.tiles == 6 and level.history == plain.plan.levels[0].history
+    assert seen[0] == ((40, 40), 6, "96x72 px, 6 tiles")
+    assert len(tiled.history) == len(plain.history) == 4
+    for a, b in zip(plain.history, tiled.history):
+        assert b["total"] == pytest.approx(a["total"], rel=1e-4)
+    error = float((tiled.image - plain.image).abs().max())
+    assert error < 1e-3, error
+
+
+def test_tiled_targets_equal_untiled_targets(vgg):
+    x = picture("style_starry_night.jpg", 97, 131).permute(0, 3, 1, 2)
+    layers = list(DEEP)
+    whole = extract_features(vgg, x, layers)
+    tiled = extract_features(vgg, x, layers, tile=(48, 64))
+    for name in layers:
+        assert tiled[name].shape == whole[name].shape
+        assert torch.allclose(tiled[name], whole[name], rtol=1e-4, atol=1e-4 * float(whole[name].abs().max()))
+    ramp = torch.linspace(0.1, 1, 131).view(1, 1, 1, -1).expand(1, 1, 97, 131)
+    masks = nst_core.statistics.layer_masks(ramp, (97, 131), layers, vgg.layer_names, "mask")
+    grams = extract_grams(vgg, x, layers, masks, tile=(40, 56))
+    gram = nst_core.statistics.get_statistic("gram")
+    for name in layers:
+        reference = gram.target(whole[name], masks[name])
+        assert torch.allclose(grams[name], reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()))
+
+
+def test_style_target_is_tiled_when_the_forward_does_not_fit(vgg, monkeypatch):
+    from nst_core import tiled_features
+    image = picture("style_starry_night.jpg", 80, 112)
+    plain = StyleTarget(vgg, image, SHALLOW_STYLE).targets_at((80, 112))
+    monkeypatch.setattr(tiled_features, "FORWARD_BYTES",
+                        tiled_features.forward_bytes(vgg.arch, (80, 112), SHALLOW_STYLE) // 3)
+    assert forward_tile(vgg.arch, (80, 112), SHALLOW_STYLE, tiled_features.FORWARD_BYTES,
+                        keep_full=False) != (80, 112)
+    tiled = StyleTarget(vgg, image, SHALLOW_STYLE).targets_at((80, 112))
+    for name in SHALLOW_STYLE:
+        assert not torch.equal(tiled[name], plain[name])            # computed another way ...
+        assert torch.allclose(tiled[name], plain[name], rtol=1e-4, atol=1e-5 * float(plain[name].abs().max()))
+
+
+def test_console_progress_names_level_and_tiles(vgg, targets):
+    import io
+    content, style = targets
+    stream = io.StringIO()
+    bar = nst_core.console_progress(file=stream, every=1)
+    nst_core.optimize(vgg, content, style, steps=2, tile_size=40, max_memory_gb=64, callback=bar)
+    assert "96x72 px, 6 tiles" in stream.getvalue()
+
+
+def test_node_inputs_at_the_end_with_automatic_defaults_and_errors_naming_them(vgg, targets):
+    from nodes.base import NodeInputError
+    from nodes.nst_nodes import NST_Optimize
+    spec = NST_Optimize.INPUT_TYPES()
+    names = [*spec["required"], *spec["optional"]]
+    assert names[-2:] == ["max_memory_gb", "tile_size"]
+    assert spec["optional"]["max_memory_gb"][1]["default"] == 0 and spec["optional"]["tile_size"][1]["default"] == 0
+    content, style = targets
+    with pytest.raises(NodeInputError, match="input 'max_memory_gb'.*GiB"):
+        NST_Optimize().optimize(vgg, content, steps=1, style=style, max_memory_gb=0.001, preview_every=0)
+    with pytest.raises(NodeInputError, match="input 'tile_size'"):
+        NST_Optimize().optimize(vgg, content, steps=1, style=style, tile_size=-1, preview_every=0)
+
+
+def test_cli_flags_and_their_errors(tmp_path, capsys):
+    from nst_core import cli
+    assert cli.FLAGS["max_memory_gb"] == "--max-memory-gb" and cli.FLAGS["tile_size"] == "--tile-size"
+    args = cli.build_parser().parse_args(["--max-memory-gb", "2.5", "--tile-size", "256"])
+    assert (args.max_memory_gb, args.tile_size) == (2.5, 256)
+    code = cli.main(["--size", "64", "--steps", "1", "--max-memory-gb", "0.001", "-q",
+                     "--output", str(tmp_path / "out.png")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USAGE and "--max-memory-gb" in err and not (tmp_path / "out.png").exists()
+
+
+def test_node_preview_stays_small_and_progress_text_names_the_tiles(monkeypatch):
+    from types import SimpleNamespace
+
+    from nodes import host, nst_nodes
+    from nst_core.plan import Level
+    sent, texts = [], []
+    monkeypatch.setattr(host.ProgressBar, "update", lambda self, value, total=None, preview=None: sent.append(preview))
+    monkeypatch.setattr(host, "progress_text", texts.append)
+    level = Level(2, (1366, 2048), 5, 10, tile=(688, 688), tiles=9, history=7)
+    progress = nst_core.loop.Progress(11, 20, SimpleNamespace(levels=(None,) * 5), level, 1, 0, 1,
+                                      lambda: {}, lambda: torch.rand(1, 1366, 2048, 3))
+    nst_nodes.step_reporter(preview_every=1)(progress)
+    assert texts == ["level 3/5: 2048x1366 px, 9 tiles"]
+    assert max(sent[0].size) <= host.PREVIEW_MAX_SIZE and sent[0].size == (512, 342)
