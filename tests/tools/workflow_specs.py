@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
+from nst_core.settings import NORMALIZED_STYLE_WEIGHT
+
 VGG_LAYERS_STYLE = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -97,11 +99,12 @@ def shape_mask(spec: Spec, pos, image_id: int, shape: str, title=None, x=0.5, y=
 
 def optimize(spec: Spec, pos, vgg_id: int, content_id: int, style_id: int | None, steps: int, title=None,
              optimizer="lbfgs", init="content", preserve_color="none", preview_every=5, coarse_to_fine=True,
-             init_image=None) -> int:
+             init_image=None, weighting="normalized") -> int:
     node = spec.add("NST_Optimize", pos, title, {
         "init": init, "optimizer": optimizer, "steps": steps, "learning_rate": 0.0, "tv_weight": "0",
         "seed": 0, "control_after_generate": "fixed", "preserve_color": preserve_color,
-        "preview_every": preview_every, "coarse_to_fine": coarse_to_fine})
+        "preview_every": preview_every, "coarse_to_fine": coarse_to_fine, "weighting": weighting,
+        "max_memory_gb": 0.0, "tile_size": 0})
     spec.link(vgg_id, 0, node, "vgg")
     spec.link(content_id, 0, node, "content")
     if style_id is not None:
@@ -142,8 +145,9 @@ def report(spec: Spec, pos, src: int, output: int = 2, title=None) -> int:
 
 # ------------------------------------------------------------------------------- the workflows
 
-STYLE_WEIGHT_256 = "3e6"
-STYLE_WEIGHT_128 = "3e5"
+# style strengths (weighting "normalized": the same look at every size; nst_core.settings)
+STRENGTH = f"{NORMALIZED_STYLE_WEIGHT:g}"          # the engine's default
+STRENGTH_STRONG = "10"                              # where a comparison needs the style to dominate
 STEPS_COMPARE = 60
 
 
@@ -152,14 +156,15 @@ def style_transfer() -> Spec:
         "## Neural style transfer (Gatys et al.)\n\n"
         "The example photo painted in the style of *The Starry Night*: L-BFGS on the pixels, "
         "content = relu4_2 features (α), style = Gram matrices of relu1_1 … relu5_1 (β).\n\n"
-        "256 px, 200 steps: 5-15 minutes on a CPU, seconds on a GPU. More style: raise the style "
-        "weight β; bigger images: raise max_size (and β, since the content loss grows with the pixel "
-        "count). Swap the example nodes for Load Image to use your own pictures."))
+        "256 px, 200 steps: a few minutes on a CPU, seconds on a GPU. More style: raise the style "
+        "weight β (a strength: " + STRENGTH + " is the default, 10 is strong; it means the same at every "
+        "size, so raising max_size keeps the look). Swap the example nodes for Load Image to use your own "
+        "pictures."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 256, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.8), v, c)
-    stt = style_target(s, at(1, 2.8), v, st, STYLE_WEIGHT_256)
+    stt = style_target(s, at(1, 2.8), v, st, STRENGTH)
     o = optimize(s, at(2, 0.5), v, ct, stt, 200, title="Style transfer")
     save(s, at(3, 0), o, "NST/style_transfer")
     preview(s, at(3, 2.4), o, 1, title="Loss curves")
@@ -208,7 +213,9 @@ def alpha_beta() -> Spec:
         "## Figure 3: the content/style trade-off α/β\n\n"
         "One content target (α = 1) and four style targets with β = " + ", ".join(ALPHA_BETA) + ". "
         "Small β keeps the photo, large β gives the painting's texture with little of the photo's "
-        "layout. The results are saved as one batch, left to right by increasing β.\n\n"
+        "layout. The results are saved as one batch, left to right by increasing β. These are the paper's "
+        "raw weights: NST Optimize's `weighting` is set to **paper** here (the default, normalized, makes "
+        "β a size-free strength instead).\n\n"
         "128 px, " + str(STEPS_COMPARE) + " L-BFGS steps per image."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
@@ -217,7 +224,8 @@ def alpha_beta() -> Spec:
     results = []
     for i, beta in enumerate(ALPHA_BETA):
         stt = style_target(s, at(1, 1.5 + i * 1.4), v, st, beta, title=f"Style β = {beta}")
-        o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"Optimize β = {beta}", preview_every=10)
+        o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"Optimize β = {beta}", preview_every=10,
+                     weighting="paper")
         results.append((o, 0))
     b = batch(s, at(3, 0.3), results)
     save(s, at(3, 2.6), b, "NST/alpha_beta", title="α/β results")
@@ -238,7 +246,7 @@ def optimizers() -> Spec:
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.5), v, c)
-    stt = style_target(s, at(1, 2.5), v, st, STYLE_WEIGHT_128)
+    stt = style_target(s, at(1, 2.5), v, st, STRENGTH)
     images, plots = [], []
     for i, name in enumerate(OPTIMIZERS):
         o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"Optimize {name}", optimizer=name,
@@ -262,7 +270,7 @@ def pooling() -> Spec:
     for i, mode in enumerate(("max", "avg")):
         v = vgg(s, at(1, i * 3), pooling=mode, title=f"VGG-19 ({mode} pooling)")
         ct = content_target(s, at(2, i * 3), v, c)
-        stt = style_target(s, at(2, i * 3 + 1), v, st, STYLE_WEIGHT_128)
+        stt = style_target(s, at(2, i * 3 + 1), v, st, STRENGTH)
         o = optimize(s, at(3, i * 3), v, ct, stt, STEPS_COMPARE, title=f"Optimize ({mode} pooling)", preview_every=10)
         results.append((o, 0))
     save(s, at(4, 0.5), batch(s, at(4, 3), results), "NST/pooling", title="max | avg")
@@ -283,7 +291,7 @@ def vgg16_vs_vgg19() -> Spec:
     for i, (arch, weights) in enumerate((("vgg19", "default"), ("vgg16", VGG16_FILE))):
         v = vgg(s, at(1, i * 3), weights=weights, architecture=arch, title=f"VGG-{arch[3:]}")
         ct = content_target(s, at(2, i * 3), v, c)
-        stt = style_target(s, at(2, i * 3 + 1), v, st, STYLE_WEIGHT_128)
+        stt = style_target(s, at(2, i * 3 + 1), v, st, STRENGTH)
         o = optimize(s, at(3, i * 3), v, ct, stt, STEPS_COMPARE, title=f"Optimize (VGG-{arch[3:]})", preview_every=10)
         save(s, at(4, i * 3), o, f"NST/{arch}", title=f"VGG-{arch[3:]} result")
     return s
@@ -302,7 +310,7 @@ def color_preservation() -> Spec:
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.5), v, c)
-    stt = style_target(s, at(1, 2.5), v, st, "1e6")   # strong style: the colour treatments stand out
+    stt = style_target(s, at(1, 2.5), v, st, STRENGTH_STRONG)   # strong style: the colour treatments stand out
     results = [(c, 0)]
     for i, mode in enumerate(COLOR_MODES):
         o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"preserve_color = {mode}",
@@ -323,7 +331,7 @@ def blended_styles() -> Spec:
     st1 = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style 1")
     st2 = example(s, at(0, 5), "style_the_scream.jpg", 512, "Style 2")
     ct = content_target(s, at(1, 1.5), v, c)
-    stt = style_target(s, at(1, 2.5), v, st1, STYLE_WEIGHT_128, title="Blended style", image2=st2, blend=0.5)
+    stt = style_target(s, at(1, 2.5), v, st1, STRENGTH, title="Blended style", image2=st2, blend=0.5)
     o = optimize(s, at(2, 0.5), v, ct, stt, STEPS_COMPARE, title="Style transfer", preview_every=10)
     save(s, at(3, 0), o, "NST/blended_styles", title="Blended result")
     return s
@@ -343,8 +351,8 @@ def two_regions() -> Spec:
     st2 = example(s, at(0, 5), "style_the_scream.jpg", 512, "Style, right half")
     m = shape_mask(s, at(1, 0), c, "left", title="Left | right", feather=0.1)
     ct = content_target(s, at(1, 1.6), v, c)
-    left = style_target(s, at(1, 2.6), v, st1, STYLE_WEIGHT_128, title="Style left (Starry Night)", mask=(m, 0))
-    right = style_target(s, at(1, 4.4), v, st2, STYLE_WEIGHT_128, title="Style right (The Scream)", mask=(m, 1))
+    left = style_target(s, at(1, 2.6), v, st1, STRENGTH, title="Style left (Starry Night)", mask=(m, 0))
+    right = style_target(s, at(1, 4.4), v, st2, STRENGTH, title="Style right (The Scream)", mask=(m, 1))
     both = s.add("NST_CombineStyles", at(2, 0), "Both styles")
     s.link(left, 0, both, "style_a")
     s.link(right, 0, both, "style_b")
@@ -357,7 +365,7 @@ def two_regions() -> Spec:
 FACE = {"x": 0.44, "y": 0.23, "size": 0.27, "aspect": 1.35, "feather": 0.06}   # the astronaut's face
 FACE_OUTSIDE, FACE_WEIGHT = 0.05, "20"       # 20 x 0.05 = 1: the rest keeps the plain transfer's α
 FACE_LAYERS = "relu2_2,relu4_2"   # relu2_2 holds the fine detail of a face (relu4_2 alone: face 8% nearer)
-STYLE_WEIGHT_FACE = "1e7"   # strong: the plain transfer reshapes the face (1e6 hardly touches it with relu2_2)
+STYLE_WEIGHT_FACE = STRENGTH_STRONG   # strong: the plain transfer reshapes the face
 
 
 def keep_the_face() -> Spec:
@@ -394,7 +402,7 @@ def style_losses() -> Spec:
         "The same transfer with the three style statistics of NST Style Target's `style_loss`: **gram** "
         "(Gatys et al.: feature correlations), **wasserstein2** (the Gaussian fit of the features: means and "
         "covariances, Bures distance) and **sliced_wasserstein** (the whole feature distributions compared "
-        "along random directions). They are scaled so one β means about the same for each.\n\n128 px, "
+        "along random directions). They are scaled so one style strength means about the same for each.\n\n128 px, "
         + str(STEPS_COMPARE) + " L-BFGS steps each."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
@@ -402,7 +410,7 @@ def style_losses() -> Spec:
     ct = content_target(s, at(1, 0.3), v, c)
     results = []
     for i, loss in enumerate(STYLE_LOSS_NAMES):
-        stt = style_target(s, at(1, 1.5 + i * 1.5), v, st, STYLE_WEIGHT_128, title=f"Style ({loss})",
+        stt = style_target(s, at(1, 1.5 + i * 1.5), v, st, STRENGTH, title=f"Style ({loss})",
                            style_loss=loss)
         o = optimize(s, at(2, i * 2.2), v, ct, stt, STEPS_COMPARE, title=f"Optimize ({loss})", preview_every=10)
         results.append((o, 0))
@@ -448,7 +456,6 @@ def layer_explorer() -> Spec:
 
 STUDY_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STUDY_SIZE, STUDY_STEPS, STUDY_MORE = 64, 20, 40
-STYLE_WEIGHT_64 = "3e4"
 
 
 def style_layer_study() -> Spec:
@@ -463,7 +470,7 @@ def style_layer_study() -> Spec:
         "(Image Batch nodes), saved as one Save Image. Shallow layers give colour and fine grain, deep "
         "ones larger strokes; together they give the painting's texture at every scale. (ReLU outputs: "
         "the raw conv outputs' losses differ by orders of magnitude between layers.)\n\n"
-        + str(STUDY_SIZE) + " px (tiny, so 18 runs fit on a CPU; raise max_size and β together)."))
+        + str(STUDY_SIZE) + " px (tiny, so 18 runs fit on a CPU; the style strength means the same at larger sizes)."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", STUDY_SIZE, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 256, "Style image")
@@ -479,7 +486,7 @@ def style_layer_study() -> Spec:
                 long.append(rows["single"][1][0])
                 continue
             col = 1 + k * 3
-            stt = style_target(s, at(col, i * 2.4), v, st, STYLE_WEIGHT_64, title=f"Style {label}", layers=layers)
+            stt = style_target(s, at(col, i * 2.4), v, st, STRENGTH, title=f"Style {label}", layers=layers)
             o1 = optimize(s, at(col + 1, i * 2.4), v, ct, stt, STUDY_STEPS, title=f"{label}, {STUDY_STEPS} steps",
                           preview_every=0, coarse_to_fine=False)
             o2 = optimize(s, at(col + 2, i * 2.4), v, ct, stt, STUDY_MORE,
@@ -498,7 +505,7 @@ def style_layer_study() -> Spec:
 
 
 CLIP = {"frame_count": 6, "pan_x": 4.0, "pan_y": 0.0, "zoom": 1.0}
-CLIP_STEPS, STYLE_WEIGHT_96 = 40, "1e5"
+CLIP_STEPS = 40
 CLIP_PHOTO = 120          # 120x80 px (a multiple of the widget step 8): a 100x80 window fits 6 frames 4 px apart
 
 
@@ -520,7 +527,7 @@ def stylize_clip() -> Spec:
     clip = s.add("NST_PanClip", at(1, 0), "Pan clip", dict(CLIP))
     s.link(photo, 0, clip, "image")
     crop = clip
-    stt = style_target(s, at(1, 2.6), v, st, STYLE_WEIGHT_96)
+    stt = style_target(s, at(1, 2.6), v, st, STRENGTH)
     outs = []
     for i, (title, weight) in enumerate((("Temporally consistent", "1000"), ("Independent frames", "0"))):
         node = s.add("NST_StylizeFrames", at(2, i * 3), title, {
@@ -538,8 +545,40 @@ def stylize_clip() -> Spec:
     return s
 
 
+HIGH_RES_SIDE, HIGH_RES_STEPS = 2048, 300
+
+
+def high_resolution() -> Spec:
+    s = Spec("nst_high_resolution", (
+        "## High resolution (" + str(HIGH_RES_SIDE) + " px)\n\n"
+        "The bundled photos are at most 512 px, so this one is **upscaled** to " + str(HIGH_RES_SIDE)
+        + " px wide with Upscale Image (lanczos): the fine detail at that size comes from the painting, "
+        "not the photo. Use your own large photo instead (Load Image) and drop the upscale.\n\n"
+        "NST Optimize runs coarse-to-fine: most of the " + str(HIGH_RES_STEPS) + " steps at 128-512 px, "
+        "few at " + str(HIGH_RES_SIDE) + " px, where one step costs ~16x a 512 px step. The style strength "
+        "means the same at every size, so the look matches a small run's. Where the image does not fit "
+        "the memory, the loss is computed tile by tile (exactly: no seams) and L-BFGS keeps fewer pairs; "
+        "`max_memory_gb` caps the memory (0 = what is free), `tile_size` forces tiles. The progress text "
+        "names the level and its tiles; the preview stays small.\n\n"
+        "About 25 minutes on a 2-core CPU; a GPU takes seconds to a minute."))
+    v = vgg(s, at(0, 1.8))
+    c = example(s, at(0, 3), "content_chelsea.png", 512, "Photo (451x300 px)")
+    up = s.add("ImageScale", at(1, 3.2), "Upscale to " + str(HIGH_RES_SIDE) + " px",
+               {"upscale_method": "lanczos", "width": HIGH_RES_SIDE, "height": 0, "crop": "disabled"})
+    s.link(c, 0, up, "image")
+    st = example(s, at(0, 4.2), "style_starry_night.jpg", 512, "Style image")
+    ct = content_target(s, at(1, 1.3), v, up)
+    stt = style_target(s, at(1, 4.6), v, st, STRENGTH)
+    o = optimize(s, at(2, 0.5), v, ct, stt, HIGH_RES_STEPS, title="Style transfer at " + str(HIGH_RES_SIDE) + " px")
+    save(s, at(3, 0), o, "NST/high_resolution")
+    preview(s, at(3, 2.4), o, 1, title="Loss curves")
+    report(s, at(2, 3.8), o, title="Report")
+    return s
+
+
 ALL = (style_transfer, reconstructions, alpha_beta, optimizers, pooling, vgg16_vs_vgg19, color_preservation,
-       blended_styles, two_regions, keep_the_face, style_losses, layer_explorer, style_layer_study, stylize_clip)
+       blended_styles, two_regions, keep_the_face, style_losses, layer_explorer, style_layer_study, stylize_clip,
+       high_resolution)
 
 
 def specs() -> list:

@@ -30,7 +30,7 @@ NAMES = ("nst_style_transfer", "nst_figure1_reconstructions", "nst_alpha_beta_tr
          "nst_optimizers_lbfgs_adam_sgd", "nst_pooling_max_vs_avg", "nst_vgg16_vs_vgg19",
          "nst_color_preservation", "nst_blended_styles", "nst_two_styles_two_regions", "nst_keep_the_face",
          "nst_style_losses_gram_w2_sliced", "nst_what_each_layer_sees", "nst_style_layer_study",
-         "nst_stylize_a_short_clip")
+         "nst_stylize_a_short_clip", "nst_high_resolution")
 VGG16_FILE = "vgg16-397923af.pth"
 TINY, STEPS = 48, 3
 
@@ -51,6 +51,8 @@ def _tiny(prompt: dict, size: int = TINY, steps: int = STEPS) -> dict:
             node["inputs"]["steps"] = steps
         elif node["class_type"] == "NST_VisualizeChannel":
             node["inputs"]["size"], node["inputs"]["steps"] = 32, steps
+        elif node["class_type"] == "ImageScale":                 # the high-resolution upscale: 2x tiny
+            node["inputs"]["width"] = 2 * size
     return prompt
 
 
@@ -541,3 +543,28 @@ def test_preview_any_stand_in_shows_any_value_as_text(tmp_path):
     assert result.outputs["2"] == {"text": ["loss 1.5"]} and result.outputs["4"] == {"text": ["7"]}
     assert result.outputs["6"]["text"][0].startswith("tensor(")
     assert "PreviewAny" not in NODE_CLASS_MAPPINGS   # a stand-in: never shadow ComfyUI's own node
+
+
+def test_high_resolution_template_tiles_exactly(tmp_path):
+    """The 2048 px template at 96 px: untiled, and with the expert tile size forced to 32 px (the loss and
+    gradient are computed tile by tile): the same picture, and the report names the tiles."""
+    def run(tile, folder):
+        out = tmp_path / folder
+        ex = Executor(CLASSES, input_dir=str(tmp_path / "input"), output_dir=str(out),
+                      temp_dir=str(tmp_path / "temp"), display_names=DISPLAY)
+        wf = ex.load(str(WORKFLOWS / "nst_high_resolution.json"))
+        _tiny(wf.prompt, steps=4)
+        for node in wf.prompt.values():
+            if node["class_type"] == "NST_Optimize":
+                node["inputs"]["tile_size"] = tile
+        result = ex.run(wf)
+        (report,) = [ui["text"][0] for ui in result.outputs.values() if "text" in ui]
+        return _saved(result)["Save Image"][0][1], report
+
+    plain, plain_report = run(0, "plain")
+    tiled, tiled_report = run(32, "tiled")
+    photo = _example("content_chelsea.png")
+    assert plain.shape == (1, 64, 96, 3)                           # upscaled 2x from the 48 px photo
+    assert _mad(plain, torch.nn.functional.interpolate(photo.permute(0, 3, 1, 2), size=(64, 96)).permute(0, 2, 3, 1)) > 0.01
+    assert "tiles" in tiled_report and "tiles" not in plain_report
+    assert float((plain - tiled).abs().max()) < 2e-3               # exact up to float summation order
