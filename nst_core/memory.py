@@ -56,6 +56,25 @@ def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int
     return int((total + 2 * largest) * batch * element_bytes)
 
 
+def layer_outputs(arch: str, size, layers) -> tuple[int, dict[str, int]]:
+    """(elements of the largest layer output up to the deepest of `layers`, {layer: its output's element
+    count}) for an input of `size` (H, W): what a no-grad forward holds (~2 of the largest) and keeps."""
+    names = layer_names(arch)
+    deepest = max(names.index(n) for n in layers)
+    h, w = size
+    channels, largest, counts = 3, 3 * h * w, {}
+    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
+    for name in names[:deepest + 1]:
+        if name.startswith("conv"):
+            channels = next(widths)
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+        largest = max(largest, channels * h * w)
+        if name in layers:
+            counts[name] = channels * h * w
+    return largest, counts
+
+
 def _conv_index(arch: str, name: str) -> int:
     convs = [n for n in layer_names(arch) if n.startswith("conv")]
     return convs.index(name)

@@ -18,8 +18,7 @@ from typing import Callable
 
 import torch
 
-from .layers import ARCHITECTURES, layer_names
-from .memory import FLOAT, SAFETY
+from .memory import FLOAT, SAFETY, layer_outputs
 from .errors import ImageError
 from .tiling import MAX_TILES_PER_AXIS, _axis_options, _gram_sum, halo_and_stride, plan_tiles, reach
 
@@ -28,28 +27,10 @@ from .tiling import MAX_TILES_PER_AXIS, _axis_options, _gram_sum, halo_and_strid
 FORWARD_BYTES = 2 ** 30
 
 
-def _shapes(arch: str, size, layers) -> tuple[int, dict[str, int]]:
-    """(largest layer output up to the deepest of `layers`, {layer: its output's element count})."""
-    names = layer_names(arch)
-    deepest = max(names.index(n) for n in layers)
-    h, w = size
-    channels, largest, counts = 3, 3 * h * w, {}
-    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
-    for name in names[:deepest + 1]:
-        if name.startswith("conv"):
-            channels = next(widths)
-        elif name.startswith("pool"):
-            h, w = h // 2, w // 2
-        largest = max(largest, channels * h * w)
-        if name in layers:
-            counts[name] = channels * h * w
-    return largest, counts
-
-
 def forward_bytes(arch: str, size, layers, keep: bool = True) -> int:
     """Estimated peak of one no-grad forward at `size`: two layer outputs alive at once, plus the
     requested layers' outputs when they are kept (`keep`)."""
-    largest, counts = _shapes(arch, size, layers)
+    largest, counts = layer_outputs(arch, size, layers)
     kept = sum(counts.values()) if keep else 0
     return int(SAFETY * (2 * largest + kept) * FLOAT)
 

@@ -48,9 +48,9 @@ from typing import Callable
 import torch
 
 from .errors import ImageError
-from .layers import ARCHITECTURES, layer_names
+from .layers import layer_names
 from .losses import content_loss, tv_loss
-from .memory import FLOAT, SAFETY, activation_bytes, available_bytes
+from .memory import FLOAT, SAFETY, activation_bytes, available_bytes, layer_outputs
 from .settings import LBFGS_HISTORY, OptionError
 
 # image-sized float32 buffers a tiled evaluation keeps besides the tile's activations: the pixels, the
@@ -169,19 +169,7 @@ def _arch(vgg) -> str:
 
 def _largest(arch: str, size, layers) -> int:
     """Bytes of the largest layer output up to the deepest of `layers` (a no-grad forward holds ~2)."""
-    names = layer_names(arch)
-    deepest = max(names.index(n) for n in layers)
-    h, w = size
-    largest = 3 * h * w
-    channels = 3
-    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
-    for name in names[:deepest + 1]:
-        if name.startswith("conv"):
-            channels = next(widths)
-        elif name.startswith("pool"):
-            h, w = h // 2, w // 2
-        largest = max(largest, channels * h * w)
-    return largest * FLOAT
+    return layer_outputs(arch, size, layers)[0] * FLOAT
 
 
 def optimizer_bytes(size, history_size: int = LBFGS_HISTORY) -> int:
