@@ -47,6 +47,9 @@ def _layers_tooltip(hint: str) -> str:
             "(conv5_4 exists only in VGG-19).")
 
 
+TILE_TEXT_EVERY_S = 1.0
+
+
 def step_reporter(preview_every: int):
     """Engine callback -> host progress bar (+ JPEG preview every k steps) and Cancel. The bar's total is
     the plan's from the first step on (Progress.total)."""
@@ -61,6 +64,18 @@ def step_reporter(preview_every: int):
             # small whatever the output's size: a 4096 px frame would be 50 MB to convert and send
             preview = nst_core.to_pil(nst_core.image.fit_image(p.image, host.PREVIEW_MAX_SIZE))
         bar.update(p.step, p.total, preview)
+
+    shown = [0.0]
+
+    def tile(t) -> None:
+        # a tiled step takes minutes at 4096 px: Cancel is heard between tiles, and the text under the
+        # node says where the step is (at most once a second: small tiled runs go through tiles quickly)
+        host.check_interrupted()
+        now = time.monotonic()
+        if now - shown[0] >= TILE_TEXT_EVERY_S:
+            shown[0] = now
+            host.progress_text(t.describe())   # 'level 5/5: 4096x2731 px, 9 tiles: step 3/10, tile 4/9 of pass 2/2'
+    report.tile = tile
     return report
 
 

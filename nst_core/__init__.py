@@ -19,7 +19,7 @@ from .examples import DEFAULT_CONTENT, DEFAULT_STYLE, example_names, example_pat
 from .image import from_pil, load_image, to_pil
 from .layers import VGG16_LAYERS, VGG19_LAYERS, layer_names
 from .loader import default_device, load_vgg
-from .loop import Progress, Result
+from .loop import Progress, Result, TileProgress
 from .objective import Objective
 from .plan import Level, RunPlan, make_plan, plan_run
 from .progress import ConsoleProgress, console_progress
@@ -39,7 +39,7 @@ __all__ = [
     "COLOR_MODES", "CONTENT_LADDER", "DEFAULTS", "DEFAULT_CONTENT", "DEFAULT_CONTENT_LAYERS", "DEFAULT_LR",
     "DEFAULT_STYLE", "DEFAULT_STYLE_LAYERS", "INITS", "OPTIMIZERS", "OPTIONS", "PAPER_CONTENT_LAYERS",
     "PAPER_STYLE_LAYERS", "STYLE_LADDER", "VGG16_LAYERS", "VGG19_LAYERS", "ContentTarget", "ImageError",
-    "LayerError", "Level", "NSTError", "Objective", "OptionError", "Progress", "Result", "RunPlan",
+    "LayerError", "Level", "NSTError", "Objective", "OptionError", "Progress", "Result", "RunPlan", "TileProgress",
     "StyleTarget", "VGG", "WeightsError", "ConsoleProgress", "cache_dir", "console_progress", "default_device", "default_weights_path",
     "example_names", "example_path", "examples_dir", "fit", "item_seed", "optimize_batch", "from_pil", "layer_names", "load_image",
     "load_vgg", "load_weights", "make_plan", "optimize", "plan_run", "reconstruct_content",

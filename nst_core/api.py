@@ -165,16 +165,22 @@ def optimize_batch(vgg, contents: Sequence[ContentTarget], style: StyleTarget | 
 
 
 def _placed(callback, index: int, count: int, total_of: Callable[[], int | None]):
-    """The callback of batch item `index`: its Progress moved to the batch's step and total."""
+    """The callback of batch item `index`: its Progress (and TileProgress, when the callback hears tiles)
+    moved to the batch's step and total."""
     if callback is None:
         return None
 
-    def place(p):
+    def move(p):
         steps = p.total
         p.step += index * steps
         p.total = total_of() or steps * count
         p.stage, p.stages = index, count
-        callback(p)
+        return p
+
+    def place(p):
+        callback(move(p))
+    if getattr(callback, "tile", None) is not None:
+        place.tile = lambda t: callback.tile(move(t))
     return place
 
 

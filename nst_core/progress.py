@@ -4,7 +4,8 @@
 
 The bar's total is the run's (the plan's steps, all stages of a ladder) from the first step on; when a
 coarse-to-fine run moves to a larger size the bar says so ("level 2/3: 256x170 px"), so the loss jump
-there reads as what it is; a level computed tile by tile says how many ("level 3/5: 2048x1366 px, 9 tiles"). Ctrl-C is left to the caller (the callback does not catch it).
+there reads as what it is; a level computed tile by tile says how many ("level 3/5: 2048x1366 px, 9 tiles") and, during a step,
+which tile it is on ("step 3/10: tile 4/9 of pass 2/2"). Ctrl-C is left to the caller (the callback does not catch it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tqdm import tqdm
 class ConsoleProgress:
     """Callable engine callback drawing one tqdm bar on stderr; `close()` ends the bar (also at the run's
     last step). `every`: refresh the loss shown every N steps (reading it syncs a GPU); `then(p)`: called
-    after each step (the CLI stops the run there on Ctrl-C); `step`/`total`: where the run got to. Not on a
+    after each step and before each tile of a tiled step (the CLI stops the run there on Ctrl-C); `step`/`total`: where the run got to. Not on a
     terminal the bar redraws every 5 s instead of every 0.1 s (log files stay short)."""
 
     def __init__(self, desc: str = "", every: int = 5, file=None, disable: bool = False,
@@ -39,12 +40,16 @@ class ConsoleProgress:
             parts.append(where)
         return ", ".join(parts)
 
-    def __call__(self, p) -> None:
-        self.step, self.total = p.step, p.total
+    def _open(self, p) -> None:
         if self.bar is None:
             interactive = getattr(self.file, "isatty", lambda: False)()
             self.bar = tqdm(total=p.total, file=self.file, disable=self.disable, unit="step",
                             dynamic_ncols=True, leave=True, mininterval=0.1 if interactive else 5.0)
+            self.bar.set_description(self._label(p), refresh=False)
+
+    def __call__(self, p) -> None:
+        self.step, self.total = p.step, p.total
+        self._open(p)
         if p.level_started:
             self.bar.set_description(self._label(p), refresh=False)
         if p.step % self.every == 0 or p.step == p.total:
@@ -54,6 +59,16 @@ class ConsoleProgress:
             self.then(p)
         if p.step >= p.total:
             self.close()
+
+    def tile(self, t) -> None:
+        """Before each tile of a tiled step (nst_core.loop.TileProgress): the bar says which tile of
+        which pass, so a step of minutes still moves; `then` sees it too (it may stop the run there)."""
+        self._open(t)
+        self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile}/{t.tiles} of pass "
+                                 f"{t.pass_number}/2", refresh=False)
+        self.bar.update(0)
+        if self.then is not None:
+            self.then(t)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -154,6 +154,93 @@ def test_console_progress_names_level_and_tiles(vgg, targets):
     assert "96x72 px, 6 tiles" in stream.getvalue()
 
 
+class TileRecorder:
+    """A callback that hears steps and tiles; stops at (step, pass, tile) when asked."""
+
+    def __init__(self, stop_at=None):
+        self.steps, self.tiles, self.stop_at = [], [], stop_at
+
+    def __call__(self, p):
+        self.steps.append(p.step)
+
+    def tile(self, t):
+        self.tiles.append((t.step, t.pass_number, t.tile, t.tiles))
+        if (t.step, t.pass_number, t.tile) == self.stop_at:
+            self.describe = t.describe()
+            t.stop()
+
+
+def test_a_tiled_step_reports_every_tile_of_both_passes(vgg, targets):
+    """Progress inside a step: pass 1 over all 6 tiles (the last one's graph is kept), pass 2 over the
+    other 5; nothing is reported for an untiled run."""
+    content, style = targets
+    heard = TileRecorder()
+    nst_core.optimize(vgg, content, style, steps=2, tile_size=40, max_memory_gb=64, callback=heard)
+    expected = [e for step in (1, 2) for e in
+                [(step, 1, i, 6) for i in range(1, 7)] + [(step, 2, i, 6) for i in range(1, 6)]]
+    assert heard.tiles == expected and heard.steps == [1, 2]
+    untiled = TileRecorder()
+    nst_core.optimize(vgg, content, style, steps=2, max_memory_gb=64, callback=untiled)
+    assert untiled.tiles == [] and untiled.steps == [1, 2]
+
+
+def test_stopping_inside_a_tiled_step_returns_the_last_finished_step(vgg, targets):
+    """Cancel between tiles: the step being computed is dropped, the image is that of 2 finished steps."""
+    content, style = targets
+    common = dict(steps=4, init="noise", seed=3, tile_size=40, max_memory_gb=64)
+    two = nst_core.optimize(vgg, content, style, **{**common, "steps": 2})
+    heard = TileRecorder(stop_at=(3, 2, 4))
+    stopped = nst_core.optimize(vgg, content, style, callback=heard, **common)
+    assert stopped.stopped == "callback" and len(stopped.history) == 2 and heard.steps == [1, 2]
+    assert heard.tiles[-1] == (3, 2, 4, 6)
+    assert heard.describe == "96x72 px, 6 tiles: step 3/4, tile 4/6 of pass 2/2"
+    assert torch.equal(stopped.image, two.image)
+
+
+def test_console_progress_shows_the_tile_and_the_cli_hook_can_stop_there(vgg, targets):
+    import io
+    content, style = targets
+    stream = io.StringIO()
+    bar = nst_core.console_progress(file=stream, every=1,
+                                    then=lambda p: p.stop() if getattr(p, "pass_number", 0) == 2 else None)
+    result = nst_core.optimize(vgg, content, style, steps=3, tile_size=40, max_memory_gb=64, callback=bar)
+    bar.close()
+    assert "step 1/3: tile 1/6 of pass 2/2" in stream.getvalue()      # where it stopped
+    assert result.stopped == "callback" and result.history == []
+
+
+def test_batch_callbacks_hear_tiles_at_the_batch_step(vgg):
+    content = picture("content_chelsea.png", 72, 96)
+    heard = TileRecorder()
+    nst_core.stylize([content, content], picture("style_starry_night.jpg", 72, 96), vgg=vgg, steps=1,
+                     max_size=None, coarse_to_fine=False, tile_size=40, max_memory_gb=64, callback=heard)
+    tiles = heard.tiles[0][3]
+    assert heard.steps == [1, 2] and tiles > 1
+    assert [t[0] for t in heard.tiles] == [1] * (2 * tiles - 1) + [2] * (2 * tiles - 1)   # item 2 is step 2
+
+
+def test_node_reporter_hears_cancel_between_tiles(monkeypatch, vgg, targets):
+    from nodes import host
+    from nodes.nst_nodes import step_reporter
+    content, style = targets
+    checks, texts = [], []
+    monkeypatch.setattr(host, "check_interrupted", lambda: checks.append(1))
+    monkeypatch.setattr(host, "progress_text", texts.append)
+    report = step_reporter(0)
+    nst_core.optimize(vgg, content, style, steps=1, tile_size=40, max_memory_gb=64, callback=report)
+    assert len(checks) == 1 + 11                      # once per step, once per tile
+    assert any("tile 1/6 of pass 1/2" in text for text in texts)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel():
+        raise Cancelled()
+    monkeypatch.setattr(host, "check_interrupted", cancel)
+    with pytest.raises(Cancelled):
+        nst_core.optimize(vgg, content, style, steps=1, tile_size=40, max_memory_gb=64, callback=step_reporter(0))
+
+
 def test_node_inputs_at_the_end_with_automatic_defaults_and_errors_naming_them(vgg, targets):
     from nodes.base import NodeInputError
     from nodes.nst_nodes import NST_Optimize
