@@ -97,7 +97,8 @@ def _help(name: str, default=None, extra: str = "") -> str:
     return f"{option.help}{extra} (default: {shown}{limits})".replace("%", "%%")
 
 
-def _add(group, name: str, default=None, extra: str = "", **kw):
+def add_option(group, name: str, default=None, extra: str = "", **kw):
+    """An engine option (settings.OPTIONS) as a checked flag of `group`, named as FLAGS says."""
     option = OPTIONS[name]
     if option.choices is not None:
         kw["choices"] = option.choices
@@ -129,27 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--init-image", help="starting image for --init image (a path or an example name)")
 
     run = p.add_argument_group("the run")
-    _add(run, "max_size", default=CLI_SIZE)
-    _add(run, "steps")
-    _add(run, "optimizer")
-    _add(run, "lr")
-    _add(run, "init")
-    _add(run, "seed")
-    _add(run, "max_memory_gb")
-    _add(run, "tile_size")
+    add_option(run, "max_size", default=CLI_SIZE)
+    add_option(run, "steps")
+    add_option(run, "optimizer")
+    add_option(run, "lr")
+    add_option(run, "init")
+    add_option(run, "seed")
+    add_option(run, "max_memory_gb")
+    add_option(run, "tile_size")
     run.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
                      default=OPTIONS["coarse_to_fine"].default,
                      help="run every step at full size. By default coarse-to-fine is on: "
                           + OPTIONS["coarse_to_fine"].help)
 
     loss = p.add_argument_group("the loss")
-    _add(loss, "content_weight")
-    _add(loss, "style_weight")
-    _add(loss, "weighting")
-    _add(loss, "tv_weight")
-    _add(loss, "style_scale")
-    _add(loss, "style_loss")
-    _add(loss, "preserve_color")
+    add_option(loss, "content_weight")
+    add_option(loss, "style_weight")
+    add_option(loss, "weighting")
+    add_option(loss, "tv_weight")
+    add_option(loss, "style_scale")
+    add_option(loss, "style_loss")
+    add_option(loss, "preserve_color")
     loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
                       help=f"comma-separated VGG layers (default: {','.join(DEFAULT_CONTENT_LAYERS)})")
     loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
@@ -158,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="comma-separated weight per style layer (default: equal, 1/L each)")
 
     net = p.add_argument_group("the network")
-    _add(net, "pooling")
-    _add(net, "architecture")
-    _add(net, "convention")
+    add_option(net, "pooling")
+    add_option(net, "architecture")
+    add_option(net, "convention")
     net.add_argument("--no-normalize", dest="normalized", action="store_false",
                      default=OPTIONS["normalized"].default,
                      help="use the raw network. By default it is normalized: " + OPTIONS["normalized"].help)

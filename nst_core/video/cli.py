@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ..api import fit
-from ..cli import save_image
+from ..cli import FLAGS, add_option, save_image
 from ..errors import NSTError
 from ..image import load_image
 from ..loader import load_vgg
@@ -35,6 +35,7 @@ PROG = "python -m nst_core.video"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FRAME_NAME = "frame_{:05d}.png"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+LOSS_OPTIONS = ("content_weight", "style_weight", "weighting", "tv_weight", "preserve_color")
 CLI_SIZE = 256            # as nst-stylize: the engine's 512 px takes minutes per frame on a CPU
 
 
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes for the chunks (default 1: here)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
     p.add_argument("--chunk-frames", type=int, help=CHUNK_FRAMES.help + " (default with --workers N: N chunks)")
+    loss = p.add_argument_group("the loss (as nst-stylize's)")
+    for name in LOSS_OPTIONS:
+        add_option(loss, name)
     return p
 
 
@@ -99,7 +103,7 @@ def run(args) -> int:
     style = load_image(args.style)
     vgg = load_vgg()
     options = dict(vgg=vgg, steps=args.steps, max_size=args.size, temporal_weight=args.temporal_weight,
-                   seed=args.seed, chunk_frames=chunk_frames)
+                   seed=args.seed, chunk_frames=chunk_frames, **{name: getattr(args, name) for name in LOSS_OPTIONS})
     started = time.perf_counter()
     if args.workers > 1 and chunk_frames:
         with chunk_processes(args.workers, args.threads) as chunk_map:
@@ -143,7 +147,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return EXIT_USAGE
     except OptionError as exc:
-        flag = "--" + exc.option.replace("_", "-")
+        flag = FLAGS.get(exc.option, "--" + exc.option.replace("_", "-"))
         sys.stderr.write(f"{PROG}: {flag}: {exc.detail}\n")
         return EXIT_USAGE
     except NSTError as exc:

@@ -311,12 +311,33 @@ def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: 
             result = _follow(vgg, content, target, clip[t:t + 1], carried, masks[t], temporal_weight, steps,
                              report, options)
         results.append(result)
-        notes += [f"frame {t}: {message}" for message in result.warnings]
+        notes += [(t, message) for message in result.warnings]
         if result.stopped == "callback":
             stopped = "callback"
             break
     image = torch.cat([result.image for result in results])
-    return FramesResult(image, results, masks[:len(results)], stopped, notes)
+    return FramesResult(image, results, masks[:len(results)], stopped, frame_notes(notes))
+
+
+def frame_notes(notes: list[tuple[int, str]]) -> list[str]:
+    """Each warning once, with the frames that gave it: 'frames 0-8: ...' rather than nine times the same
+    line (an older workflow's paper β warns on every frame)."""
+    frames: dict[str, list[int]] = {}
+    for t, message in notes:
+        frames.setdefault(message, []).append(t)
+    return [f"{_frame_ranges(ts)}: {message}" for message, ts in frames.items()]
+
+
+def _frame_ranges(ts: list[int]) -> str:
+    """[0, 1, 2, 5] -> 'frames 0-2, 5'; [3] -> 'frame 3'."""
+    if len(ts) == 1:
+        return f"frame {ts[0]}"
+    runs, start = [], ts[0]
+    for a, b in zip(ts, ts[1:] + [None]):
+        if b != a + 1:
+            runs.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    return "frames " + ", ".join(runs)
 
 
 __all__ = ["ChunkJob", "ClipProgress", "FramesResult", "as_frames", "run_chunk", "stylize_frames"]

@@ -50,6 +50,8 @@ def test_two_workers_write_the_frames_of_the_serial_run(frames_dir, tmp_path, ca
     (["--chunk-frames", "1"], "--chunk-frames: a chunk shares its first frame"),
     (["--workers", "0"], "--workers and --threads must be 1 or more"),
     (["--temporal-weight", "-1"], "--temporal-weight: "),
+    (["--weighting", "raw"], "--weighting: "),
+    (["--style-weight", "-1"], "--style-weight: "),
 ])
 def test_bad_options_are_usage_errors(frames_dir, tmp_path, capsys, argv, message):
     assert main([str(frames_dir), "--output", str(tmp_path / "out"), *SMALL, *argv]) == 2
@@ -63,3 +65,24 @@ def test_missing_frames_are_usage_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty"), "--output", str(tmp_path / "out"), *SMALL]) == 2
     assert "frames: no images in" in capsys.readouterr().err
+
+
+def test_loss_flags_reach_the_run_and_an_old_beta_warns_once(frames_dir, tmp_path, capsys):
+    """--style-weight / --weighting as nst-stylize's; a paper β under the default weighting runs as paper
+    and says so once for the clip, not once per frame."""
+    out = tmp_path / "beta"
+    assert main([str(frames_dir), "--output", str(out), *SMALL, "--style-weight", "5e6",
+                 "--temporal-weight", "0"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("is a paper-weighting") == 1 and "frames 0-4: style weight 5e+06" in err
+    assert main([str(frames_dir), "--output", str(tmp_path / "paper"), *SMALL, "--style-weight", "5e6",
+                 "--weighting", "paper", "--temporal-weight", "0"]) == 0
+    assert "paper-weighting" not in capsys.readouterr().err
+    for a, b in zip(sorted(out.iterdir()), sorted((tmp_path / "paper").iterdir())):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_frame_notes_name_the_frames_once():
+    from nst_core.video.frames import frame_notes
+    notes = [(0, "a"), (1, "a"), (2, "a"), (2, "b"), (5, "a"), (7, "c")]
+    assert frame_notes(notes) == ["frames 0-2, 5: a", "frame 2: b", "frame 7: c"]
