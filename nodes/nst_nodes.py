@@ -64,19 +64,30 @@ def step_reporter(preview_every: int):
             # small whatever the output's size: a 4096 px frame would be 50 MB to convert and send
             preview = nst_core.to_pil(nst_core.image.fit_image(p.image, host.PREVIEW_MAX_SIZE))
         bar.update(p.step, p.total, preview)
+    report.tile = tile_reporter()
+    return report
 
+
+def tile_reporter():
+    """Engine tile callback (TileProgress inside a tiled step, TargetProgress while large targets are
+    computed) -> Cancel and the text under the node. A tiled step or a 4096 px target takes minutes: Cancel
+    is heard between tiles; the text at most once a second (small tiled runs go through tiles quickly)."""
     shown = [0.0]
 
     def tile(t) -> None:
-        # a tiled step takes minutes at 4096 px: Cancel is heard between tiles, and the text under the
-        # node says where the step is (at most once a second: small tiled runs go through tiles quickly)
         host.check_interrupted()
         now = time.monotonic()
         if now - shown[0] >= TILE_TEXT_EVERY_S:
             shown[0] = now
             host.progress_text(t.describe())   # 'level 5/5: 4096x2731 px, 9 tiles: step 3/10, tile 4/9 of pass 2/2'
-    report.tile = tile
-    return report
+    return tile
+
+
+def reporting_target_tiles():
+    """Around a node's target building: tiles of a large image's targets report to the node (Cancel, text)."""
+    hear = tile_reporter()
+    return nst_core.tiled_features.reporting_tiles(
+        lambda size, tile, tiles: hear(nst_core.loop.TargetProgress(size, tile, tiles)))
 
 
 def _styles_text(style) -> str:
@@ -210,9 +221,10 @@ class NST_ContentTarget(NSTNode):
         names = self.layers("layers", layers, vgg)
         batch = self.image_batch("image", image)
         region = self.mask("mask", mask)
-        targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names, weight=weight,
-                                    mask=region)
-                   for i in range(batch.shape[0])]
+        with reporting_target_tiles():          # a 4096 px photo's features take minutes, tile by tile
+            targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names,
+                                        weight=weight, mask=region)
+                       for i in range(batch.shape[0])]
         return (targets[0] if len(targets) == 1 else targets,)
 
 

@@ -14,7 +14,7 @@ from . import color
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
-from .loop import Result, initial_image, run
+from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective
 from .layers import min_input_size
 from .plan import Level, RunPlan, fit_memory, make_plan, plan_run
@@ -23,6 +23,7 @@ from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAY
                        OptionError, check, resolve_weighting)
 from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
+from .tiled_features import reporting_tiles
 
 # Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
 # jcjohnson's neural-style does. Full-range noise leaves high-frequency residue in the near-null space
@@ -41,6 +42,12 @@ RECONSTRUCTION_NOISE = 0.1
 # 1.70/1.57x, sliced W 2.85/2.06x; a 3-level pyramid (128 px) 1.99x with a checkerboard of blobs on the
 # conv1_1 rung. The autocorrelation radius (nst_core.texture_metrics) is flat with depth from this start
 # (Starry Night 9.5-10.4 px, The Scream 11.2-14.2 px) and FELL 2.5x from white noise (8.9 -> 3.5 px).
+# The radius is the power spectrum seen another way (Wiener-Khinchin), and this start already carries the
+# painting's. A start without its long-range part (the spectrum above 1/32 cycle/px, flat below) gives
+# rungs 1, 2, 4, 5 of Starry Night 7.3/8.7/8.3/7.5 px and The Scream 5.7/7.5/5.9/4.2 px at 128 px, 100
+# steps: it still falls, because the deep layers add the painting's fine strokes (grain share up to 2.3x
+# the painting's); with paper weighting The Scream rose (11.1/12.9/13.8/14.9) and Starry Night did not.
+# Patch nearest-neighbour distances to the painting (3-33 px) were flat across the rungs as well.
 TEXTURE_START = "spectrum"
 TEXTURE_NOISE = 1.0
 TEXTURE_COARSE_SHARE = 0.0
@@ -92,10 +99,11 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
     # every level's objective first: size and memory errors surface before any work is done
-    objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
-                            content_weight=_level_content_weight(content, level, final_area, weighting),
-                            pixel_terms=pixel_terms, seed=opts["seed"] + level.index, weighting=weighting)
-                  for level in plan.levels]
+    with reporting_tiles(target_reporter(callback)):
+        objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
+                                content_weight=_level_content_weight(content, level, final_area, weighting),
+                                pixel_terms=pixel_terms, seed=opts["seed"] + level.index, weighting=weighting)
+                      for level in plan.levels]
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=opts["seed"], device=vgg.device)
@@ -180,7 +188,7 @@ def _placed(callback, index: int, count: int, total_of: Callable[[], int | None]
     def place(p):
         callback(move(p))
     if getattr(callback, "tile", None) is not None:
-        place.tile = lambda t: callback.tile(move(t))
+        place.tile = lambda t: callback.tile(move(t) if isinstance(t, TileProgress) else t)
     return place
 
 
@@ -205,10 +213,11 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     """
     vgg = vgg or load_vgg()
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
-    style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend, style_scale,
-                        style_loss=style_loss)
-    items = [fit(image, max_size) for image in _content_items(content_image)]
-    contents = [ContentTarget(vgg, image, content_layers, content_weight) for image in items]
+    with reporting_tiles(target_reporter(options.get("callback"))):
+        style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend,
+                            style_scale, style_loss=style_loss)
+        items = [fit(image, max_size) for image in _content_items(content_image)]
+        contents = [ContentTarget(vgg, image, content_layers, content_weight) for image in items]
     if not isinstance(content_image, (list, tuple)) and len(contents) == 1:
         return optimize(vgg, contents[0], style, coarse_to_fine=coarse_to_fine, **options)
     results = optimize_batch(vgg, contents, style, coarse_to_fine=coarse_to_fine, **options)

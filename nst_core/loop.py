@@ -134,6 +134,34 @@ class TileProgress:
         self.stop_requested = True
 
 
+class TargetProgress:
+    """Handed to `callback.tile(t)` before each tile of a target computed tile by tile (the content's
+    features or a painting's Grams at a size whose forward does not fit: the targets of a 4096 px run took
+    622 s on a 2-core CPU). pass_number is 0; size: the image's (H, W); tile: 1..tiles; describe():
+    'targets at 4096x2731 px: tile 4/12'. Before the first step there is no image to return: `stop()`
+    raises KeyboardInterrupt, as Ctrl-C would."""
+
+    pass_number = 0
+
+    def __init__(self, size, tile: int, tiles: int):
+        self.size, self.tile, self.tiles = tuple(size), tile, tiles
+
+    def describe(self) -> str:
+        return f"targets at {self.size[1]}x{self.size[0]} px: tile {self.tile}/{self.tiles}"
+
+    def stop(self) -> None:
+        raise KeyboardInterrupt("stopped while the targets were computed (no image yet)")
+
+
+def target_reporter(callback):
+    """The hook for nst_core.tiled_features.reporting_tiles: TargetProgress to `callback.tile`, or None
+    when the callback does not hear tiles."""
+    hear = getattr(callback, "tile", None)
+    if hear is None:
+        return None
+    return lambda size, tile, tiles: hear(TargetProgress(size, tile, tiles))
+
+
 class _StopWithinStep(Exception):
     """Raised out of the objective when a TileProgress asked to stop; caught by the level loop."""
 
@@ -358,4 +386,5 @@ def _message(problem, step, level, loss, best, optimizer, lr) -> str:
             "or the weights.")
 
 
-__all__ = ["DIVERGENCE_FACTOR", "Progress", "Result", "TileProgress", "initial_image", "make_optimizer", "run"]
+__all__ = ["DIVERGENCE_FACTOR", "Progress", "Result", "TargetProgress", "TileProgress", "initial_image",
+           "make_optimizer", "run", "target_reporter"]

@@ -5,7 +5,8 @@
 The bar's total is the run's (the plan's steps, all stages of a ladder) from the first step on; when a
 coarse-to-fine run moves to a larger size the bar says so ("level 2/3: 256x170 px"), so the loss jump
 there reads as what it is; a level computed tile by tile says how many ("level 3/5: 2048x1366 px, 9 tiles") and, during a step,
-which tile it is on ("step 3/10: tile 4/9 of pass 2/2"). Ctrl-C is left to the caller (the callback does not catch it).
+which tile it is on ("step 3/10: tile 4/9 of pass 2/2"); targets computed tile by tile print a line
+per tile ("targets at 4096x2731 px: tile 4/12"). Ctrl-C is left to the caller (the callback does not catch it).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ class ConsoleProgress:
     def tile(self, t) -> None:
         """Before each tile of a tiled step (nst_core.loop.TileProgress): the bar says which tile of
         which pass, so a step of minutes still moves; `then` sees it too (it may stop the run there)."""
+        if t.pass_number == 0:      # the targets, before the first step: no bar yet, one line per tile
+            if not self.disable:
+                print(t.describe(), file=self.file, flush=True)
+            if self.then is not None:
+                self.then(t)
+            return
         self._open(t)
         self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile}/{t.tiles} of pass "
                                  f"{t.pass_number}/2", refresh=False)

@@ -14,6 +14,8 @@ Both run untiled, exactly as before, when the whole no-grad forward fits FORWARD
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable
 
 import torch
@@ -59,13 +61,33 @@ def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tu
     return None if best is None else best[1]
 
 
+# Called before each tile of a tiled target forward with (image size (H, W), tile 1.., tiles): the targets
+# of a 4096 px image take minutes (622 s on a 2-core CPU), so progress and Cancel must not wait for them.
+# Set by the engine's entry points around target building (`reporting_tiles`); None elsewhere.
+_ON_TARGET_TILE: ContextVar[Callable | None] = ContextVar("on_target_tile", default=None)
+
+
+@contextmanager
+def reporting_tiles(hook: Callable[[tuple[int, int], int, int], None] | None):
+    """Within this block, tiled target forwards call `hook(size, tile, tiles)` before each tile."""
+    token = _ON_TARGET_TILE.set(hook)
+    try:
+        yield
+    finally:
+        _ON_TARGET_TILE.reset(token)
+
+
 def _tiled_forward(vgg, x: torch.Tensor, layers, tile, on_core: Callable) -> None:
     """Forward `x` tile by tile (no grad); `on_core(name, core features, (y0, y1, x0, x1) at that layer)`
     for every requested layer of every tile."""
     arch, size = vgg.arch, tuple(x.shape[-2:])
     halo, stride = halo_and_stride(arch, layers)
     strides = {name: reach(arch, name).stride for name in layers}
-    for t in plan_tiles(size, tile, halo, stride):
+    tiles = plan_tiles(size, tile, halo, stride)
+    hook = _ON_TARGET_TILE.get()
+    for t in tiles:
+        if hook is not None:
+            hook(size, t.index + 1, len(tiles))
         cy0, cy1, cx0, cx1 = t.crop
         ky0, ky1, kx0, kx1 = t.core
 
@@ -134,4 +156,4 @@ def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[s
 
 
 __all__ = ["FORWARD_BYTES", "extract_features", "extract_grams", "fits_one_forward", "forward_bytes",
-           "forward_tile"]
+           "forward_tile", "reporting_tiles"]

@@ -241,6 +241,38 @@ def test_node_reporter_hears_cancel_between_tiles(monkeypatch, vgg, targets):
         nst_core.optimize(vgg, content, style, steps=1, tile_size=40, max_memory_gb=64, callback=step_reporter(0))
 
 
+def test_targets_computed_tile_by_tile_report_their_tiles_and_hear_cancel(vgg, monkeypatch):
+    """A photo whose forward does not fit is featurized tile by tile: each tile is reported (pass 0) before
+    any step; the console prints it; the node's Content Target hears Cancel there; stop() interrupts."""
+    import io
+    from nodes import host
+    from nodes.nst_nodes import NST_ContentTarget
+    from nst_core import tiled_features
+    photo, painting = picture("content_chelsea.png", 72, 96), picture("style_starry_night.jpg", 72, 96)
+    monkeypatch.setattr(tiled_features, "FORWARD_BYTES",
+                        tiled_features.forward_bytes(vgg.arch, (72, 96), ["relu3_1"]) // 3)
+    small = dict(vgg=vgg, steps=1, max_size=None, coarse_to_fine=False, content_layers=("relu3_1",),
+                 style_layers=SHALLOW_STYLE)
+    heard = TileRecorder()
+    events = []
+    heard.tile = lambda t: events.append((t.pass_number, t.tile, t.tiles, t.describe()))
+    nst_core.stylize(photo, painting, **small, callback=heard)
+    targets = [e for e in events if e[0] == 0]
+    assert targets and events[:len(targets)] == targets            # all before the first step's tiles
+    assert targets[0][3] == f"targets at 96x72 px: tile 1/{targets[0][2]}" and targets[0][2] > 1
+    stream = io.StringIO()
+    nst_core.stylize(photo, painting, **small, callback=nst_core.console_progress(file=stream))
+    assert "targets at 96x72 px: tile 1/" in stream.getvalue()
+    with pytest.raises(KeyboardInterrupt):
+        nst_core.stylize(photo, painting, **small,
+                         callback=nst_core.console_progress(file=io.StringIO(), then=lambda p: p.stop()))
+    checks, texts = [], []
+    monkeypatch.setattr(host, "check_interrupted", lambda: checks.append(1))
+    monkeypatch.setattr(host, "progress_text", texts.append)
+    NST_ContentTarget().build(vgg, photo, layers="relu3_1")
+    assert len(checks) == targets[0][2] and texts[0].startswith("targets at 96x72 px: tile 1/")
+
+
 def test_node_inputs_at_the_end_with_automatic_defaults_and_errors_naming_them(vgg, targets):
     from nodes.base import NodeInputError
     from nodes.nst_nodes import NST_Optimize
