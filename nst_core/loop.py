@@ -283,13 +283,19 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
                 tile_hook(t)
                 if t.stop_requested:
                     raise _StopWithinStep()
-            objective.on_tile = on_tile
         else:
             on_tile = None
 
         def closure():
             opt.zero_grad(set_to_none=True)
-            loss, parts = objective(x)
+            if on_tile is None:
+                loss, parts = objective(x)
+            else:                   # the tiles of this evaluation report; the objective is left as it was
+                objective.on_tile = on_tile
+                try:
+                    loss, parts = objective(x)
+                finally:
+                    objective.on_tile = None
             loss.backward()
             closure.parts = parts
             return loss
@@ -345,8 +351,6 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
                 if progress.stop_requested:
                     stopped = "callback"
                     break
-        if on_tile is not None:
-            objective.on_tile = None
         result = x.detach()
         if not bool(torch.isfinite(result).all()):
             result = best_x
