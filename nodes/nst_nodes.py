@@ -85,9 +85,7 @@ def tile_reporter():
 
 def reporting_target_tiles():
     """Around a node's target building: tiles of a large image's targets report to the node (Cancel, text)."""
-    hear = tile_reporter()
-    return nst_core.tiled_features.reporting_tiles(
-        lambda size, tile, tiles: hear(nst_core.loop.TargetProgress(size, tile, tiles)))
+    return nst_core.tiled_features.reporting_tiles(nst_core.loop.target_reporter(tile_reporter()))
 
 
 def _styles_text(style) -> str:

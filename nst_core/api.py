@@ -99,7 +99,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
     # every level's objective first: size and memory errors surface before any work is done
-    with reporting_tiles(target_reporter(callback)):
+    with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
                                 content_weight=_level_content_weight(content, level, final_area, weighting),
                                 pixel_terms=pixel_terms, seed=opts["seed"] + level.index, weighting=weighting)
@@ -213,7 +213,7 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     """
     vgg = vgg or load_vgg()
     styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
-    with reporting_tiles(target_reporter(options.get("callback"))):
+    with reporting_tiles(target_reporter(getattr(options.get("callback"), "tile", None))):
         style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend,
                             style_scale, style_loss=style_loss)
         items = [fit(image, max_size) for image in _content_items(content_image)]

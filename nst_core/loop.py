@@ -83,8 +83,7 @@ class Progress:
 
     def describe(self) -> str:
         """'level 3/5: 2048x1366 px, 9 tiles' ('2048x1366 px' for a one-level plan)."""
-        where = f"level {self.level.index + 1}/{self.levels}: " if self.levels > 1 else ""
-        return where + self.level.tiled_label
+        return _where(self.level, self.levels)
 
     @property
     def level_started(self) -> bool:
@@ -103,6 +102,11 @@ class Progress:
     def stop(self) -> None:
         """End the run after this step; the current image is returned."""
         self.stop_requested = True
+
+
+def _where(level: Level, levels: int) -> str:
+    """'level 3/5: 2048x1366 px, 9 tiles', without the level number for a one-level plan."""
+    return (f"level {level.index + 1}/{levels}: " if levels > 1 else "") + level.tiled_label
 
 
 class TileProgress:
@@ -125,8 +129,7 @@ class TileProgress:
         self.stop_requested = False
 
     def describe(self) -> str:
-        where = f"level {self.level.index + 1}/{self.levels}: " if self.levels > 1 else ""
-        return (f"{where}{self.level.tiled_label}: step {self.level_step}/{self.level.steps}, "
+        return (f"{_where(self.level, self.levels)}: step {self.level_step}/{self.level.steps}, "
                 f"tile {self.tile}/{self.tiles} of pass {self.pass_number}/2")
 
     def stop(self) -> None:
@@ -153,10 +156,9 @@ class TargetProgress:
         raise KeyboardInterrupt("stopped while the targets were computed (no image yet)")
 
 
-def target_reporter(callback):
-    """The hook for nst_core.tiled_features.reporting_tiles: TargetProgress to `callback.tile`, or None
-    when the callback does not hear tiles."""
-    hear = getattr(callback, "tile", None)
+def target_reporter(hear: Callable | None):
+    """The hook for nst_core.tiled_features.reporting_tiles: a TargetProgress to `hear` (a callback's
+    `tile` method) per tile, or None without one."""
     if hear is None:
         return None
     return lambda size, tile, tiles: hear(TargetProgress(size, tile, tiles))
