@@ -35,20 +35,27 @@ RECONSTRUCTION_NOISE = 0.1
 # (TEXTURE_COARSE_SHARE: the share of steps spent at half the size first). White noise leaves its grain.
 # Share of luminance power above half the Nyquist frequency / the painting's at the same size, ladder
 # conv1_1 .. +conv5_1 (`python -m nst_core.bench.texture`), 128 px, 100 steps, weighting normalized,
-# spectrum start: The Starry Night 1.09/1.15/1.16/1.19/1.24x, The Scream 1.09/1.04/1.20/1.36/1.56x. From
-# white noise with the coarse half (the earlier default) Starry Night 1.53/1.41/1.85/1.94/2.66x, at full
-# size alone 3.5-8.8x. 64 px, 50 steps, white-noise start, worst rung on Starry Night / The Scream: coarse
-# half 1.83/1.89x, style image at each level's size 1.72/1.76x, relu layers 1.95/1.73x, Wasserstein-2
-# 1.70/1.57x, sliced W 2.85/2.06x; a 3-level pyramid (128 px) 1.99x with a checkerboard of blobs on the
-# conv1_1 rung. The autocorrelation radius (nst_core.texture_metrics) is flat with depth from this start
-# (Starry Night 9.5-10.4 px, The Scream 11.2-14.2 px) and FELL 2.5x from white noise (8.9 -> 3.5 px).
-# The radius is the power spectrum seen another way (Wiener-Khinchin), and this start already carries the
-# painting's. A start without its long-range part (the spectrum above 1/32 cycle/px, flat below) gives
-# rungs 1, 2, 4, 5 of Starry Night 7.3/8.7/8.3/7.5 px and The Scream 5.7/7.5/5.9/4.2 px at 128 px, 100
-# steps: it still falls, because the deep layers add the painting's fine strokes (grain share up to 2.3x
-# the painting's); with paper weighting The Scream rose (11.1/12.9/13.8/14.9) and Starry Night did not.
-# Patch nearest-neighbour distances to the painting (3-33 px) were flat across the rungs as well.
+# full-spectrum start: The Starry Night 1.09/1.15/1.16/1.19/1.24x, The Scream 1.09/1.04/1.20/1.36/1.56x.
+# From white noise with the coarse half (an earlier default) Starry Night 1.53/1.41/1.85/1.94/2.66x, at
+# full size alone 3.5-8.8x; Wasserstein-2 and sliced W from white noise were no cleaner (64 px: 1.70/1.57x,
+# 2.85/2.06x worst rung).
+# The scale of the structures (autocorrelation radius, nst_core.texture_metrics) is the power spectrum
+# seen another way (Wiener-Khinchin): from the full spectrum every rung has the painting's, flat with
+# depth (Starry Night 9.5-10.4 px). So the start keeps the painting's spectrum only at periods up to
+# TEXTURE_MAX_PERIOD px and spreads the power of longer periods evenly over their frequencies (same
+# variance, same grain share: nst_core.spectral_noise.spread_long_range); 16 px is above what conv1_1 and
+# conv2_1 see (3 and 10 px). From that start alone the deep rungs added fine strokes and the radius fell
+# (Starry Night 7.3 -> 7.5 px peaking at 8.7; The Scream 5.7 -> 4.2 px, grain up to 2.3x). TEXTURE_CHAIN
+# starts each cumulative rung from the previous rung's texture, which already matches all but the new
+# layer: the new layer adds larger structures to it. Measured at 128 px, 200 steps (the defaults), radius
+# per rung: Starry Night 6.0/8.6/9.0/9.3/9.4 px, The Scream 5.9/8.8/11.1/12.2/12.6, Shipwreck
+# 5.8/8.6/9.5/10.0/10.4 (non-decreasing), Composition VII 4.1/4.7/4.8/4.9/4.7 (its own radius is 5.2 px:
+# the last rung dips 4 %); grain 1.03-1.36x the painting's. At 100 steps Starry Night's last rung dipped
+# 1 % (8.5 -> 8.4). Below ~100 px the deepest layers see the whole image and add grain only: at 64 px the
+# radius is flat (Starry Night 5.3/5.5/5.4/5.2/5.1 px at 30 steps).
 TEXTURE_START = "spectrum"
+TEXTURE_MAX_PERIOD = 16
+TEXTURE_CHAIN = True
 TEXTURE_NOISE = 1.0
 TEXTURE_COARSE_SHARE = 0.0
 
@@ -257,10 +264,13 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
                       optimizer: str = DEFAULTS["optimizer"], lr: float | None = None,
                       seed: int = DEFAULTS["seed"], size=None,
                       max_size: int | None = DEFAULTS["reconstruction_max_size"],
-                      callback: Callable | None = None, weighting: str = DEFAULTS["weighting"]) -> Result:
-    """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum
-    (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives the paper's ladder
-    (conv1_1; conv1_1+conv2_1; ...); otherwise one layer per image. Output at the image's size or `size`.
+                      callback: Callable | None = None, weighting: str = DEFAULTS["weighting"],
+                      chain: bool = TEXTURE_CHAIN) -> Result:
+    """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum below
+    TEXTURE_MAX_PERIOD px (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives
+    the paper's ladder (conv1_1; conv1_1+conv2_1; ...), each rung started from the previous rung's texture
+    when `chain` (False: every rung from the same noise, as the paper); otherwise one layer per image.
+    Output at the image's size or `size`.
     `weighting` "normalized" makes each layer's Gram term relative to its target (so a cumulative rung
     weighs its layers by relative error), "paper" keeps the raw E_l."""
     vgg = vgg or load_vgg()
@@ -269,19 +279,22 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     out_size = tuple(size) if size is not None else tuple(image.shape[1:3])
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
     stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
-    start = ((lambda level_size, level_seed: spectrum_noise(image, level_size, level_seed, device=vgg.device))
+    start = ((lambda level_size, level_seed: spectrum_noise(image, level_size, level_seed, device=vgg.device,
+                                                            max_period=TEXTURE_MAX_PERIOD))
              if TEXTURE_START == "spectrum" else None)
     return _ladder(vgg, stages, out_size, steps=steps, optimizer=optimizer, lr=lr, seed=seed,
                    callback=callback, noise_scale=TEXTURE_NOISE, coarse_share=TEXTURE_COARSE_SHARE,
-                   weighting=weighting, start=start)
+                   weighting=weighting, start=start, chain=cumulative and chain)
 
 
 def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_scale,
             coarse_share: float = 0.0, weighting: str = DEFAULTS["weighting"],
-            start: Callable | None = None) -> Result:
+            start: Callable | None = None, chain: bool = False) -> Result:
     """One run per stage (the same plan and the same start each), as one batch and one history.
     `coarse_share` of the steps run at half the size first when every stage's layers fit there.
-    `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of `noise_scale`."""
+    `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of `noise_scale`.
+    `chain`: every stage after the first starts from the previous stage's result instead (for nested
+    objectives, as the cumulative ladder's: the previous rung already matches all but the new layer)."""
     opts = check(steps=steps, optimizer=optimizer, lr=lr, seed=seed, weighting=weighting)
     plan = plan_run(size, opts["steps"])
     half = (size[0] // 2, size[1] // 2)
@@ -293,9 +306,13 @@ def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_sc
     for index, (content, style) in enumerate(stages):
         objectives = [Objective(vgg, content, style, 0.0, level.size, weighting=opts["weighting"])
                       for level in plan.levels]
-        x0 = (start(plan.levels[0].size, opts["seed"]) if start is not None else
-              initial_image("noise", plan.levels[0].size, seed=opts["seed"], device=vgg.device,
-                            noise_scale=noise_scale))
+        if chain and images:
+            x0 = resize(images[-1].permute(0, 3, 1, 2).contiguous(), plan.levels[0].size).to(vgg.device)
+        elif start is not None:
+            x0 = start(plan.levels[0].size, opts["seed"])
+        else:
+            x0 = initial_image("noise", plan.levels[0].size, seed=opts["seed"], device=vgg.device,
+                               noise_scale=noise_scale)
         result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,
                      stage=index, stages=len(stages), step_offset=index * plan.steps,
                      total=plan.steps * len(stages))

@@ -27,7 +27,21 @@ def radial_power(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return sums / bins.clamp_min(1), rings
 
 
-def spectrum_noise(image, size, seed: int = 0, device=None) -> torch.Tensor:
+def spread_long_range(power: torch.Tensor, rings: torch.Tensor, max_period: float, short_side: int) -> torch.Tensor:
+    """`power` [C, R] (radial_power) with the power at periods longer than `max_period` px spread evenly
+    over those frequency bins: the same total power there (so the same variance and the same share above
+    half the Nyquist frequency), but no long-range correlation left."""
+    cut = int(round(short_side / float(max_period)))
+    if cut <= 1:
+        return power
+    bins = torch.zeros(power.shape[1]).index_add_(0, rings.flatten(), torch.ones(rings.numel()))
+    spread = power.clone()
+    low = (power[:, 1:cut] * bins[1:cut]).sum(1, keepdim=True)
+    spread[:, 1:cut] = low / bins[1:cut].sum()
+    return spread
+
+
+def spectrum_noise(image, size, seed: int = 0, device=None, max_period: float | None = None) -> torch.Tensor:
     """[1,3,H,W] in 0..1: random phases (seeded; one per frequency, shared by the channels) with the
     amplitude of `image` ([1,H,W,3] or [1,3,H,W]) resized to `size` (H, W), per channel, radially
     averaged; the painting's channel means added back. Shared phases keep the channels correlated as a
@@ -35,9 +49,14 @@ def spectrum_noise(image, size, seed: int = 0, device=None) -> torch.Tensor:
     own, not radially averaged, amplitudes at 64 px, 50 steps, 3.8-11.3 % of the power above half the
     Nyquist frequency against 4.2-7.3 % shared, on The Starry Night and The Scream). Radially averaged
     because the painting's own amplitudes carry its layout (The Scream's rungs came out orange on top,
-    dark below) and the cross of its borders' discontinuity."""
+    dark below) and the cross of its borders' discontinuity.
+
+    `max_period` (px): the painting's structures longer than that are left out (`spread_long_range`), so
+    the start has its grain but not its large-scale correlation."""
     painting = resize(to_nchw(image)[:1], tuple(size))
     power, rings = radial_power(painting)
+    if max_period is not None:
+        power = spread_long_range(power, rings, max_period, min(size))
     amplitude = power.sqrt()[:, rings]
     generator = torch.Generator().manual_seed(int(seed))
     white = torch.rand((1, *size), generator=generator)

@@ -1,6 +1,6 @@
 """The Figure 1 texture ladder, measured: grain, scale and fit of each rung against its painting.
 
-    python -m nst_core.bench.texture                                  # README size: 128 px, 100 steps
+    python -m nst_core.bench.texture                                  # README: 128 px, 200 steps (defaults)
     python -m nst_core.bench.texture --size 64 --steps 40 --paintings starry_night
     python -m nst_core.bench.texture --save ladder.png --json out.json
 
@@ -22,7 +22,9 @@ import time
 
 import torch
 
-PAINTINGS = ("starry_night", "the_scream", "shipwreck")
+from nst_core.settings import DEFAULTS
+
+PAINTINGS = ("starry_night", "the_scream", "shipwreck", "composition_vii")
 LADDER = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 
@@ -102,9 +104,11 @@ def save_strip(image: torch.Tensor, textures: torch.Tensor, path: str) -> None:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.texture", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=128, help="long side in px (README: 128)")
-    parser.add_argument("--steps", type=int, default=100, help="L-BFGS steps per rung (README: 100)")
-    parser.add_argument("--paintings", default=",".join(PAINTINGS[:2]), help=f"comma-separated: {PAINTINGS}")
+    parser.add_argument("--size", type=int, default=DEFAULTS["reconstruction_max_size"],
+                        help="long side in px (default: reconstruct_style's)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS["reconstruction_steps"],
+                        help="L-BFGS steps per rung (default: reconstruct_style's)")
+    parser.add_argument("--paintings", default=",".join(PAINTINGS), help=f"comma-separated: {PAINTINGS}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--save", default=None, help="PNG path; <name> is inserted before .png per painting")
