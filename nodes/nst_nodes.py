@@ -421,8 +421,9 @@ class NST_Optimize(NSTNode):
 
 class NST_Reconstruct(NSTNode):
     NODE_ID = "NST_Reconstruct"
-    DESCRIPTION = ("Figure 1 of Gatys et al.: reconstructs an image from white noise using only its content "
-                   "features (one layer per image) or only its style (Gram matrices, cumulative layers). "
+    DESCRIPTION = ("Figure 1 of Gatys et al.: reconstructs an image from noise using only its content "
+                   "features (one layer per image) or only its style (Gram matrices, cumulative layers; each "
+                   "texture rung continues the previous one, from noise with the painting's fine grain). "
                    "Several layers give a ladder as an IMAGE batch, shallow to deep.")
     RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
     RETURN_NAMES = ("ladder", "loss_plot", "report")

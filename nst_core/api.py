@@ -290,7 +290,7 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
 def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_scale,
             coarse_share: float = 0.0, weighting: str = DEFAULTS["weighting"],
             start: Callable | None = None, chain: bool = False) -> Result:
-    """One run per stage (the same plan and the same start each), as one batch and one history.
+    """One run per stage (the same plan each), as one batch and one history.
     `coarse_share` of the steps run at half the size first when every stage's layers fit there.
     `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of `noise_scale`.
     `chain`: every stage after the first starts from the previous stage's result instead (for nested
