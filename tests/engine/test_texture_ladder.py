@@ -2,7 +2,7 @@
 its structures growing with depth.
 
 The full measurement at the README's size (128 px, 200 steps) is `python -m nst_core.bench.texture`; here
-the same claims at 64-96 px and 30-60 steps.
+the same claims at 64-128 px and 30-100 steps.
 """
 
 import pytest
@@ -51,37 +51,42 @@ def test_rungs_are_textures_of_the_painting_not_a_blur(ladder, vgg):
 
 
 @pytest.fixture(scope="module")
-def scream_96(vgg):
-    """The Scream at 96 px, 60 steps: large enough for conv4_1 to see structures the shallow layers cannot."""
-    image = painting("the_scream", 96)
-    chained = nst_core.reconstruct_style(image, LADDER, vgg=vgg, steps=60, seed=0, max_size=None)
+def scream_128(vgg):
+    """The Scream at 128 px, 100 steps: large enough for conv4_1 and conv5_1 to see structures the shallow
+    layers cannot (at 96 px, 60 steps the last rung's gain was 0.1 px, and a thread count tipped it)."""
+    image = painting("the_scream", 128)
+    chained = nst_core.reconstruct_style(image, LADDER, vgg=vgg, steps=100, seed=0, max_size=None)
     return image, chained
 
 
-def test_texture_scale_grows_with_depth(scream_96):
-    """The autocorrelation radius never falls from one rung to the next and grows 1.2x over the ladder
-    (measured 5.6/6.0/6.5/7.1/7.2 px). From the full spectrum it was flat, from white noise it fell 2.5x."""
-    _, chained = scream_96
+def test_texture_scale_grows_with_depth(scream_128):
+    """The autocorrelation radius never falls from one rung to the next and grows 1.4x over the ladder
+    (measured 6.3/7.3/9.1/9.8/10.2 px on 2 threads, 6.4/7.6/9.3/9.9/10.3 on 1). From the full spectrum it
+    was flat, from white noise it fell 2.5x."""
+    _, chained = scream_128
     radii = [float(r) for r in autocorrelation_radius(chained.image)]
     assert all(b >= a for a, b in zip(radii, radii[1:])), radii
-    assert radii[-1] >= 1.2 * radii[0], radii
+    assert radii[-1] >= 1.4 * radii[0], radii
 
 
-def test_chained_rungs_fit_their_grams_better_than_rungs_from_noise(scream_96, vgg):
-    """Each rung from the previous rung's texture ends at a lower Gram loss than from the start noise,
-    at equal steps, and with larger structures at the deep rungs (the independent ladder's radius stays
-    near the start's)."""
-    image, chained = scream_96
-    independent = nst_core.reconstruct_style(image, LADDER, vgg=vgg, steps=60, seed=0, max_size=None, chain=False)
+def test_chained_rungs_fit_their_grams_better_than_rungs_from_noise(scream_128, vgg):
+    """Each rung from the previous rung's texture ends at a lower Gram loss than from the start noise, at
+    equal steps (measured 1.2/1.8/2.2/1.6x lower for rungs 2-5; the margin of rung 2 is too thin to
+    assert alone), and with larger structures at the last rung (independent rungs: 6.3/7.9/8.7/8.4/7.2 px)."""
+    image, chained = scream_128
+    independent = nst_core.reconstruct_style(image, LADDER, vgg=vgg, steps=100, seed=0, max_size=None,
+                                             chain=False)
     assert torch.equal(chained.image[0], independent.image[0])       # rung 1 has no previous rung
+    losses = []
     for index in range(1, len(LADDER)):
         layers = LADDER[:index + 1]
-        a = gram_loss(vgg, image, layers, chained.image[index:index + 1])
-        b = gram_loss(vgg, image, layers, independent.image[index:index + 1])
-        assert a < b, (layers, a, b)
+        losses.append((gram_loss(vgg, image, layers, chained.image[index:index + 1]),
+                       gram_loss(vgg, image, layers, independent.image[index:index + 1])))
+    assert all(a < 0.8 * b for a, b in losses[1:]), losses
+    assert sum(a / b for a, b in losses) / len(losses) < 0.75, losses
     chained_radius = float(autocorrelation_radius(chained.image[-1:]))
     independent_radius = float(autocorrelation_radius(independent.image[-1:]))
-    assert chained_radius > 1.1 * independent_radius, (chained_radius, independent_radius)
+    assert chained_radius > 1.2 * independent_radius, (chained_radius, independent_radius)
 
 
 # --- the start and the measures ---------------------------------------------------------------------------
