@@ -3,7 +3,9 @@
 White noise has ~80 % of its power above half the Nyquist frequency, a painting 3-10 %; what the Gram
 statistics do not push back stays in the texture as grain. Noise whose power spectrum is the painting's
 (radially averaged, so isotropic: no trace of the painting's layout or its borders) with random phases
-starts at the painting's grain instead; the optimization then only has to arrange the structures.
+starts at the painting's grain instead; the optimization then only has to arrange the structures. With `max_period`
+the painting's long-range structure is left out of the start (its power spread evenly over those low
+frequencies), so that the deeper rungs of the texture ladder, not the start, bring the large structures.
 """
 
 from __future__ import annotations
