@@ -446,7 +446,7 @@ class NST_Reconstruct(NSTNode):
                 "layers": widget(LADDER_LAYERS),
                 "steps": engine_widget("reconstruction_steps"),
                 "optimizer": engine_widget("optimizer"),
-                "seed": engine_widget("seed", "Seed of the white-noise start.", control_after_generate=True),
+                "seed": engine_widget("seed", "Seed of the noise start.", control_after_generate=True),
                 "cumulative": widget(CUMULATIVE),
                 "learning_rate": widget(LEARNING_RATE, step=0.001, round=0.0001),
                 "preview_every": widget(PREVIEW_EVERY),

@@ -50,9 +50,9 @@ RECONSTRUCTION_NOISE = 0.1
 # layer: the new layer adds larger structures to it. Measured at 128 px, 200 steps (the defaults), radius
 # per rung: Starry Night 6.0/8.6/9.0/9.3/9.4 px, The Scream 5.9/8.8/11.1/12.2/12.6, Shipwreck
 # 5.8/8.6/9.5/10.0/10.4 (non-decreasing), Composition VII 4.1/4.7/4.8/4.9/4.7 (its own radius is 5.2 px:
-# the last rung dips 4 %; at 192 px 4.6/5.9/6.1/6.2/6.2, its own 7.1); grain 0.98-1.36x the painting's. At 100 steps Starry Night's last rung dipped
-# 1 % (8.5 -> 8.4). Below ~100 px the deepest layers see the whole image and add grain only: at 64 px the
-# radius is flat (Starry Night 5.3/5.5/5.4/5.2/5.1 px at 30 steps).
+# the last rung dips 4 %; at 192 px 4.6/5.9/6.1/6.2/6.2, its own 7.1); grain 0.98-1.36x the painting's.
+# At 100 steps Starry Night's last rung dipped 1 % (8.5 -> 8.4). Below ~100 px the deepest layers see the
+# whole image and add grain only: at 64 px the radius is flat (Starry Night 5.3/5.5/5.4/5.2/5.1 px, 30 steps).
 TEXTURE_START = "spectrum"
 TEXTURE_MAX_PERIOD = 16
 TEXTURE_CHAIN = True
@@ -266,8 +266,8 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
                       max_size: int | None = DEFAULTS["reconstruction_max_size"],
                       callback: Callable | None = None, weighting: str = DEFAULTS["weighting"],
                       chain: bool = TEXTURE_CHAIN) -> Result:
-    """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum below
-    TEXTURE_MAX_PERIOD px (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives
+    """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum at
+    periods up to TEXTURE_MAX_PERIOD px (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives
     the paper's ladder (conv1_1; conv1_1+conv2_1; ...), each rung started from the previous rung's texture
     when `chain` (False: every rung from the same noise, as the paper); otherwise one layer per image.
     Output at the image's size or `size`.

@@ -3,9 +3,10 @@
 White noise has ~80 % of its power above half the Nyquist frequency, a painting 3-10 %; what the Gram
 statistics do not push back stays in the texture as grain. Noise whose power spectrum is the painting's
 (radially averaged, so isotropic: no trace of the painting's layout or its borders) with random phases
-starts at the painting's grain instead; the optimization then only has to arrange the structures. With `max_period`
-the painting's long-range structure is left out of the start (its power spread evenly over those low
-frequencies), so that the deeper rungs of the texture ladder, not the start, bring the large structures.
+starts at the painting's grain instead; the optimization then only has to arrange the structures. With
+`max_period` the painting's long-range structure is left out of the start (its power spread evenly over
+those low frequencies), so that the deeper rungs of the texture ladder, not the start, bring the large
+structures.
 """
 
 from __future__ import annotations
@@ -25,18 +26,23 @@ def radial_power(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     rings = ((fy.pow(2) + fx.pow(2)).sqrt() * min(h, w)).round().long()
     count = int(rings.max()) + 1
     sums = torch.zeros(power.shape[0], count).index_add_(1, rings.flatten(), power.flatten(1))
-    bins = torch.zeros(count).index_add_(0, rings.flatten(), torch.ones(rings.numel()))
-    return sums / bins.clamp_min(1), rings
+    return sums / ring_sizes(rings, count).clamp_min(1), rings
 
 
-def spread_long_range(power: torch.Tensor, rings: torch.Tensor, max_period: float, short_side: int) -> torch.Tensor:
+def ring_sizes(rings: torch.Tensor, count: int) -> torch.Tensor:
+    """[count]: how many rfft2 bins each ring of `rings` (radial_power's) holds."""
+    return torch.zeros(count).index_add_(0, rings.flatten(), torch.ones(rings.numel()))
+
+
+def spread_long_range(power: torch.Tensor, rings: torch.Tensor, max_period: float,
+                      short_side: int) -> torch.Tensor:
     """`power` [C, R] (radial_power) with the power at periods longer than `max_period` px spread evenly
     over those frequency bins: the same total power there (so the same variance and the same share above
     half the Nyquist frequency), but no long-range correlation left."""
     cut = int(round(short_side / float(max_period)))
     if cut <= 1:
         return power
-    bins = torch.zeros(power.shape[1]).index_add_(0, rings.flatten(), torch.ones(rings.numel()))
+    bins = ring_sizes(rings, power.shape[1])
     spread = power.clone()
     low = (power[:, 1:cut] * bins[1:cut]).sum(1, keepdim=True)
     spread[:, 1:cut] = low / bins[1:cut].sum()
