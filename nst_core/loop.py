@@ -23,6 +23,7 @@ import torch
 
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
+from .lbfgs import VectorFreeLBFGS
 from .objective import Objective
 from .plan import Level, RunPlan, fit_memory
 from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
@@ -168,6 +169,11 @@ class _StopWithinStep(Exception):
     """Raised out of the objective when a TileProgress asked to stop; caught by the level loop."""
 
 
+def lbfgs_kind(params) -> str:
+    """"torch" (torch.optim.LBFGS) for tensors on the CPU, "vector_free" (nst_core.lbfgs) elsewhere."""
+    return "torch" if all(p.device.type == "cpu" for p in params) else "vector_free"
+
+
 def make_optimizer(name: str, params, lr: float | None, history_size: int = LBFGS_HISTORY):
     if name not in OPTIMIZERS:
         raise OptionError("optimizer", f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
@@ -176,9 +182,15 @@ def make_optimizer(name: str, params, lr: float | None, history_size: int = LBFG
         raise OptionError("lr", f"the learning rate must be positive and finite, got {lr}")
     if name == "lbfgs":
         # one iteration per step so callbacks see every step; the history persists across steps; the
-        # plan may keep fewer pairs at large sizes (nst_core.plan.fit_memory)
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=max(1, int(history_size)),
-                                 tolerance_grad=-1, tolerance_change=-1)
+        # plan may keep fewer pairs at large sizes (nst_core.plan.fit_memory). On a GPU the same update
+        # with one host read per step (nst_core.lbfgs: torch's reads 2 per stored pair); on the CPU those
+        # reads cost nothing and torch's keeps the recorded CPU results bit for bit.
+        params = list(params)
+        if lbfgs_kind(params) == "torch":
+            return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=max(1, int(history_size)),
+                                     tolerance_grad=-1, tolerance_change=-1)
+        return VectorFreeLBFGS(params, lr=lr, history_size=max(1, int(history_size)), tolerance_grad=-1,
+                               tolerance_change=-1)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     return torch.optim.SGD(params, lr=lr, momentum=0.9)

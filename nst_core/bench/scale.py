@@ -50,32 +50,47 @@ STYLE = "style_starry_night.jpg"
 ROOMY_GB = 1000.0               # "untiled": a budget nothing exceeds (the machine's memory is the limit)
 
 
-def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int) -> dict:
-    """One measurement in this (fresh) process: {'s_per_step', 'peak_mib', 'base_mib', 'plan', ...}."""
-    _exact_rss()
+def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
+          device: str = "cpu") -> dict:
+    """One measurement in this (fresh) process: {'s_per_step', 'peak_mib', 'base_mib', 'plan', ...}.
+    Memory: on the CPU the process's peak RSS; on CUDA torch.cuda.max_memory_allocated (the tensors)."""
+    cuda = torch.device(device).type == "cuda"
+    if not cuda:
+        _exact_rss()
     torch.set_num_threads(threads)
     import nst_core
     from nst_core.image import resize, to_nchw
     started = time.perf_counter()
-    vgg = nst_core.load_vgg(device="cpu")
+    vgg = nst_core.load_vgg(device=device)
     content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
     style = nst_core.load_image(nst_core.example_path(STYLE))
     ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1))
     st = nst_core.StyleTarget(vgg, style)
     st.targets_at((size, size))
     setup_s = time.perf_counter() - started
-    base = _rss_kib("VmRSS")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated() / 1024
+    else:
+        base = _rss_kib("VmRSS")
     ballast = []
     plan = nst_core.plan_run((size, size), steps, vgg=vgg, layers=list(ct.layers) + list(st.layers),
                              max_memory_gb=budget_gb, tile_size=tile_size)
     level = plan.levels[-1]
     if mode == "budget":
         missing = 2 * max(0, level.history - steps)           # pairs a full run holds, not yet filled
-        ballast = [torch.ones(1, 3, size, size) for _ in range(missing)]
+        ballast = [torch.ones(1, 3, size, size, device=device) for _ in range(missing)]
+
+    def stamp(_progress):
+        if cuda:
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
     stamps = [time.perf_counter()]                     # the run's start: one step is timed from here
     nst_core.optimize(vgg, ct, st, steps=steps, coarse_to_fine=False, max_memory_gb=budget_gb,
-                      tile_size=tile_size, callback=lambda p: stamps.append(time.perf_counter()))
-    peak = _rss_kib("VmHWM")
+                      tile_size=tile_size, callback=stamp)
+    peak = torch.cuda.max_memory_allocated() / 1024 if cuda else _rss_kib("VmHWM")
     diffs = [b - a for a, b in zip(stamps, stamps[1:])]
     diffs = diffs[1:] or diffs                          # the first step also builds the objective
     del ballast
@@ -84,12 +99,14 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     return {"mode": mode, "size": size, "steps": steps, "s_per_step": seconds,
             "s_per_step_per_mp": seconds / (size * size / 1e6), "peak_mib": peak / 1024, "base_mib": base / 1024,
             "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "history": level.history,
-            "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started}
+            "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started,
+            "device": torch.cuda.get_device_name(device) if cuda else "cpu"}
 
 
-def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int) -> dict | None:
+def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
+            device: str = "cpu") -> dict | None:
     cmd = [sys.executable, "-m", "nst_core.bench.scale", "--_probe", mode, str(size), str(steps), str(budget_gb),
-           str(tile_size), "--threads", str(threads)]
+           str(tile_size), "--threads", str(threads), "--device", device]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=6 * 3600)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -104,7 +121,8 @@ def _line(r: dict) -> str:
     tiles = f"{r['tiles']} tiles of {r['tile'][1]}x{r['tile'][0]}" if r["tile"] else "untiled"
     return (f"{r['size']:>5} px  {r['mode']:<8} {tiles:<22} pairs {r['history']:>3}  "
             f"{r['s_per_step']:7.2f} s/step  {r['s_per_step_per_mp']:6.2f} s/step/MP  "
-            f"peak RSS {r['peak_mib'] / 1024:5.2f} GiB (after setup {r['base_mib'] / 1024:4.2f})")
+            f"peak {'RSS' if r.get('device', 'cpu') == 'cpu' else 'GPU'} {r['peak_mib'] / 1024:5.2f} GiB "
+            f"(after setup {r['base_mib'] / 1024:4.2f})")
 
 
 def main(argv=None) -> list[dict]:
@@ -121,17 +139,20 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--big-budget-gb", type=float, default=12.0)
     p.add_argument("--budget-steps", type=int, default=0, help="steps of the budget run (default: --steps)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: on CUDA the peak is the "
+                   "tensors' (torch.cuda.max_memory_allocated), on the CPU the process's RSS")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--_probe", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._probe:
         mode, size, steps, budget, tile = args._probe
-        print(json.dumps(probe(mode, int(size), int(steps), float(budget), int(tile), args.threads)))
+        print(json.dumps(probe(mode, int(size), int(steps), float(budget), int(tile), args.threads,
+                               args.device)))
         return []
     results = []
 
     def run(*spec):
-        r = measure(*spec, args.threads)
+        r = measure(*spec, args.threads, args.device)
         if r is not None:
             print(_line(r), flush=True)
             results.append(r)
