@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .cuda_graph import GraphedObjective, graphable
 from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
 from .lbfgs import VectorFreeLBFGS
@@ -251,8 +252,12 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
             x = next_level(x, level) if next_level is not None else resize(x.clamp(0, 1), level.size)
         if level.tile is not None and not isinstance(objective, TiledObjective):
             objective = TiledObjective(objective, tile=level.tile)
+        elif graphable(objective, x):
+            objective = GraphedObjective(objective)          # one replay per evaluation on a GPU
         x, stopped = _run_level(plan, level, objective, x, optimizer, lr, callback, to_output, stage, stages,
                                 step_offset, total, history, notes)
+        if getattr(objective, "note", None):
+            notes.append(objective.note)
         if stopped is not None:
             break
     if tuple(x.shape[-2:]) != plan.size:

@@ -34,12 +34,12 @@ class InputConvention(nn.Module):
         else:
             raise ValueError(f"unknown input convention {convention!r}; use one of {CONVENTIONS}")
         self.convention = convention
-        self.order = order
+        self.bgr = order == [2, 1, 0]                     # a flip, not a list index (no index tensor to copy)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, rgb01[:, self.order], self.scale)
+        return torch.addcmul(self.shift, rgb01.flip(1) if self.bgr else rgb01, self.scale)
 
 
 def _default_channels_last(device: torch.device) -> bool:

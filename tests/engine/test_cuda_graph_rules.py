@@ -1,0 +1,36 @@
+"""Which levels nst_core.cuda_graph replays from a CUDA graph (the replay itself needs a GPU: it checks
+itself against an eager evaluation before use, and was measured on an H200, see README "GPU")."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+import nst_core
+from nst_core.bench import setup
+from nst_core.cuda_graph import GRAPH_MAX_PIXELS, graphable
+
+
+def pixels(device: str, height: int, width: int):
+    """Stands in for a tensor on `device` (only .device and .shape are read)."""
+    return SimpleNamespace(device=torch.device(device), shape=(1, 3, height, width))
+
+
+def test_rules(monkeypatch):
+    vgg = nst_core.load_vgg(device="cpu")
+    _, _, ct, st = setup(vgg, 48)
+    gram = nst_core.Objective(vgg, ct, st, 0.0, (48, 48))
+    assert not graphable(gram, torch.zeros(1, 3, 48, 48))                 # the CPU: eager
+    assert graphable(gram, pixels("cuda", 48, 48))
+    side = int(GRAPH_MAX_PIXELS ** 0.5)
+    assert graphable(gram, pixels("cuda", side, side))
+    assert not graphable(gram, pixels("cuda", side, side + 1))          # arithmetic-bound sizes: eager
+    monkeypatch.setenv("NST_CUDA_GRAPHS", "0")
+    assert not graphable(gram, pixels("cuda", 48, 48))
+    monkeypatch.delenv("NST_CUDA_GRAPHS")
+    sliced = nst_core.StyleTarget(vgg, st.images, style_loss="sliced_wasserstein")
+    assert not graphable(nst_core.Objective(vgg, ct, sliced, 0.0, (48, 48)), pixels("cuda", 48, 48))
+    tv_only = nst_core.Objective(vgg, None, None, 1.0, (48, 48))
+    assert not graphable(tv_only, pixels("cuda", 48, 48))                # no network: nothing to replay
+    assert not graphable(SimpleNamespace(**{**vars(gram), "autocast": torch.bfloat16}), pixels("cuda", 48, 48))
