@@ -83,3 +83,18 @@ def test_a_run_refuses_a_size_that_cannot_fit(vgg, monkeypatch):
     content = nst_core.ContentTarget(vgg, nst_core.load_image(nst_core.example_path("content_chelsea.png")))
     with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
         nst_core.optimize(vgg, content, None, steps=1)
+
+
+def test_gpu_figures_command_runs_small_on_the_cpu(tmp_path, capsys):
+    """python -m nst_core.bench.gpu (its full sizes were measured on an H200) at tiny sizes."""
+    from nst_core.bench import gpu
+    report = gpu.main(["--device", "cpu", "--size", "48", "--steps", "4", "--big", "96", "--big-steps", "6",
+                       "--images", str(tmp_path / "img"), "--json", str(tmp_path / "gpu.json")])
+    printed = capsys.readouterr().out
+    assert "4 steps at 48 px" in printed and "stylize to 96 px" in printed
+    (run,) = report["steps"]
+    assert run["seconds"] > 0 and run["judged_loss"] > 0 and not run["graphs"]
+    big = report["big"]
+    assert big["plan"].startswith("96x64 px") and big["peak_gib"] > 0 and big["top_level_tiles"] == 1
+    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == ["stylized_96_crop.png", "stylized_96_small.png"]
+    assert json.loads((tmp_path / "gpu.json").read_text())["name"] == "cpu"
