@@ -19,8 +19,8 @@ from .objective import Objective
 from .layers import min_input_size
 from .plan import Level, RunPlan, fit_memory, make_plan, plan_run
 from .tiling import TILEABLE_STATISTICS
-from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OPTIONS,
-                       OptionError, check, resolve_weighting)
+from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
+                       HIGH_RES_POOLING_SIDE, OPTIONS, OptionError, check, resolve_weighting)
 from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 from .tiled_features import reporting_tiles
@@ -66,7 +66,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
              seed: int = DEFAULTS["seed"], size=None, callback: Callable | None = None,
              preserve_color: str = DEFAULTS["preserve_color"], coarse_to_fine: bool = False,
              plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
-             tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"]) -> Result:
+             tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"],
+             high_res_pooling: str = DEFAULTS["high_res_pooling"]) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
@@ -79,10 +80,13 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     "paper", with a warning (settings.resolve_weighting).
     `max_memory_gb` (0 = the device's free memory) and `tile_size` (0 = automatic): the plan computes a
     level tile by tile (exactly) and keeps fewer L-BFGS pairs where it would not fit (plan.fit_memory).
+    `high_res_pooling`: "avg" runs the levels of settings.HIGH_RES_POOLING_SIDE px and more with average
+    pooling when `vgg` pools by max (the targets of those levels are read by that network too); "same"
+    keeps the network's pooling (settings.HIGH_RES_POOLINGS says why).
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
-                 max_memory_gb=max_memory_gb, tile_size=tile_size)
+                 max_memory_gb=max_memory_gb, tile_size=tile_size, high_res_pooling=high_res_pooling)
     if plan is None:
         if size is None:
             if content is None:
@@ -107,10 +111,14 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     final_area = plan.size[0] * plan.size[1]
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
-        objectives = [Objective(vgg, content, style, opts["tv_weight"], level.size,
-                                content_weight=_level_content_weight(content, level, final_area, weighting),
-                                pixel_terms=pixel_terms, seed=opts["seed"] + level.index, weighting=weighting)
-                      for level in plan.levels]
+        objectives = []
+        for level in plan.levels:
+            net = level_network(vgg, level, opts["high_res_pooling"])
+            objectives.append(Objective(net, _on(content, net), _on(style, net), opts["tv_weight"], level.size,
+                                        content_weight=_level_content_weight(content, level, final_area,
+                                                                             weighting),
+                                        pixel_terms=pixel_terms, seed=opts["seed"] + level.index,
+                                        weighting=weighting))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=opts["seed"], device=vgg.device)
@@ -120,6 +128,23 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                  next_level=_upsampler(content), to_output=to_output)
     result.warnings[:0] = notes
     return result
+
+
+def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):
+    """The network a level runs on: `vgg`, or its average-pooling twin for a level of
+    HIGH_RES_POOLING_SIDE px and more when `high_res_pooling` is "avg" (settings.HIGH_RES_POOLINGS)."""
+    if high_res_pooling == "avg" and vgg.pooling == "max" and max(level.size) >= HIGH_RES_POOLING_SIDE:
+        return vgg.with_pooling("avg")
+    return vgg
+
+
+def _on(targets, net):
+    """Content or style target(s) read by `net` (None stays None)."""
+    if targets is None:
+        return None
+    if isinstance(targets, (list, tuple)):
+        return [target.on(net) for target in targets]
+    return targets.on(net)
 
 
 def _level_content_weight(content, level: Level, final_area: int, weighting: str) -> float | None:

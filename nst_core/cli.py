@@ -43,7 +43,8 @@ FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "
          "weighting": "--weighting",
          "style_scale": "--style-scale", "style_loss": "--style-loss", "preserve_color": "--preserve-color",
          "max_size": "--size",
-         "seed": "--seed", "pooling": "--pooling", "architecture": "--architecture",
+         "seed": "--seed", "pooling": "--pooling", "high_res_pooling": "--high-res-pooling",
+         "architecture": "--architecture",
          "max_memory_gb": "--max-memory-gb", "tile_size": "--tile-size",
          "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
          "init_image": "--init-image", "style_blend": "--style-blend",
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     net = p.add_argument_group("the network")
     add_option(net, "pooling")
+    add_option(net, "high_res_pooling")
     add_option(net, "architecture")
     add_option(net, "convention")
     net.add_argument("--no-normalize", dest="normalized", action="store_false",
@@ -351,7 +353,7 @@ def _run(args, interrupts: Interrupts) -> int:
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
             preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
             max_memory_gb=args.max_memory_gb, tile_size=args.tile_size, weighting=args.weighting,
-            callback=bar)
+            high_res_pooling=args.high_res_pooling, callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None
     finally:

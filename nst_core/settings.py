@@ -21,6 +21,17 @@ OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style", "image")
 COLOR_MODES = ("none", "luminance", "histogram")
 POOLINGS = ("max", "avg")
+# What the plan levels of at least HIGH_RES_POOLING_SIDE px (long side) pool with, when the network pools
+# by max: "avg", or "same" (the network's pooling everywhere). Max pooling routes each gradient through
+# one position in four, and on large images the steps of the top levels grow a grid of that period into
+# the picture: the diagonal peak at a 4 px period in the power spectrum (peak / its neighbourhood's
+# median; 2-7 is no grid) was 5.7 at 512 px, 37 at 1024 px, 78 at 2048 px and 42 at 4096 px (1200 steps).
+# From the same start, the 1024 px level of the default plan (44 steps) grew it from 2.0 to 19.7-33.7
+# with max pooling and kept it at 1.8-5.3 with average pooling, with the same look at a glance (the coarse
+# levels set the arrangement); a TV weight of 3e-6 or 1e-5 did not touch it (23, 25) and 1e-4 did late
+# (6.6) at twice the style loss. The threshold lies between 512 px (no grid) and 1024 px (a grid).
+HIGH_RES_POOLINGS = ("avg", "same")
+HIGH_RES_POOLING_SIDE = 768
 ARCHITECTURE_CHOICES = ("auto", "vgg19", "vgg16")
 CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight families (vgg.py)
 CONVENTION_CHOICES = ("auto",) + CONVENTIONS
@@ -201,6 +212,10 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            choices=STYLE_LOSSES),
     Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results)",
            choices=POOLINGS),
+    Option("high_res_pooling", "avg", str, f"pooling of the plan's levels of {HIGH_RES_POOLING_SIDE} px and "
+                                           "more when the network pools by max: avg (removes the 4 px grid "
+                                           "max pooling leaves on large images) or same (max everywhere)",
+           choices=HIGH_RES_POOLINGS),
     Option("architecture", "auto", str, "auto = detected from the weights file", choices=ARCHITECTURE_CHOICES),
     Option("convention", "auto", str, "input convention of the weights: caffe = BGR 0..255 minus the mean; "
                                       "torchvision = ImageNet mean/std; auto = detected",

@@ -12,6 +12,8 @@ pooling, so a deep cell holds the share of its pixels inside the region).
 
 from __future__ import annotations
 
+import copy
+
 import math
 from typing import Callable, Sequence
 
@@ -82,6 +84,10 @@ class ContentTarget:
         if size not in self._cache:
             self._cache[size] = _features(self.vgg, self.image_at(size), self.layers)
         return self._cache[size]
+
+    def on(self, vgg) -> "ContentTarget":
+        """This target read by another network of the same layers (features recomputed, lazily)."""
+        return _rebound(self, vgg)
 
     def with_image(self, image: torch.Tensor) -> "ContentTarget":
         """The same target over another image (colour preservation swaps in the luminance)."""
@@ -157,11 +163,26 @@ class StyleTarget:
             return dict.fromkeys(self.layers)
         return layer_masks(self.mask, out_size, self.layers, self.vgg.layer_names, "style mask")
 
+    def on(self, vgg) -> "StyleTarget":
+        """This target read by another network of the same layers (statistics recomputed, lazily)."""
+        return _rebound(self, vgg)
+
     def with_images(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> "StyleTarget":
         """The same target over transformed style images (colour matching, luminance)."""
         images = [transform(image).permute(0, 2, 3, 1) for image in self.images]
         return StyleTarget(self.vgg, images, self.layers, self.layer_weights, self.weight, self.blend,
                            self.scale, self.size, self.style_loss, self.mask, self.image_masks)
+
+
+def _rebound(target, vgg):
+    """A copy of `target` on `vgg` with an empty cache (the images, layers, weights and masks shared)."""
+    if vgg is target.vgg:
+        return target
+    if vgg.layer_names != target.vgg.layer_names:
+        raise ValueError("a target can only move to a network with the same layers")
+    twin = copy.copy(target)
+    twin.vgg, twin._cache = vgg, {}
+    return twin
 
 
 def _image_masks(masks, count: int) -> list:

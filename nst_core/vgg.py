@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -143,6 +145,21 @@ class VGG(nn.Module):
         return out
 
     forward = features
+
+    def with_pooling(self, pooling: str) -> "VGG":
+        """This network pooling by `pooling` ("max" or "avg"), sharing its conv weights (made once)."""
+        if pooling == self.pooling:
+            return self
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
+        twins = self.__dict__.setdefault("_pooling_twins", {})
+        if pooling not in twins:
+            twin = copy.copy(self)                     # the same modules; its own attributes
+            for cached in ("_pooling_twins", "_grad_copy"):
+                twin.__dict__.pop(cached, None)
+            twin.__dict__["pooling"] = pooling
+            twins[pooling] = twin
+        return twins[pooling]
 
     def grad_ready(self) -> "VGG":
         """A copy usable under autograd when this one was built in inference mode (ComfyUI does that)."""
