@@ -24,12 +24,14 @@ POOLINGS = ("max", "avg")
 # What the plan levels of at least HIGH_RES_POOLING_SIDE px (long side) pool with, when the network pools
 # by max: "avg", or "same" (the network's pooling everywhere). Max pooling routes each gradient through
 # one position in four, and on large images the steps of the top levels grow a grid of that period into
-# the picture: the diagonal peak at a 4 px period in the power spectrum (peak / its neighbourhood's
-# median; 2-7 is no grid) was 5.7 at 512 px, 37 at 1024 px, 78 at 2048 px and 42 at 4096 px (1200 steps).
-# From the same start, the 1024 px level of the default plan (44 steps) grew it from 2.0 to 19.7-33.7
-# with max pooling and kept it at 1.8-5.3 with average pooling, with the same look at a glance (the coarse
-# levels set the arrangement); a TV weight of 3e-6 or 1e-5 did not touch it (23, 25) and 1e-4 did late
-# (6.6) at twice the style loss. The threshold lies between 512 px (no grid) and 1024 px (a grid).
+# the picture. nst_core.texture_metrics.grid_peak (the diagonal 4 px peak of the power spectrum over its
+# neighbourhood; 2-7 is no grid), template runs with max pooling: 4.3 at 256 px, 5.8 at 512, 36.6 at 1024,
+# 85.8 at 2048 (CPU), 14.9 at 4096 (GPU, 10 top steps; 20.6 with 41, and a 2 px checkerboard at 35).
+# From the same start, the 1024 px level of the default plan grew it 1.7 -> 13.4 / 23.9 / 33.1 after
+# 5 / 10 / 20 steps (22.2 after 44) with max pooling and kept it at 1.5-4.9 with average pooling, with
+# the same look at a glance (the coarse levels set the arrangement). A TV weight of 3e-6 or 1e-5 did not
+# touch it (23.0, 26.3 after 44 steps); 1e-4 brought it to 6.6 only at the end, at twice the style loss.
+# The threshold lies between 512 px (no grid) and 1024 px (a grid).
 HIGH_RES_POOLINGS = ("avg", "same")
 HIGH_RES_POOLING_SIDE = 768
 ARCHITECTURE_CHOICES = ("auto", "vgg19", "vgg16")
