@@ -13,7 +13,6 @@ pooling, so a deep cell holds the share of its pixels inside the region).
 from __future__ import annotations
 
 import copy
-
 import math
 from typing import Callable, Sequence
 
