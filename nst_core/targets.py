@@ -174,14 +174,19 @@ class StyleTarget:
 
 
 def _rebound(target, vgg):
-    """A copy of `target` on `vgg` with an empty cache (the images, layers, weights and masks shared)."""
+    """`target` on `vgg`: a copy with its own cache (the images, layers, weights and masks shared), made
+    once per network, so that runs sharing a target (a batch, a video's frames) compute its features or
+    statistics on that network once per size, as on its own."""
     if vgg is target.vgg:
         return target
     if vgg.layer_names != target.vgg.layer_names:
         raise ValueError("a target can only move to a network with the same layers")
-    twin = copy.copy(target)
-    twin.vgg, twin._cache = vgg, {}
-    return twin
+    twins = target.__dict__.setdefault("_twins", {})
+    if id(vgg) not in twins:
+        twin = copy.copy(target)
+        twin.vgg, twin._cache, twin._twins = vgg, {}, {}
+        twins[id(vgg)] = (vgg, twin)                   # the network kept alive: its id is not reused
+    return twins[id(vgg)][1]
 
 
 def _image_masks(masks, count: int) -> list:

@@ -64,3 +64,15 @@ def test_bad_value_names_the_option(vgg):
     _, _, ct, st = setup(vgg, 48)
     with pytest.raises(nst_core.OptionError, match="high_res_pooling"):
         nst_core.optimize(vgg, ct, st, steps=1, high_res_pooling="min")
+
+
+def test_runs_sharing_a_target_read_it_once_on_the_twin(vgg, low_threshold):
+    """A batch or a video shares its style target: its statistics on the average-pooling network are
+    computed once per size, not once per run."""
+    _, _, ct, st = setup(vgg, 48)
+    twin = vgg.with_pooling("avg")
+    assert st.on(twin) is st.on(twin) and ct.on(twin) is ct.on(twin) and st.on(vgg) is st
+    nst_core.optimize(vgg, ct, st, steps=1)
+    cached = st.on(twin).targets_at((48, 48))
+    nst_core.optimize(vgg, ct, st, steps=1)
+    assert st.on(twin).targets_at((48, 48)) is cached
