@@ -212,7 +212,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                                       "(whole feature distributions along random directions); scaled so one "
                                       "style weight means about the same for each",
            choices=STYLE_LOSSES),
-    Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results)",
+    Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results); "
+                                  f"with max, levels of {HIGH_RES_POOLING_SIDE} px and more pool by avg "
+                                  "(high_res_pooling)",
            choices=POOLINGS),
     Option("high_res_pooling", "avg", str, f"pooling of the plan's levels of {HIGH_RES_POOLING_SIDE} px and "
                                            "more when the network pools by max: avg (removes the 4 px grid "

@@ -4,7 +4,7 @@
     autocorrelation_radius(image)   px at which the luminance's radially averaged autocorrelation falls to 1/e
     grid_peak(image, period)        how strongly a grid of `period` px stands out of the power spectrum
 
-Both work per image of a batch ([B,H,W,3] or [B,3,H,W]). Compare a texture with its painting at the SAME
+Each works per image of a batch ([B,H,W,3] or [B,3,H,W]). Compare a texture with its painting at the SAME
 size (`at_size`): a painting's grain share depends on the resolution it is measured at (The Starry Night:
 4.9 % at 128x80 px, ~2 % at full size).
 """
