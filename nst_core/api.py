@@ -14,10 +14,11 @@ from . import color
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
+from .coarse_view import CoarseView
 from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective
 from .layers import min_input_size
-from .plan import Level, RunPlan, fit_memory, make_plan, plan_run
+from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_views
 from .tiling import TILEABLE_STATISTICS
 from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
                        HIGH_RES_POOLING_SIDE, OPTIONS, OptionError, check, resolve_weighting)
@@ -67,7 +68,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
              preserve_color: str = DEFAULTS["preserve_color"], coarse_to_fine: bool = False,
              plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
              tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"],
-             high_res_pooling: str = DEFAULTS["high_res_pooling"]) -> Result:
+             high_res_pooling: str = DEFAULTS["high_res_pooling"],
+             look_size: int = DEFAULTS["look_size"]) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
@@ -83,10 +85,13 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     `high_res_pooling`: "avg" runs the levels of settings.HIGH_RES_POOLING_SIDE px and more with average
     pooling when `vgg` pools by max (the targets of those levels are read by that network too); "same"
     keeps the network's pooling (settings.HIGH_RES_POOLINGS says why).
+    `look_size`: under "normalized", levels larger than this also match the targets seen at this size
+    (nst_core.coarse_view: one look at every output size); 0 = off.
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
-                 max_memory_gb=max_memory_gb, tile_size=tile_size, high_res_pooling=high_res_pooling)
+                 max_memory_gb=max_memory_gb, tile_size=tile_size, high_res_pooling=high_res_pooling,
+                 look_size=look_size)
     if plan is None:
         if size is None:
             if content is None:
@@ -94,8 +99,11 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
             size = content.size
         plan = plan_run(size, opts["steps"], opts["coarse_to_fine"])
     styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+    weighting, legacy = resolve_weighting(weighting, [s.weight for s in styles])
     layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
                                  *(name for s in styles for name in s.layers)]))
+    # the look held at one size: coarse views of the network's terms, under "normalized" only
+    plan = with_views(plan, opts["look_size"] if weighting == "normalized" and layers else 0)
     if layers:
         # memory decided once, before any target is computed: tiles and L-BFGS pairs per level
         plan = fit_memory(plan, vgg, layers, max_memory_gb=opts["max_memory_gb"], tile_size=opts["tile_size"],
@@ -105,7 +113,6 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
         raise OptionError("init", "init 'style' needs a style target")
     if opts["init"] == "content" and content is None:
         raise OptionError("init", "init 'content' needs a content target")
-    weighting, legacy = resolve_weighting(weighting, [s.weight for s in styles])
     content, style, to_output, notes = color.prepare(opts["preserve_color"], content, style)
     notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
@@ -117,8 +124,9 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
             objectives.append(Objective(net, _on(content, net), _on(style, net), opts["tv_weight"], level.size,
                                         content_weight=_level_content_weight(content, level, final_area,
                                                                              weighting),
-                                        pixel_terms=pixel_terms, seed=opts["seed"] + level.index,
-                                        weighting=weighting))
+                                        pixel_terms=(*pixel_terms, *_views(vgg, content, style, level,
+                                                                           weighting)),
+                                        seed=opts["seed"] + level.index, weighting=weighting))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=opts["seed"], device=vgg.device)
@@ -136,6 +144,14 @@ def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_
     if high_res_pooling == "avg" and vgg.pooling == "max" and max(level.size) >= HIGH_RES_POOLING_SIDE:
         return vgg.with_pooling("avg")
     return vgg
+
+
+def _views(vgg, content, style, level: Level, weighting: str) -> tuple[CoarseView, ...]:
+    """The level's coarse view (nst_core.coarse_view, `level.view`): the objective at the view's size, on
+    `vgg` as a run of that size has it (a view is below HIGH_RES_POOLING_SIDE)."""
+    if level.view is None:
+        return ()
+    return (CoarseView(Objective(vgg, content, style, 0.0, level.view, weighting=weighting)),)
 
 
 def _on(targets, net):

@@ -40,7 +40,7 @@ FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bm
 # Engine option -> flag. Every flag's default, range and help text come from settings.OPTIONS.
 FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "--init",
          "content_weight": "--content-weight", "style_weight": "--style-weight", "tv_weight": "--tv-weight",
-         "weighting": "--weighting",
+         "weighting": "--weighting", "look_size": "--look-size",
          "style_scale": "--style-scale", "style_loss": "--style-loss", "preserve_color": "--preserve-color",
          "max_size": "--size",
          "seed": "--seed", "pooling": "--pooling", "high_res_pooling": "--high-res-pooling",
@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(loss, "weighting")
     add_option(loss, "tv_weight")
     add_option(loss, "style_scale")
+    add_option(loss, "look_size")
     add_option(loss, "style_loss")
     add_option(loss, "preserve_color")
     loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
@@ -353,7 +354,7 @@ def _run(args, interrupts: Interrupts) -> int:
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
             preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
             max_memory_gb=args.max_memory_gb, tile_size=args.tile_size, weighting=args.weighting,
-            high_res_pooling=args.high_res_pooling, callback=bar)
+            high_res_pooling=args.high_res_pooling, look_size=args.look_size, callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None
     finally:

@@ -9,7 +9,7 @@ A CUDA graph records those kernels once and replays them with one launch: 500 st
 life, so levels above GRAPH_MAX_PIXELS run eagerly.
 
 What a graph cannot hold falls back to the eager objective: statistics that draw random numbers or solve
-on the host (only the Gram statistic is replayed), pixel terms (they hold images of their own), reduced
+on the host (only the Gram statistic is replayed), pixel terms other than a coarse view (they hold images of their own), reduced
 precision (autocast's weight cache), the CPU. The capture is checked against an eager evaluation at the
 same pixels before it is used (loss and gradient within GRAPH_CHECK_RTOL); a capture that fails or
 disagrees leaves the level eager, with a warning. NST_CUDA_GRAPHS=0 turns graphs off.
@@ -35,10 +35,14 @@ def graphable(objective, x: torch.Tensor) -> bool:
         return False
     if x.shape[-2] * x.shape[-1] > GRAPH_MAX_PIXELS or getattr(objective, "autocast", None) is not None:
         return False
-    if getattr(objective, "pixel_terms", ()) or not getattr(objective, "layers", ()):
+    if not getattr(objective, "layers", ()):
+        return False
+    # a pixel term holding an objective of its own (coarse_view.CoarseView) is replayed with it
+    inner = [getattr(term, "objective", None) for term in getattr(objective, "pixel_terms", ())]
+    if any(o is None or o.autocast is not None or not o.layers for o in inner):
         return False
     return all(kind != "style" or getattr(statistic, "name", "gram") == "gram"
-               for entries in objective.terms.values() for kind, _, statistic, _, _ in entries)
+               for o in (objective, *inner) for entries in o.terms.values() for kind, _, statistic, _, _ in entries)
 
 
 class GraphedObjective:

@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .errors import ImageError
+from .image import fit_max_side
 from . import memory
 from .settings import LBFGS_HISTORY, OPTIONS, OptionError
 
@@ -72,6 +73,8 @@ class Level:
     tile: tuple[int, int] | None = None
     tiles: int = 1
     history: int = LBFGS_HISTORY
+    # the coarse view (H, W) this level also matches its targets at (nst_core.coarse_view), None = none
+    view: tuple[int, int] | None = None
 
     @property
     def label(self) -> str:
@@ -80,8 +83,9 @@ class Level:
 
     @property
     def tiled_label(self) -> str:
-        """'2048x1366 px, 9 tiles' (or just the label when untiled)."""
-        return self.label + (f", {self.tiles} tiles" if self.tile is not None else "")
+        """'2048x1366 px, 9 tiles, seen at 256x171' (the label alone when untiled and without a view)."""
+        return (self.label + (f", {self.tiles} tiles" if self.tile is not None else "")
+                + (f", seen at {self.view[1]}x{self.view[0]}" if self.view is not None else ""))
 
     @property
     def last_step(self) -> int:
@@ -190,6 +194,23 @@ def plan_run(size, steps: int, coarse_to_fine: bool = False, *, vgg=None, layers
                       optimizer=optimizer, tileable=tileable)
 
 
+def view_size(size, look_size: int) -> tuple[int, int] | None:
+    """(H, W) of the coarse view of a level of `size`: the long side `look_size`, aspect kept; None when the
+    level is not larger than that, `look_size` is 0 (off), or the view's short side would be below
+    COARSEST_SHORT_SIDE (a banner: the deep layers would have no position there)."""
+    h, w = _size(size)
+    if not look_size or max(h, w) <= int(look_size):
+        return None
+    view = fit_max_side(h, w, int(look_size))
+    return view if min(view) >= COARSEST_SHORT_SIDE else None
+
+
+def with_views(plan: RunPlan, look_size: int) -> RunPlan:
+    """`plan` with each level's coarse view for `look_size` (nst_core.coarse_view; 0 = none)."""
+    return replace(plan, levels=tuple(replace(level, view=view_size(level.size, look_size))
+                                      for level in plan.levels))
+
+
 def budget_bytes(max_memory_gb, device) -> int | None:
     """The memory budget in bytes: max_memory_gb GiB, or (0) the device's free memory (None: unknown)."""
     gb = OPTIONS["max_memory_gb"].check(max_memory_gb)
@@ -209,6 +230,8 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     is chosen again. `tile_size` > 0 forces that tile (experts).
     Raises OptionError naming max_memory_gb (or tile_size) when even that does not fit. Adam and SGD keep
     no history. `tileable`: False when a style statistic is not a sum over positions (W2, sliced).
+    A level with a coarse view (`Level.view`, nst_core.coarse_view) also evaluates the network at that
+    size, untiled: its activations come off that level's budget.
     """
     from .tiling import halo_and_stride, optimizer_bytes, plan_tiles, tiled_bytes, untiled_bytes
 
@@ -220,9 +243,11 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
         budget = budget_bytes(max_memory_gb, device)
     full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
     halo, stride = halo_and_stride(arch, layers)
-    levels = []
+    levels, whole_budget = [], budget
     for level in plan.levels:
         size, px = level.size, level.size[0] * level.size[1]
+        budget = whole_budget if whole_budget is None or level.view is None else \
+            whole_budget - untiled_bytes(arch, level.view, layers)
         if tile_size and tile_size < max(size):
             if not tileable:
                 raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram loss is a sum "
@@ -235,7 +260,7 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
             if history is None:
                 raise OptionError("tile_size", f"tiles of {tile_size} px at {level.label} need "
                                   f"{(need + optimizer_bytes(size, min(full, MIN_HISTORY))) / GIB:.2f} GiB, more "
-                                  f"than the memory budget ({_budget_text(budget, max_memory_gb)}); use smaller "
+                                  f"than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); use smaller "
                                   "tiles, 0 (automatic) or raise max_memory_gb")
         elif budget is None or untiled_bytes(arch, size, layers) + optimizer_bytes(size, full) <= budget:
             tile, history = None, full
@@ -246,13 +271,13 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
                 how = "in the smallest tiles" if tileable else "untiled (this style loss cannot be tiled)"
                 raise OptionError("max_memory_gb", f"an image of {level.label} needs at least "
                                   f"{smallest / GIB:.2f} GiB {how} with {min(full, MIN_HISTORY)} L-BFGS pairs, "
-                                  f"more than the memory budget ({_budget_text(budget, max_memory_gb)}); raise "
+                                  f"more than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); raise "
                                   "max_memory_gb or lower the size")
         if tile is not None and tuple(tile) == tuple(size):
             tile = None
         tiles = 1 if tile is None else len(plan_tiles(size, tile, halo, stride))
         levels.append(replace(level, tile=None if tile is None else tuple(tile), tiles=tiles, history=history))
-    return RunPlan(tuple(levels), budget)
+    return RunPlan(tuple(levels), whole_budget)
 
 
 def _pairs(room: int, px: int, full: int) -> int | None:
@@ -314,4 +339,4 @@ def _size(size) -> tuple[int, int]:
 
 __all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "EXPENSIVE_SIDE", "HISTORY_SHARE", "LEVEL_SHARES",
            "MIN_HISTORY", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "fit_memory", "level_sizes",
-           "make_plan", "plan_run", "share_steps"]
+           "make_plan", "plan_run", "share_steps", "view_size", "with_views"]

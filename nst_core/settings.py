@@ -220,6 +220,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                                            "more when the network pools by max: avg (removes the 4 px grid "
                                            "max pooling leaves on large images) or same (max everywhere)",
            choices=HIGH_RES_POOLINGS),
+    Option("look_size", 256, int, "long side in px at which the look is set: plan levels larger than this "
+                                  "also match the photo and the painting seen at this size (the image "
+                                  "downscaled to it), so a large result, seen small, looks like the run of "
+                                  "this size; 0 = off (each level for its own size only). Weighting "
+                                  "normalized only", min=0, max=MAX_SIDE),
     Option("architecture", "auto", str, "auto = detected from the weights file", choices=ARCHITECTURE_CHOICES),
     Option("convention", "auto", str, "input convention of the weights: caffe = BGR 0..255 minus the mean; "
                                       "torchvision = ImageNet mean/std; auto = detected",

@@ -3,6 +3,7 @@
     python -m nst_core.bench.look                                  # 5 pairs x 128,256,384 px, both weightings
     python -m nst_core.bench.look --sizes 256,512 --pairs chelsea+starry_night,astronaut+the_scream
     python -m nst_core.bench.look --weightings normalized --save /tmp/look   # also writes the PNGs
+    python -m nst_core.bench.look --weightings normalized --sizes 256,512,1024 --view 256   # seen at 256 px
 
 For every weighting x pair x size it stylizes the bundled photo with the bundled painting with the
 defaults (coarse-to-fine, L-BFGS, --steps steps; the style weight is the default for "normalized",
@@ -70,20 +71,27 @@ def look(vgg, photo: torch.Tensor, result_image: torch.Tensor, style) -> dict[st
 
 
 def measure(vgg, pair: str, size: int, weighting: str, steps: int, style_weight: float | None = None,
-            save: Path | None = None) -> dict:
-    """One default run of `pair` at a long side of `size` px under `weighting`, and its look."""
+            save: Path | None = None, view: int = 0, look_size: int | None = None) -> dict:
+    """One default run of `pair` at a long side of `size` px under `weighting`, and its look (at its own
+    size, or seen at `view` px when `view`); `look_size` None = the engine's default."""
     import nst_core
+    from nst_core.image import fit_image
     from nst_core.settings import DEFAULTS, PAPER_STYLE_WEIGHT
     photo, painting = pair_images(pair)
+    # the bundled photos are at most 512 px: a larger size runs on the photo upscaled to it (bicubic),
+    # as the "High resolution" template does
+    photo = fit_image(photo, size, upscale=True)
     if style_weight is None:
         style_weight = PAPER_STYLE_WEIGHT if weighting == "paper" else DEFAULTS["style_weight"]
     t0 = time.perf_counter()
+    extra = {} if look_size is None else {"look_size": look_size}
     result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, steps=steps, style_weight=style_weight,
-                              weighting=weighting)
+                              weighting=weighting, **extra)
     seconds = time.perf_counter() - t0
     style = nst_core.StyleTarget(vgg, painting, nst_core.DEFAULT_STYLE_LAYERS, None, style_weight)
+    side = view or size
     row = {"weighting": weighting, "pair": pair, "size": size, "style_weight": style_weight, "steps": steps,
-           **look(vgg, nst_core.fit(photo, size), result.image, style), "seconds": seconds}
+           **look(vgg, nst_core.fit(photo, side), nst_core.fit(result.image, side), style), "seconds": seconds}
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         nst_core.to_pil(result.image).save(save / f"{weighting}_{style_weight:g}_{pair}_{size}.png")
@@ -125,6 +133,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per run")
     parser.add_argument("--style-weight", type=float, help="style weight of the normalized runs "
                                                            "(default: the engine's)")
+    parser.add_argument("--view", type=int, default=0, help="measure each result seen at this long side "
+                                                             "(downscaled to it; default: at its own size)")
+    parser.add_argument("--look-size", type=int, help="the runs' look_size (default: the engine's)")
     parser.add_argument("--save", type=Path, help="folder to write each result as a PNG")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument("--device", default="cpu")
@@ -138,7 +149,8 @@ def main(argv=None) -> list[dict]:
         for pair in [p.strip() for p in args.pairs.split(",") if p.strip()]:
             for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
                 weight = args.style_weight if weighting == "normalized" else None
-                row = measure(vgg, pair, size, weighting, args.steps, weight, args.save)
+                row = measure(vgg, pair, size, weighting, args.steps, weight, args.save, args.view,
+                              args.look_size)
                 print(f"{row['weighting']} {pair} {size}px: style ratio {row['style_ratio']:.3f}, content "
                       f"distance {row['content_distance']:.3f} ({row['seconds']:.0f} s)", flush=True)
                 rows.append(row)

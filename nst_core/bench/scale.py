@@ -88,8 +88,9 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
         stamps.append(time.perf_counter())
 
     stamps = [time.perf_counter()]                     # the run's start: one step is timed from here
+    # look_size 0: the level's own objective only (a coarse view is one untiled cost shared by both modes)
     nst_core.optimize(vgg, ct, st, steps=steps, coarse_to_fine=False, max_memory_gb=budget_gb,
-                      tile_size=tile_size, callback=stamp)
+                      tile_size=tile_size, callback=stamp, look_size=0)
     peak = torch.cuda.max_memory_allocated() / 1024 if cuda else _rss_kib("VmHWM")
     diffs = [b - a for a, b in zip(stamps, stamps[1:])]
     diffs = diffs[1:] or diffs                          # the first step also builds the objective

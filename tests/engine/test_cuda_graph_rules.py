@@ -9,7 +9,9 @@ import torch
 
 import nst_core
 from nst_core.bench import setup
+from nst_core.coarse_view import CoarseView
 from nst_core.cuda_graph import GRAPH_MAX_PIXELS, graphable
+from nst_core.objective import PixelTerm
 
 
 def pixels(device: str, height: int, width: int):
@@ -34,3 +36,22 @@ def test_rules(monkeypatch):
     tv_only = nst_core.Objective(vgg, None, None, 1.0, (48, 48))
     assert not graphable(tv_only, pixels("cuda", 48, 48))                # no network: nothing to replay
     assert not graphable(SimpleNamespace(**{**vars(gram), "autocast": torch.bfloat16}), pixels("cuda", 48, 48))
+
+
+def test_a_coarse_view_is_replayed_with_its_level_other_pixel_terms_are_not():
+    vgg = nst_core.load_vgg(device="cpu")
+    _, _, ct, st = setup(vgg, 48)
+    view = CoarseView(nst_core.Objective(vgg, ct, st, 0.0, (32, 32)))
+    assert graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[view]), pixels("cuda", 48, 48))
+    sliced = nst_core.StyleTarget(vgg, st.images, style_loss="sliced_wasserstein")
+    sliced_view = CoarseView(nst_core.Objective(vgg, ct, sliced, 0.0, (32, 32)))
+    assert not graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[sliced_view]),
+                         pixels("cuda", 48, 48))
+
+    class Temporal(PixelTerm):
+        name = "temporal"
+
+        def loss(self, x):
+            return x.square().mean()
+    assert not graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[Temporal()]),
+                         pixels("cuda", 48, 48))

@@ -25,7 +25,7 @@ EXPECTED_INPUTS = {
     "NST_ContentTarget": ['vgg', 'image', 'layers', 'weight', 'mask'],
     "NST_StyleTarget": ['vgg', 'image', 'layers', 'layer_weights', 'weight', 'scale', 'image2', 'blend', 'style_loss', 'mask', 'image_mask'],
     "NST_CombineStyles": ['style_a', 'style_b', 'style_c', 'style_d'],
-    "NST_Optimize": ['vgg', 'content', 'init', 'optimizer', 'steps', 'learning_rate', 'tv_weight', 'seed', 'preserve_color', 'preview_every', 'coarse_to_fine', 'style', 'init_image', 'weighting', 'max_memory_gb', 'tile_size'],
+    "NST_Optimize": ['vgg', 'content', 'init', 'optimizer', 'steps', 'learning_rate', 'tv_weight', 'seed', 'preserve_color', 'preview_every', 'coarse_to_fine', 'style', 'init_image', 'weighting', 'max_memory_gb', 'tile_size', 'look_size', 'high_res_pooling'],
     "NST_Reconstruct": ['vgg', 'image', 'mode', 'layers', 'steps', 'optimizer', 'seed', 'cumulative', 'learning_rate', 'preview_every'],
     "NST_ExampleImage": ['image', 'max_size'],
     "NST_ImageResize": ['image', 'max_size', 'upscale'],
@@ -41,7 +41,7 @@ EXPECTED_OPTIONAL = {
     "NST_ContentTarget": ['mask'],
     "NST_StyleTarget": ['image2', 'blend', 'style_loss', 'mask', 'image_mask'],
     "NST_CombineStyles": ['style_c', 'style_d'],
-    "NST_Optimize": ['style', 'init_image', 'weighting', 'max_memory_gb', 'tile_size'],
+    "NST_Optimize": ['style', 'init_image', 'weighting', 'max_memory_gb', 'tile_size', 'look_size', 'high_res_pooling'],
     "NST_StylizeFrames": ['init_image', 'chunk_frames'],
 }
 EXPECTED_RETURNS = {

@@ -1,0 +1,127 @@
+"""The look held at one size (nst_core.coarse_view): levels larger than look_size also match their targets
+seen at that size, so results of several sizes, seen at that size, measure alike (issue 11: "size-free
+look"). Small sizes here (look_size 64 px); the defaults' 256 / 512 / 1024 px are measured by
+`python -m nst_core.bench.look --view 256` (README, "High resolution")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nst_core
+from nst_core.bench import setup
+from nst_core.bench.look import look, pair_images
+from nst_core.coarse_view import CoarseView, downscale
+from nst_core.objective import Objective
+from nst_core.plan import fit_memory, make_plan, plan_run, view_size, with_views
+from nst_core.settings import OptionError
+from nst_core.tiling import TiledObjective, untiled_bytes
+
+LOOK = 64
+STEPS = 100
+_RUNS: dict = {}
+
+
+def _run(vgg, size: int, look_size: int):
+    """cat + Starry Night with the defaults at `size` px, look_size `look_size` (cached), and its look seen
+    at LOOK px."""
+    if (size, look_size) not in _RUNS:
+        photo, painting = pair_images("chelsea+starry_night")
+        result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, steps=STEPS, look_size=look_size)
+        assert not result.warnings, result.warnings
+        measured = look(vgg, nst_core.fit(photo, LOOK), nst_core.fit(result.image, LOOK), nst_core.StyleTarget(vgg, painting))
+        _RUNS[size, look_size] = result, measured
+    return _RUNS[size, look_size]
+
+
+def _spread(values) -> float:
+    return max(values) / min(values)
+
+
+def test_view_size():
+    assert view_size((341, 512), 256) == (170, 256)
+    assert view_size((170, 256), 256) is None            # not larger than the look size: no view
+    assert view_size((341, 512), 0) is None              # 0 = off
+    assert view_size((64, 1024), 256) is None            # a banner: a 16 px high view has no relu5_1 rows
+    plan = with_views(make_plan([(32, 48), (64, 96), (128, 192)], [3, 3, 3]), 64)
+    assert [level.view for level in plan.levels] == [None, (43, 64), (43, 64)]
+    assert "seen at 64x43" in plan.describe()
+
+
+def test_three_sizes_seen_at_the_look_size_measure_alike(vgg):
+    """64, 96 and 128 px with look_size 64, each seen at 64 px: style ratio and content distance within
+    1.5x (measured 0.091 / 0.097 / 0.092 and 0.62 / 0.63 / 0.66). Without the view the 128 px result is
+    another picture there (style ratio 0.45: 4.9x the 64 px run's), so this test fails without it."""
+    looks = [_run(vgg, size, LOOK)[1] for size in (64, 96, 128)]
+    assert _spread([m["style_ratio"] for m in looks]) < 1.5, looks
+    assert _spread([m["content_distance"] for m in looks]) < 1.5, looks
+    without = _run(vgg, 128, 0)[1]
+    assert without["style_ratio"] > 1.5 * looks[0]["style_ratio"], (without, looks)
+
+
+def test_only_levels_above_the_look_size_get_a_view(vgg):
+    result, _ = _run(vgg, 128, LOOK)
+    assert [level.view for level in result.plan.levels] == [(42, 64)]          # 85x128 px
+    assert "view" in result.history[-1] and result.history[-1]["view"] > 0
+    small, _ = _run(vgg, 64, LOOK)
+    assert all(level.view is None for level in small.plan.levels) and "view" not in small.history[-1]
+
+
+def test_the_view_term_is_the_objective_at_the_look_size(vgg):
+    """The term equals an Objective of the look size evaluated on the downscaled pixels, and its gradient
+    reaches every pixel of the large image."""
+    _, _, content, style = setup(vgg, 96)
+    small = Objective(vgg, content, style, 0.0, (48, 48))
+    term = CoarseView(small)
+    x = torch.rand(1, 3, 96, 96, requires_grad=True)
+    value = term.loss(x)
+    assert torch.allclose(value, small(downscale(x.detach(), (48, 48)))[0])
+    value.backward()
+    assert x.grad is not None and bool((x.grad.abs().sum(1) > 0).float().mean() > 0.99)
+
+
+def test_tiled_level_with_a_view_equals_untiled(vgg):
+    """The view is evaluated on the whole image beside the tiles: loss and gradient are the untiled ones."""
+    _, _, content, style = setup(vgg, 96)
+    view = CoarseView(Objective(vgg, content, style, 0.0, (48, 48)))
+    objective = Objective(vgg, content, style, 0.0, (96, 96), pixel_terms=[view])
+    x = torch.rand(1, 3, 96, 96)
+    grads = []
+    for evaluate in (objective, TiledObjective(objective, tile=48)):
+        leaf = x.clone().requires_grad_(True)
+        total, parts = evaluate(leaf)
+        total.backward()
+        grads.append((float(total.detach()), float(parts["view"].detach()), leaf.grad))
+    assert grads[0][1] > 0 and abs(grads[0][1] - grads[1][1]) < 1e-6 * grads[0][1]
+    assert abs(grads[0][0] - grads[1][0]) < 1e-5 * grads[0][0]
+    assert float((grads[0][2] - grads[1][2]).norm() / grads[0][2].norm()) < 1e-4
+
+
+def test_paper_weighting_and_zero_have_no_view(vgg):
+    photo, painting = pair_images("chelsea+starry_night")
+    for options in ({"weighting": "paper", "style_weight": 5e6}, {"look_size": 0}):
+        result = nst_core.stylize(photo, painting, vgg=vgg, max_size=96, steps=2, **{"look_size": 48, **options})
+        assert all(level.view is None for level in result.plan.levels), options
+    result = nst_core.stylize(photo, painting, vgg=vgg, max_size=96, steps=2, look_size=48)
+    assert result.plan.levels[-1].view == (32, 48)
+
+
+def test_a_view_takes_its_memory_off_the_levels_budget(vgg):
+    """A budget that holds the level untiled with 100 pairs, but not with the view beside it, keeps fewer
+    pairs (or tiles) once the level has a view."""
+    layers = list(nst_core.DEFAULT_STYLE_LAYERS)
+    plan = plan_run((256, 256), 10)
+    need = untiled_bytes(vgg.arch, (256, 256), layers) + 206 * 256 * 256 * 12     # 100 pairs + 6 buffers
+    budget = need + 2 ** 20
+    plain = fit_memory(plan, vgg, layers, budget=budget)
+    viewed = fit_memory(with_views(plan, 128), vgg, layers, budget=budget)
+    assert plain.levels[0].history == 100 and plain.levels[0].tile is None
+    assert viewed.levels[0].history < 100 or viewed.levels[0].tile is not None
+    assert viewed.budget_bytes == plain.budget_bytes == budget
+
+
+def test_bad_look_size_names_the_option(vgg):
+    photo, painting = pair_images("chelsea+starry_night")
+    with pytest.raises(OptionError) as caught:
+        nst_core.stylize(photo, painting, vgg=vgg, max_size=64, steps=2, look_size=-5)
+    assert caught.value.option == "look_size"
