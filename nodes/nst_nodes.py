@@ -370,6 +370,8 @@ class NST_Optimize(NSTNode):
                 "weighting": engine_widget("weighting"),
                 "max_memory_gb": engine_widget("max_memory_gb", step=0.5),
                 "tile_size": engine_widget("tile_size"),
+                "look_size": engine_widget("look_size"),
+                "high_res_pooling": engine_widget("high_res_pooling"),
             },
         }
 
@@ -381,7 +383,8 @@ class NST_Optimize(NSTNode):
                  learning_rate=LEARNING_RATE.default, tv_weight=f"{DEFAULTS['tv_weight']:g}", seed=DEFAULTS["seed"],
                  preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
                  coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None,
-                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"], tile_size=DEFAULTS["tile_size"]):
+                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"], tile_size=DEFAULTS["tile_size"],
+                 look_size=DEFAULTS["look_size"], high_res_pooling=DEFAULTS["high_res_pooling"]):
         vgg = self.check_vgg(vgg)
         if content is None:
             raise self.error("content", "no content target connected")
@@ -396,13 +399,15 @@ class NST_Optimize(NSTNode):
                                    init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
                                    tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
                                    coarse_to_fine=coarse_to_fine, weighting=weighting, max_memory_gb=max_memory_gb,
-                                   tile_size=tile_size, callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
+                                   tile_size=tile_size, look_size=look_size, high_res_pooling=high_res_pooling,
+                                   callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
         result = nst_core.Result.batch(results)
         h, w = result.image.shape[1:3]
         plan, content = result.plan, contents[0]
-        sizes = f" at {plan.describe()}" if len(plan) > 1 or plan.levels[-1].tile is not None else ""
+        last = plan.levels[-1]
+        sizes = f" at {plan.describe()}" if len(plan) > 1 or last.tile is not None or last.view is not None else ""
         pairs = sorted({lv.history for lv in plan.levels if lv.history < LBFGS_HISTORY})
         sizes += f" (L-BFGS pairs {', '.join(map(str, pairs))} to fit memory)" if pairs and optimizer == "lbfgs" else ""
         batch = f", batch of {len(contents)} (seed + index)" if len(contents) > 1 else ""
