@@ -125,3 +125,16 @@ def test_bad_look_size_names_the_option(vgg):
     with pytest.raises(OptionError) as caught:
         nst_core.stylize(photo, painting, vgg=vgg, max_size=64, steps=2, look_size=-5)
     assert caught.value.option == "look_size"
+
+
+def test_node_and_cli_name_a_bad_look_size(vgg, tmp_path, capsys):
+    from nodes.base import NodeInputError
+    from nodes.nst_nodes import NST_Optimize
+    from nst_core import cli
+    photo, painting = pair_images("chelsea+starry_night")
+    content, style = nst_core.ContentTarget(vgg, nst_core.fit(photo, 48)), nst_core.StyleTarget(vgg, painting)
+    assert NST_Optimize.INPUT_TYPES()["optional"]["look_size"][1]["default"] == 256
+    with pytest.raises(NodeInputError, match="input 'look_size'"):
+        NST_Optimize().optimize(vgg, content, steps=1, style=style, look_size=-1, preview_every=0)
+    code = cli.main(["--size", "48", "--steps", "1", "--look-size", "-1", "-q", "--output", str(tmp_path / "o.png")])
+    assert code == cli.EXIT_USAGE and "--look-size" in capsys.readouterr().err and not (tmp_path / "o.png").exists()

@@ -278,7 +278,7 @@ def test_node_inputs_at_the_end_with_automatic_defaults_and_errors_naming_them(v
     from nodes.nst_nodes import NST_Optimize
     spec = NST_Optimize.INPUT_TYPES()
     names = [*spec["required"], *spec["optional"]]
-    assert names[-2:] == ["max_memory_gb", "tile_size"]
+    assert names[-4:] == ["max_memory_gb", "tile_size", "look_size", "high_res_pooling"]
     assert spec["optional"]["max_memory_gb"][1]["default"] == 0 and spec["optional"]["tile_size"][1]["default"] == 0
     content, style = targets
     with pytest.raises(NodeInputError, match="input 'max_memory_gb'.*GiB"):
