@@ -83,9 +83,9 @@ class Level:
 
     @property
     def tiled_label(self) -> str:
-        """'2048x1366 px, 9 tiles, seen at 256x171' (the label alone when untiled and without a view)."""
+        """'2048x1366 px, 9 tiles (view 256x171)' (the label alone when untiled and without a view)."""
         return (self.label + (f", {self.tiles} tiles" if self.tile is not None else "")
-                + (f", seen at {self.view[1]}x{self.view[0]}" if self.view is not None else ""))
+                + (f" (view {self.view[1]}x{self.view[0]})" if self.view is not None else ""))
 
     @property
     def last_step(self) -> int:

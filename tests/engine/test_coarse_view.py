@@ -45,7 +45,7 @@ def test_view_size():
     assert view_size((64, 1024), 256) is None            # a banner: a 16 px high view has no relu5_1 rows
     plan = with_views(make_plan([(32, 48), (64, 96), (128, 192)], [3, 3, 3]), 64)
     assert [level.view for level in plan.levels] == [None, (43, 64), (43, 64)]
-    assert "seen at 64x43" in plan.describe()
+    assert plan.describe().endswith("192x128 px (view 64x43) x 3")
 
 
 def test_three_sizes_seen_at_the_look_size_measure_alike(vgg):
@@ -138,3 +138,13 @@ def test_node_and_cli_name_a_bad_look_size(vgg, tmp_path, capsys):
         NST_Optimize().optimize(vgg, content, steps=1, style=style, look_size=-1, preview_every=0)
     code = cli.main(["--size", "48", "--steps", "1", "--look-size", "-1", "-q", "--output", str(tmp_path / "o.png")])
     assert code == cli.EXIT_USAGE and "--look-size" in capsys.readouterr().err and not (tmp_path / "o.png").exists()
+
+
+def test_report_and_plot_show_the_view_term(vgg):
+    """The total of a level with a view is content + β·style + view: the report lists all three."""
+    from nodes.plotting import _series, format_report
+    result, _ = _run(vgg, 128, LOOK)
+    last = result.history[-1]
+    assert abs(last["total"] - (last["content"] + 3 * last["style"] + last["view"])) < 1e-3 * last["total"]
+    assert "| view " in format_report(result.history)
+    assert "view" in [label for label, *_ in _series(result.history, None)]
