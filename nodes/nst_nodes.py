@@ -383,8 +383,9 @@ class NST_Optimize(NSTNode):
                  learning_rate=LEARNING_RATE.default, tv_weight=f"{DEFAULTS['tv_weight']:g}", seed=DEFAULTS["seed"],
                  preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
                  coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None,
-                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"], tile_size=DEFAULTS["tile_size"],
-                 look_size=DEFAULTS["look_size"], high_res_pooling=DEFAULTS["high_res_pooling"]):
+                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"],
+                 tile_size=DEFAULTS["tile_size"], look_size=DEFAULTS["look_size"],
+                 high_res_pooling=DEFAULTS["high_res_pooling"]):
         vgg = self.check_vgg(vgg)
         if content is None:
             raise self.error("content", "no content target connected")

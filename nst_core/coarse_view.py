@@ -1,8 +1,8 @@
 """The look held at one size: a level larger than `look_size` also matches its targets seen at that size.
 
-Why. The network's receptive fields are fixed in pixels (a relu5_1 unit sees 141 px: tiling.reach), so one style
-strength paints a small image and a large one differently: the deep layers see most of a 256 px image
-and a small part of a 1024 px one. Coarse-to-fine sets the large structure at the small levels, but each
+Why. The network's receptive fields are fixed in pixels (a relu5_1 unit sees 141 px: tiling.reach), so
+one style strength paints a small image and a large one differently: the deep layers see most of a
+256 px image and a small part of a 1024 px one. Coarse-to-fine sets the large structure at the small levels, but each
 larger level's steps re-optimize it for that level's own size and wash the small size's look out. So a
 level of S px with S > look_size V optimizes
 
@@ -15,9 +15,11 @@ texture synthesis": Gram losses on a Gaussian pyramid of the output), with one c
 where the look is defined. Only under weighting "normalized": "paper" is the published one-size
 objective.
 
-Measured (cat + Starry Night, the defaults, 300 steps; each result downscaled to 256 px and measured there
-with nst_core.bench.look.look: style ratio / relu4_2 content distance): the 256 px run 0.054 / 0.692;
-512 px without the view 0.098 / 0.858, with a 256 px view 0.054 / 0.718 (149 -> 176 s on a 2-core CPU).
+Measured (the "High resolution" template, cat + Starry Night, the defaults, 300 steps; each result
+downscaled to 256 px and measured there with nst_core.bench.look.look: style ratio / relu4_2 content
+distance): the 256 px run 0.053 / 0.68; 512 px without the view 0.106 / 0.86, with a 256 px view
+0.054 / 0.71; 1024 px 0.095 / 0.85 without, 0.051 / 0.72 with it. A 512 px run took 176 s against 149 s
+without (2-core CPU, one after the other).
 """
 
 from __future__ import annotations

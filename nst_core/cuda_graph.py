@@ -9,10 +9,13 @@ A CUDA graph records those kernels once and replays them with one launch: 500 st
 life, so levels above GRAPH_MAX_PIXELS run eagerly.
 
 What a graph cannot hold falls back to the eager objective: statistics that draw random numbers or solve
-on the host (only the Gram statistic is replayed), pixel terms other than a coarse view (they hold images of their own), reduced
-precision (autocast's weight cache), the CPU. The capture is checked against an eager evaluation at the
-same pixels before it is used (loss and gradient within GRAPH_CHECK_RTOL); a capture that fails or
-disagrees leaves the level eager, with a warning. NST_CUDA_GRAPHS=0 turns graphs off.
+on the host (only the Gram statistic is replayed), pixel terms other than a coarse view (they hold
+images of their own), reduced precision (autocast's weight cache), the CPU. The capture is checked
+against an eager evaluation at the same pixels before it is used (loss and gradient within
+GRAPH_CHECK_RTOL); a capture that fails or disagrees leaves the level eager, with a warning.
+NST_CUDA_GRAPHS=0 turns graphs off. A level with a coarse view (nst_core.coarse_view) replays the view's
+forward and backward with its own; that combination has not run on a GPU yet (no GPU was lent when it
+was added): the check above is what guards it.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ def _run(vgg, size: int, look_size: int):
         photo, painting = pair_images("chelsea+starry_night")
         result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, steps=STEPS, look_size=look_size)
         assert not result.warnings, result.warnings
-        measured = look(vgg, nst_core.fit(photo, LOOK), nst_core.fit(result.image, LOOK), nst_core.StyleTarget(vgg, painting))
+        measured = look(vgg, nst_core.fit(photo, LOOK), nst_core.fit(result.image, LOOK),
+                        nst_core.StyleTarget(vgg, painting))
         _RUNS[size, look_size] = result, measured
     return _RUNS[size, look_size]
 
