@@ -79,7 +79,7 @@ def plot_losses(history, *, title: str = "", group_labels=None, level_marks=None
         axes.set_yticks([])
     else:
         for label, (colour, style), xs, ys in series:
-            axes.plot(xs, ys, style, color=colour, linewidth=2.2, label=label,
+            axes.plot(xs, ys, linestyle=style, color=colour, linewidth=2.2, label=label,
                       marker="o" if len(xs) == 1 else None)
         axes.set_yscale("log")
         for step, label in level_marks or ():

@@ -5,6 +5,7 @@ look"). Small sizes here (look_size 64 px); the defaults' 256 / 512 / 1024 px ar
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,9 +144,13 @@ def test_node_and_cli_name_a_bad_look_size(vgg, tmp_path, capsys):
 
 def test_report_and_plot_show_the_view_term(vgg):
     """The total of a level with a view is content + β·style + view: the report lists all three."""
-    from nodes.plotting import _series, format_report
+    from nodes.plotting import _series, format_report, plot_losses
     result, _ = _run(vgg, 128, LOOK)
     last = result.history[-1]
     assert abs(last["total"] - (last["content"] + 3 * last["style"] + last["view"])) < 1e-3 * last["total"]
     assert "| view " in format_report(result.history)
     assert "view" in [label for label, *_ in _series(result.history, None)]
+    # the view's curve is drawn (its dash pattern is a tuple, not a format string)
+    without = [{k: v for k, v in h.items() if k != "view"} for h in result.history]
+    drawn, plain = (np.asarray(plot_losses(h), dtype=np.int16) for h in (result.history, without))
+    assert drawn.shape == plain.shape and int((drawn != plain).any(-1).sum()) > 500
