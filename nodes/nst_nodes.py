@@ -16,6 +16,7 @@ import os
 import time
 
 import torch
+from PIL import Image, ImageDraw
 
 import nst_core
 from nst_core.settings import DEFAULTS, LBFGS_HISTORY, MAX_SIDE, Option
@@ -110,9 +111,23 @@ def _level_marks(plan) -> list:
     return [(level.first_step + 1, level.label) for level in plan.levels[1:]]
 
 
-def _plot(result, title: str, labels=None) -> torch.Tensor:
-    image = plot_losses(result.history, title=title, group_labels=labels, level_marks=_level_marks(result.plan))
-    return nst_core.from_pil(image)
+def _plot(result, title: str, labels=None) -> tuple[torch.Tensor, str | None]:
+    """(the loss plot, None), or, when drawing it fails, (a card saying so, the warning): a finished run's
+    image is never lost to its plot."""
+    try:
+        image = plot_losses(result.history, title=title, group_labels=labels, level_marks=_level_marks(result.plan))
+        return nst_core.from_pil(image), None
+    except Exception as exc:  # noqa: BLE001 - any plotting failure: the image and the report still come back
+        note = f"the loss plot could not be drawn ({type(exc).__name__}: {str(exc)[:200]})"
+        card = Image.new("RGB", (640, 400), (245, 245, 245))
+        ImageDraw.Draw(card).text((20, 190), note[:90], fill=(120, 0, 0))
+        return nst_core.from_pil(card), note
+
+
+def _with_plot(result, title: str, report: str, labels=None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The node's (image, loss plot, report) outputs; a plot that failed is named in the report."""
+    plot, note = _plot(result, title, labels)
+    return result.image, plot, report + (f"\nwarning: {note}" if note else "")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,7 +437,7 @@ class NST_Optimize(NSTNode):
         report = format_report(result.history, header=header, stopped=result.stopped,
                                warnings=result.warnings, seconds=seconds)
         labels = [f"photo {i + 1}" for i in range(len(results))] if len(results) > 1 else None
-        return (result.image, _plot(result, f"NST Optimize: {optimizer}, {w}x{h}", labels), report)
+        return _with_plot(result, f"NST Optimize: {optimizer}, {w}x{h}", report, labels)
 
 
 class NST_Reconstruct(NSTNode):
@@ -498,7 +513,7 @@ class NST_Reconstruct(NSTNode):
                   f"seed {int(seed)}\nlayers: {', '.join(labels)}")
         report = format_report(result.history, header=header, stopped=result.stopped, warnings=result.warnings,
                                seconds=seconds, group_labels=labels)
-        return (result.image, _plot(result, f"NST Reconstruct: {mode}, {w}x{h}", labels), report)
+        return _with_plot(result, f"NST Reconstruct: {mode}, {w}x{h}", report, labels)
 
 
 class NST_ExampleImage(NSTNode):

@@ -126,7 +126,8 @@ def test_values_saved_before_widgets_were_appended():
     inputs = ui_to_api(_single("NST_Optimize", old), nst)["1"]["inputs"]
     assert inputs == {"init": "noise", "optimizer": "adam", "steps": 40, "learning_rate": 0.5, "tv_weight": "1e-3",
                       "seed": 3, "preserve_color": "luminance", "preview_every": 7, "coarse_to_fine": True,
-                      **{name: DEFAULTS[name] for name in ("weighting", "max_memory_gb", "tile_size")}}
+                      **{name: DEFAULTS[name] for name in ("weighting", "max_memory_gb", "tile_size", "look_size",
+                                                              "high_res_pooling")}}
     # a boolean right after a seed is a widget's value when no value is missing (NST Reconstruct's cumulative)
     inputs = ui_to_api(_single("NST_Reconstruct", ["style", "conv1_1", 9, "lbfgs", 4, False, 0.0, 2]),
                        nst)["1"]["inputs"]

@@ -577,6 +577,24 @@ def test_plot_marks_level_changes():
     assert _has_colour(Image_from(marked), "#888888", tolerance=10)
 
 
+def test_a_failing_plot_does_not_lose_the_finished_image(node_vgg, images, monkeypatch):
+    """The run's image and report come back when the loss plot fails; the plot output says so, and so does
+    the report (a plotting bug once cost a finished 2048 px run)."""
+    from comfyui_nst.nodes import nst_nodes
+
+    def broken(*args, **kwargs):
+        raise ValueError("cannot draw")
+    monkeypatch.setattr(nst_nodes, "plot_losses", broken)
+    content, style = images
+    with torch.inference_mode():
+        ct = NST_ContentTarget().build(node_vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget().build(node_vgg, style, "conv1_1,conv2_1", "", "1", 1.0)[0]
+        image, plot, report = NST_Optimize().optimize(node_vgg, ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0,
+                                                      style=st)
+    assert image.shape == content.shape and plot.shape == (1, 400, 640, 3)
+    assert "warning: the loss plot could not be drawn (ValueError: cannot draw)" in report and "final" in report
+
+
 def Image_from(array):
     from PIL import Image
     import numpy as np
