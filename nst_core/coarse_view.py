@@ -18,8 +18,8 @@ objective.
 Measured (the "High resolution" template, cat + Starry Night, the defaults, 300 steps; each result
 downscaled to 256 px and measured there with nst_core.bench.look.look: style ratio / relu4_2 content
 distance): the 256 px run 0.053 / 0.68; 512 px without the view 0.106 / 0.86, with a 256 px view
-0.054 / 0.71; 1024 px 0.095 / 0.85 without, 0.051 / 0.72 with it. A 512 px run took 176 s against 149 s
-without (2-core CPU, one after the other).
+0.054 / 0.71; 1024 px 0.095 / 0.85 without, 0.051 / 0.72 with it. A default 512 px run took 196 s against
+171 s without (+15 %; 2-core CPU, one after the other in one process).
 """
 
 from __future__ import annotations
