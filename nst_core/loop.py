@@ -251,7 +251,7 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
         if tuple(x.shape[-2:]) != level.size:
             x = next_level(x, level) if next_level is not None else resize(x.clamp(0, 1), level.size)
         if level.tile is not None and not isinstance(objective, TiledObjective):
-            objective = TiledObjective(objective, tile=level.tile)
+            objective = TiledObjective(objective, tile=level.tile, stem=level.stem)
         elif graphable(objective, x):
             objective = GraphedObjective(objective)          # one replay per evaluation on a GPU
         x, stopped = _run_level(plan, level, objective, x, optimizer, lr, callback, to_output, stage, stages,

@@ -28,7 +28,8 @@ def _deepest(arch: str, layers) -> int:
     return max(names.index(name) for name in layers)
 
 
-def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int = FLOAT) -> int:
+def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int = FLOAT, *,
+                     after: str | None = None) -> int:
     """Bytes of the activations (and gradients) one forward+backward pass through `layers` keeps alive.
 
     The weights never require grad, so a conv's backward needs no input: what is kept is each ReLU's
@@ -36,11 +37,17 @@ def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int
     output is then kept too) and each pooling's int64 indices (its input is the ReLU output already
     counted), plus the gradients in flight at the largest layer. Measured RSS growth of one untiled loss +
     gradient with the default layers at 1024 px: 1.66 GiB; this estimate 1.87 GiB (x SAFETY: 2.33). The
-    former count (every conv output and pooled map too) gave 3.99 GiB and halved the tiles' area."""
+    former count (every conv output and pooled map too) gave 3.99 GiB and halved the tiles' area.
+    `after`: only the layers behind that one count (the pass starts from its output; `size` is still the
+    image's), as the tiled objective's whole-image trunk (nst_core.tiling)."""
     h, w = size
     layers = set(layers)
     names = layer_names(arch)[:_deepest(arch, layers) + 1]
     channels, total, largest = 3, 0, 3 * h * w
+    if after is not None:
+        start = layer_names(arch).index(after) + 1
+        h, w, channels = feature_shape(arch, size, after)
+        names, largest = names[start:], channels * h * w
     for name in names:
         if name.startswith("conv"):
             channels = [c for c in ARCHITECTURES[arch] if c != "M"][_conv_index(arch, name)]
@@ -54,6 +61,40 @@ def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int
         largest = max(largest, channels * h * w)
     # backward: the gradient flowing down plus the one being produced, at the largest layer
     return int((total + 2 * largest) * batch * element_bytes)
+
+
+def feature_shape(arch: str, size, layer: str) -> tuple[int, int, int]:
+    """(height, width, channels) of `layer`'s output for an input of `size` (H, W) (pools floor)."""
+    h, w = size
+    channels = 3
+    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
+    for name in layer_names(arch):
+        if name.startswith("conv"):
+            channels = next(widths)
+        elif name.startswith("pool"):
+            h, w = h // 2, w // 2
+        if name == layer:
+            return h, w, channels
+    raise ValueError(f"unknown layer {layer!r} for {arch}")
+
+
+def conv_macs(arch: str, layers, after: str | None = None) -> float:
+    """Multiply-adds per input pixel of the convs up to the deepest of `layers` (behind `after` only,
+    when given): a 3x3 conv from c to c' channels at stride s costs 9·c·c'/s² per input pixel. VGG-19 to
+    relu5_1: 11 % of it before pool1, 26 % before pool2, 62 % before pool3, 97 % before pool4."""
+    names = layer_names(arch)[:_deepest(arch, layers) + 1]
+    start = 0 if after is None else layer_names(arch).index(after) + 1
+    channels, area, total = 3, 1.0, 0.0
+    widths = iter(c for c in ARCHITECTURES[arch] if c != "M")
+    for i, name in enumerate(names):
+        if name.startswith("conv"):
+            out = next(widths)
+            if i >= start:
+                total += 9 * channels * out * area
+            channels = out
+        elif name.startswith("pool"):
+            area /= 4
+    return total
 
 
 def layer_outputs(arch: str, size, layers) -> tuple[int, dict[str, int]]:

@@ -150,22 +150,29 @@ class Objective:
                                            "undefined; use weighting=paper or another layer")
         return 1.0 / energy
 
+    def layer_losses(self, name: str, h: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """[(kind, weighted loss)] of the terms at layer `name` for its output `h` (the whole map), in
+        float32 even under autocast."""
+        losses = []
+        with torch.autocast(h.device.type, enabled=False):
+            for kind, w, statistic, target, mask in self.terms.get(name, ()):
+                if kind == "content":
+                    loss = content_loss(h, target, mask)
+                else:
+                    loss = statistic.loss(h, target, mask, self.generator, name)
+                losses.append((kind, w * loss))
+        return losses
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(total, {term: value}) for pixels x [1,3,H,W]; differentiable in x."""
         zero = x.new_zeros(())
-        terms = self.terms
         layer_losses: dict[str, list] = {"content": [], "style": []}
 
         def on_feature(name, h):
-            # each layer's loss right after the layer (in float32 even under autocast), so that its
-            # backward runs when the backward pass reaches that layer: peak memory as a plain loop's
-            with torch.autocast(x.device.type, enabled=False):
-                for kind, w, statistic, target, mask in terms.get(name, ()):
-                    if kind == "content":
-                        loss = content_loss(h, target, mask)
-                    else:
-                        loss = statistic.loss(h, target, mask, self.generator, name)
-                    layer_losses[kind].append(w * loss)
+            # each layer's loss right after the layer, so that its backward runs when the backward pass
+            # reaches that layer: peak memory as a plain loop's
+            for kind, loss in self.layer_losses(name, h):
+                layer_losses[kind].append(loss)
 
         if self.layers:
             # convs in reduced precision on CUDA (autocast); the Grams and the losses stay in float32

@@ -68,10 +68,12 @@ class Level:
     size: tuple[int, int]
     steps: int
     first_step: int
-    # the memory decision (fit_memory): None = untiled, else the tiles' core (th, tw) px and their count;
-    # the L-BFGS pairs this level's optimizer keeps
+    # the memory decision (fit_memory): None = untiled, else the tiles' core (th, tw) px, their count and
+    # their stem (the pooling layer they forward up to, None = the whole network: nst_core.tiling); the
+    # L-BFGS pairs this level's optimizer keeps
     tile: tuple[int, int] | None = None
     tiles: int = 1
+    stem: str | None = None
     history: int = LBFGS_HISTORY
     # the coarse view (H, W) this level also matches its targets at (nst_core.coarse_view), None = none
     view: tuple[int, int] | None = None
@@ -224,7 +226,7 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     """`plan` with each level's memory decision: untiled or its tile, and its L-BFGS history size.
 
     Per level: untiled with LBFGS_HISTORY pairs when that fits the budget; else untiled with the pairs
-    the rest of the budget holds, if at least MIN_HISTORY (a tiled step costs >= 1.25x); else tiled: the
+    the rest of the budget holds, if at least MIN_HISTORY (a tiled step costs >= 1.17x); else tiled: the
     history gets what HISTORY_SHARE of the budget holds (at least MIN_HISTORY pairs) and the cheapest tile
     that fits the rest (tiling.choose_tile); if none does, the history drops to MIN_HISTORY and the tile
     is chosen again. `tile_size` > 0 forces that tile (experts).
@@ -233,7 +235,7 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     A level with a coarse view (`Level.view`, nst_core.coarse_view) also evaluates the network at that
     size, untiled: its activations come off that level's budget.
     """
-    from .tiling import halo_and_stride, optimizer_bytes, plan_tiles, tiled_bytes, untiled_bytes
+    from .tiling import halo_and_stride, optimizer_bytes, plan_tiles, stem_layers, untiled_bytes
 
     tile_size = OPTIONS["tile_size"].check(tile_size)
     layers = list(layers)
@@ -242,7 +244,6 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     if budget is None:
         budget = budget_bytes(max_memory_gb, device)
     full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
-    halo, stride = halo_and_stride(arch, layers)
     levels, whole_budget = [], budget
     for level in plan.levels:
         size, px = level.size, level.size[0] * level.size[1]
@@ -252,12 +253,9 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
             if not tileable:
                 raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram loss is a sum "
                                                "over positions); set tile_size to 0")
-            # as TiledObjective takes it: inner tile borders on multiples of the network's stride
-            tile = tuple(side if tile_size >= side else max(stride, tile_size - tile_size % stride)
-                         for side in size)
-            need = tiled_bytes(arch, size, layers, tile)
-            history = full if budget is None else _pairs(budget - need, px, full)
+            tile, history = _forced_tiling(arch, size, layers, tile_size, budget, full)
             if history is None:
+                need = _forced_tiling(arch, size, layers, tile_size, None, full, cheapest_memory=True)[0]
                 raise OptionError("tile_size", f"tiles of {tile_size} px at {level.label} need "
                                   f"{(need + optimizer_bytes(size, min(full, MIN_HISTORY))) / GIB:.2f} GiB, more "
                                   f"than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); use smaller "
@@ -273,11 +271,40 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
                                   f"{smallest / GIB:.2f} GiB {how} with {min(full, MIN_HISTORY)} L-BFGS pairs, "
                                   f"more than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); raise "
                                   "max_memory_gb or lower the size")
-        if tile is not None and tuple(tile) == tuple(size):
+        if tile is not None and tuple(tile.tile) == tuple(size):
             tile = None
-        tiles = 1 if tile is None else len(plan_tiles(size, tile, halo, stride))
-        levels.append(replace(level, tile=None if tile is None else tuple(tile), tiles=tiles, history=history))
+        tiles = 1
+        if tile is not None:
+            halo, stride = halo_and_stride(arch, stem_layers(arch, layers, tile.stem))
+            tiles = len(plan_tiles(size, tile.tile, halo, stride))
+        levels.append(replace(level, tile=None if tile is None else tuple(tile.tile), tiles=tiles,
+                              stem=None if tile is None else tile.stem, history=history))
     return RunPlan(tuple(levels), whole_budget)
+
+
+def _forced_tiling(arch, size, layers, tile_size: int, budget: int | None, full: int, *,
+                   cheapest_memory: bool = False):
+    """(Tiling, history) for tiles of `tile_size` px (the expert's choice): the stem of least
+    tiling.tiling_cost whose step fits `budget` with the most pairs (history None: none fits).
+    cheapest_memory: (the least bytes any stem needs, None) instead, for the error message."""
+    from .tiling import Tiling, halo_and_stride, stem_candidates, stem_layers, tiled_bytes, tiling_cost
+    options = []
+    for stem in stem_candidates(arch, layers):
+        _, stride = halo_and_stride(arch, stem_layers(arch, layers, stem))
+        # as TiledObjective takes it: inner tile borders on multiples of the tiles' stride
+        tile = tuple(side if tile_size >= side else max(stride, tile_size - tile_size % stride) for side in size)
+        need = tiled_bytes(arch, size, layers, tile, stem=stem)
+        options.append((tiling_cost(arch, size, layers, tile, stem), need, Tiling(tile, stem)))
+    if cheapest_memory:
+        return min(need for _, need, _ in options), None
+    best = (None, None)
+    for _, need, tiling in sorted(options, key=lambda o: o[0]):
+        history = full if budget is None else _pairs(budget - need, size[0] * size[1], full)
+        if history is not None and (best[1] is None or history > best[1]):
+            best = (tiling, history)
+            if history == full:
+                break
+    return best
 
 
 def _pairs(room: int, px: int, full: int) -> int | None:
@@ -295,7 +322,7 @@ def _tiled_choice(arch, size, layers, budget: int, full: int, tileable: bool):
     px = size[0] * size[1]
     floor = min(full, MIN_HISTORY)
     untiled = _pairs(budget - untiled_bytes(arch, size, layers), px, full)
-    if untiled is not None:                  # fewer pairs cost less than tiling's >= 1.25x per step
+    if untiled is not None:                  # fewer pairs cost less than tiling's >= 1.17x per step
         return None, untiled
     if not tileable:
         return None, None
@@ -304,20 +331,24 @@ def _tiled_choice(arch, size, layers, budget: int, full: int, tileable: bool):
         room = budget - optimizer_bytes(size, history)
         if room <= 0:
             continue
-        tile = choose_tile(arch, size, layers, room, history_size=0)
-        if tile is not None:
-            return tile, history
+        tiling = choose_tile(arch, size, layers, room, history_size=0)
+        if tiling is not None:
+            return tiling, history
     return None, None
 
 
 def _smallest_need(arch, size, layers, history: int, tileable: bool) -> int:
     """Bytes of the cheapest configuration: the smallest tiles (or untiled) plus `history` pairs."""
-    from .tiling import MAX_TILES_PER_AXIS, halo_and_stride, optimizer_bytes, tiled_bytes, untiled_bytes
+    from .tiling import (MAX_TILES_PER_AXIS, halo_and_stride, optimizer_bytes, stem_candidates, stem_layers,
+                         tiled_bytes, untiled_bytes)
     if not tileable:
         return untiled_bytes(arch, size, layers) + optimizer_bytes(size, history)
-    _, stride = halo_and_stride(arch, layers)
-    tile = tuple(max(stride, stride * math.ceil(side / MAX_TILES_PER_AXIS / stride)) for side in size)
-    return tiled_bytes(arch, size, layers, tile) + optimizer_bytes(size, history)
+    needs = []
+    for stem in stem_candidates(arch, layers):
+        _, stride = halo_and_stride(arch, stem_layers(arch, layers, stem))
+        tile = tuple(max(stride, stride * math.ceil(side / MAX_TILES_PER_AXIS / stride)) for side in size)
+        needs.append(tiled_bytes(arch, size, layers, tile, stem=stem))
+    return min(needs) + optimizer_bytes(size, history)
 
 
 def _budget_text(budget: int | None, max_memory_gb) -> str:

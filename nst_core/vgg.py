@@ -108,24 +108,34 @@ class VGG(nn.Module):
                 f"image of {width}x{height} px is too small for layer {deepest}: "
                 f"it needs at least {need} px on each side")
 
-    def features(self, x: torch.Tensor, layers, on_feature=None) -> dict[str, torch.Tensor]:
+    def features(self, x: torch.Tensor, layers, on_feature=None, *, after: str | None = None
+                 ) -> dict[str, torch.Tensor]:
         """Features of `layers` for RGB images `x` [B,3,H,W] in 0..1.
 
         `on_feature(name, tensor)`, when given, is called as soon as each requested layer is computed
         (the objective builds its loss terms there, so that their backward runs late, like the layers',
         instead of holding every shallow layer's gradient while the deep ones are back-propagated).
+        `after`: x is the output of that layer (e.g. "pool2"), not pixels, and the pass starts behind it
+        (the tiled objective runs the deep layers on a map stitched from tiles: nst_core.tiling).
         """
         wanted = set(self.check_layers(layers))
-        self.check_size(x.shape[-2], x.shape[-1], wanted)
+        start = 0
+        if after is None:
+            self.check_size(x.shape[-2], x.shape[-1], wanted)
+            h = self.preprocess(x)
+        else:
+            start = self.layer_names.index(self.check_layers([after])[0]) + 1
+            if any(self.layer_names.index(name) < start for name in wanted):
+                raise ValueError(f"layers {sorted(wanted)} are not all after {after}")
+            h = x
         out: dict[str, torch.Tensor] = {}
-        h = self.preprocess(x)
         channels_last = self.channels_last
         if channels_last is None:
             channels_last = _default_channels_last(h.device)
         if channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
-        previous = None
-        for kind, name, index in self._plan:
+        previous = self.layer_names[start - 1] if start else None
+        for kind, name, index in self._plan[start:]:
             if kind == "conv":
                 h = self.convs[index](h)
             elif kind == "relu":

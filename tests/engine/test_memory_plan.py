@@ -12,7 +12,7 @@ from nst_core.plan import GIB, MIN_HISTORY, plan_run
 from nst_core.settings import LBFGS_HISTORY
 from nst_core.targets import ContentTarget, StyleTarget
 from nst_core.tiled_features import extract_features, extract_grams, forward_tile
-from nst_core.tiling import optimizer_bytes, untiled_bytes
+from nst_core.tiling import optimizer_bytes, tiling_cost, untiled_bytes
 
 DEEP = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 SHALLOW_STYLE = ("relu1_1", "relu2_1", "relu3_1")
@@ -46,22 +46,26 @@ def test_plan_tiles_under_a_tiny_budget_and_shrinks_the_history(vgg):
         lv = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=share * whole / GIB).levels[0]
         return lv.tiles, lv.history
 
+    def cost(lv):           # of one evaluation, in untiled forwards (tiles up to a stem: nst_core.tiling)
+        return tiling_cost(vgg.arch, size, layers, lv.tile, lv.stem)
+
     # first untiled with fewer and fewer pairs (a tiled step costs more than pairs are worth) ...
     untiled = [decided(share) for share in (0.8, 0.7, 0.6, 0.5)]
     assert [t for t, _ in untiled] == [1] * 4
     pairs = [h for _, h in untiled]
     assert pairs == sorted(pairs, reverse=True) and MIN_HISTORY <= pairs[-1] < pairs[0] < LBFGS_HISTORY
-    # ... then tiled: smaller budgets, more tiles and fewer pairs, down to the floor
-    tiled = [decided(share) for share in (0.4, 0.3, 0.2, 0.12)]
-    tiles, pairs = [t for t, _ in tiled], [h for _, h in tiled]
-    assert tiles == sorted(tiles) and tiles[0] > 1
+    # ... then tiled: smaller budgets, costlier tiles and fewer pairs, down to the floor
+    levels = [plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=share * whole / GIB).levels[0]
+              for share in (0.4, 0.3, 0.2, 0.12)]
+    costs, pairs = [cost(lv) for lv in levels], [lv.history for lv in levels]
+    assert costs == sorted(costs) and all(lv.tiles > 1 for lv in levels)
     assert pairs == sorted(pairs, reverse=True) and pairs[-1] == MIN_HISTORY
     with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
         plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=0.05 * whole / GIB)
     assert "tiles" in tight.describe()
     # adam/sgd keep no history: the whole budget goes to the tiles
     adam = plan_run(size, 10, vgg=vgg, layers=layers, max_memory_gb=0.3 * whole / GIB, optimizer="adam")
-    assert adam.levels[0].history == 0 and adam.levels[0].tiles <= level.tiles
+    assert adam.levels[0].history == 0 and cost(adam.levels[0]) <= cost(level)
 
 
 def test_coarse_levels_stay_untiled_when_only_the_final_one_is_too_big(vgg):

@@ -13,8 +13,9 @@ from nst_core.loop import run
 from nst_core.objective import Objective
 from nst_core.plan import make_plan
 from nst_core.targets import ContentTarget, StyleTarget
-from nst_core.tiling import (TiledObjective, choose_tile, halo_and_stride, needs_tiling, optimizer_bytes,
-                             plan_tiles, reach, split, tiled_bytes, untiled_bytes)
+from nst_core.tiling import (TiledObjective, Tiling, choose_tile, halo_and_stride, needs_tiling, optimizer_bytes,
+                             plan_tiles, reach, split, stem_candidates, tiled_bytes, tiling_cost, trunk_bytes,
+                             untiled_bytes)
 
 LOSS_RTOL = 1e-4
 GRAD_RTOL = 1e-4
@@ -211,26 +212,110 @@ def test_budget_helpers(vgg):
     untiled = untiled_bytes(vgg, size, layers) + optimizer_bytes(size)
     assert not needs_tiling(vgg, size, layers, untiled)
     assert needs_tiling(vgg, size, layers, untiled - 1)
-    assert choose_tile(vgg, size, layers, untiled) == size
+    assert choose_tile(vgg, size, layers, untiled) == Tiling(size)
     budget = optimizer_bytes(size) + untiled_bytes(vgg, size, layers) // 3
-    tile = choose_tile(vgg, size, layers, budget)
-    assert tile is not None and tile != size
-    assert tiled_bytes(vgg, size, layers, tile) + optimizer_bytes(size) <= budget
-    assert all(t % 16 == 0 for t in tile)
-    # more room never means more forwarded pixels; without the history there is more room
+    tiling = choose_tile(vgg, size, layers, budget)
+    assert tiling is not None and tiling.tile != size
+    assert tiled_bytes(vgg, size, layers, *tiling) + optimizer_bytes(size) <= budget
+    _, stride = halo_and_stride(vgg.arch, layers if tiling.stem is None else layers + [tiling.stem])
+    assert all(t % stride == 0 for t in tiling.tile)
+    # more room never means more computation; without the history there is more room
     for more in (dict(budget_bytes=budget + untiled_bytes(vgg, size, layers) // 3),
                  dict(budget_bytes=budget, history_size=0)):
         other = choose_tile(vgg, size, layers, **more)
-        assert forwarded_area(size, other, layers) <= forwarded_area(size, tile, layers)
-    assert forwarded_area(size, choose_tile(vgg, size, layers, budget, history_size=0), layers) \
-        < forwarded_area(size, tile, layers)
+        assert cost(size, layers, other) <= cost(size, layers, tiling)
+    # the whole network tiled: the tiles are the cheapest of those that fit (the former choice)
+    whole = choose_tile(vgg, size, layers, budget, stems=[None])
+    assert whole.stem is None and tiled_bytes(vgg, size, layers, whole.tile) + optimizer_bytes(size) <= budget
+    assert cost(size, layers, tiling) < cost(size, layers, whole)
     # the history alone fills the budget: no tile fits
     assert choose_tile(vgg, size, layers, optimizer_bytes(size)) is None
 
 
-def forwarded_area(size, tile, layers) -> int:
-    halo, stride = halo_and_stride("vgg19", layers)
-    return sum(t.crop_size[0] * t.crop_size[1] for t in plan_tiles(size, tile, halo, stride))
+def cost(size, layers, tiling) -> float:
+    return tiling_cost("vgg19", size, layers, tiling.tile, tiling.stem)
+
+
+STEMS = [None, "pool1", "pool2", "pool3", "pool4"]
+
+
+@pytest.mark.parametrize("name, pooling, size", [("vgg16", "max", (97, 131)), ("vgg16", "avg", (81, 113)),
+                                                 ("vgg19", "max", (81, 113)), ("vgg19", "avg", (97, 131))])
+def test_stems_tiled_equal_untiled(name, pooling, size):
+    """Tiles up to each pooling layer (halos 2-64 px), the layers behind it once on the stitched map: the
+    default layers at odd sizes, every stem, the same loss and gradient as untiled."""
+    vgg = net(name, pooling)
+    obj = objective(vgg, size, DEEP)
+    assert stem_candidates(vgg.arch, obj.layers) == STEMS
+    x = start(obj.size, seed=6)
+    reference = loss_and_grad(obj, x)
+    for stem in STEMS[1:]:
+        tiled = TiledObjective(obj, tile=(48, 64), stem=stem)
+        assert len(tiled.tiles) >= 4 and tiled.trunk, stem
+        assert_same(reference, loss_and_grad(tiled, x))
+
+
+def test_stem_with_masks_and_a_trunk_statistic(vgg):
+    """Guided Grams on complementary masks and a masked content term, in 3x3 tiles up to pool2; the trunk
+    (relu3_1 ...) is whole, so it may also use a statistic that is not a sum over positions (W2), which the
+    tiles refuse."""
+    size = (97, 131)
+    ramp = torch.linspace(0, 1, size[1]).view(1, 1, 1, -1).expand(1, 1, *size)
+    content = ContentTarget(vgg, image("content_chelsea.png", *size), ("relu4_2",), weight=1.0,
+                            mask=0.2 + 0.8 * ramp)
+    left = StyleTarget(vgg, image("style_starry_night.jpg", *size), ("relu1_1", "relu2_1", "relu3_1"),
+                       weight=1e3, mask=1 - ramp)
+    right = StyleTarget(vgg, image("content_chelsea.png", 64, 64), ("relu2_1", "relu4_1"), weight=5e2, mask=ramp)
+    deep = StyleTarget(vgg, image("style_starry_night.jpg", 64, 64), ("relu3_1", "relu5_1"), weight=10.0,
+                       style_loss="wasserstein2")
+    obj = Objective(vgg, content, [left, right, deep], tv_weight=1.0)
+    tiled = TiledObjective(obj, tile=(40, 48), stem="pool2")
+    assert len(tiled.tiles) == 9 and tiled.halo == 8
+    x = start(size, seed=7)
+    assert_same(loss_and_grad(obj, x), loss_and_grad(tiled, x))
+    with pytest.raises(nst_core.OptionError, match="wasserstein2"):
+        TiledObjective(obj, tile=(40, 48), stem="pool3")
+
+
+def test_stem_can_fail_without_the_trunk_gradient(vgg, monkeypatch):
+    """The check above can fail: dropping the trunk's gradient at the stitched map changes the pixel
+    gradient (the layers behind the stem carry most of the loss)."""
+    obj = objective(vgg, (81, 113), DEEP)
+    x = start(obj.size, seed=8)
+    reference = loss_and_grad(obj, x)
+    import nst_core.tiling as tiling
+    real = tiling.TiledObjective._trunk
+
+    def without_gradient(self, stitched, want_grad, held):
+        values = real(self, stitched, want_grad, held)
+        if "stem" in held:
+            held["stem"] = torch.zeros_like(held["stem"])
+        return values
+
+    monkeypatch.setattr(tiling.TiledObjective, "_trunk", without_gradient)
+    parts, grad = loss_and_grad(TiledObjective(obj, tile=48, stem="pool2"), x)
+    assert parts["total"] == pytest.approx(reference[0]["total"], rel=LOSS_RTOL)
+    assert float((grad - reference[1]).norm() / reference[1].norm()) > 0.1
+
+
+def test_stem_memory_and_cost_model(vgg):
+    """A stem trades the halo's recomputation for the trunk's whole-image graph: by the estimates, tiles to
+    pool2 at 1024 px hold less than the untiled step and cost far less than the whole network in tiles,
+    and the choice under a budget takes the cheapest stem whose trunk fits."""
+    layers = list(DEEP["content"] + DEEP["style"])
+    size = (1024, 1024)
+    untiled = untiled_bytes(vgg, size, layers)
+    stem2 = tiled_bytes(vgg, size, layers, (512, 512), stem="pool2")
+    assert trunk_bytes(vgg.arch, size, layers, "pool2") < stem2 < 0.75 * untiled
+    costs = {stem: tiling_cost(vgg.arch, size, layers, (512, 512), stem) for stem in STEMS}
+    assert costs["pool2"] < 1.2 * 2 < costs[None]                  # an untiled step costs 2 (F + B)
+    assert costs["pool1"] < costs["pool2"] < costs["pool3"] < costs["pool4"] < costs[None]
+    for budget in (int(0.9 * untiled), int(0.5 * untiled), int(0.25 * untiled)):
+        chosen = choose_tile(vgg, size, layers, budget, history_size=0)
+        fits = [stem for stem in STEMS
+                if trunk_bytes(vgg.arch, size, layers, stem) + 8 * 12 * size[0] * size[1] < budget]
+        assert chosen is not None and chosen.stem in fits
+        assert tiled_bytes(vgg, size, layers, *chosen) <= budget
 
 
 def test_automatic_tile_from_budget_and_progress(vgg):
