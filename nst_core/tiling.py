@@ -19,7 +19,22 @@ the real VGG-19 and the default layers: loss equal to ~1e-7 relative, gradient t
 
 Cost. Pass 1 is an extra forward: the last tile's pass-1 forward is run with grad and its graph kept
 until the Grams are complete, so a T-tile evaluation costs (2T − 1) tile forwards + T tile backwards
-(one tile = the untiled cost), plus the halos' share of each crop.
+(one tile = the untiled cost), plus the halos' share of each crop. With the whole network in tiles that is
+at least (2F + B)/(F + B) ≈ 1.46x an untiled step even without halos, and relu5_1's 80 px halo makes it
+2.2x at 512 px (2x2 tiles).
+
+The stem. Most of the memory is in the first blocks (full and half resolution: 64-128 channels per
+pixel), most of the reach in the last ones. So the tiles may forward only the network's stem, the layers
+up to a pooling layer (`stem`, e.g. "pool2": halo 8 px instead of 80), and stitch their cores of its
+output into the whole image's map (exact for the same two reasons as above); the layers behind it, the
+trunk, run once on that map, whole, with grad (a quarter of the pixels behind pool1, a sixteenth behind
+pool2). The trunk's loss gives its gradient w.r.t. the map, and pass 2 back-propagates each tile's core of
+it (with the stem layers' own terms) to the pixels. Cost: the stem's share of the multiply-adds (VGG-19 to
+relu5_1: 11 % up to pool1, 26 % to pool2, 62 % to pool3) is forwarded twice with small halos, the rest once:
+measured 1.10x / 1.14x / 1.38x an untiled step at 512 px and 1.16x / 1.15x / 1.21x at 1024 px (2x2 tiles
+to pool1 / pool2 / pool3; `tiling_cost` models it). Memory: the trunk's graph (activation_bytes behind the
+stem) and the map with its gradient are whole-image (`trunk_bytes`), so a tight budget takes a deeper stem
+or none; `choose_tile` takes the cheapest (stem, tile) that fits. The trunk may use any style statistic.
 
 Memory. A tiled evaluation holds one tile's graph (activation_bytes of the crop) plus one no-grad
 forward of another tile and a few image-sized buffers. Measured (CPU, default layers, RSS growth during
@@ -33,10 +48,9 @@ with memory.SAFETY). So once tiled, the history is the limit: it alone takes 2.4
 (nst_core.plan.fit_memory) keeps fewer pairs at large sizes (each pair costs 24 B per pixel) and picks
 the tile per level; the loop builds a TiledObjective for the levels it tiles.
 
-Per-pixel cost, measured side by side (nst_core.bench.scale): 2x2 tiles cost 2.6x the untiled step at
-512 px (the 80 px halo makes each 256 px core a 336 px crop: 1.72x the area, and pass 1 adds T − 1
-forwards) and 2.0x at 1024 px (512 px cores); the overhead falls with the tile's side relative to the
-halo, so the plan uses the largest tiles the budget allows (see the benchmark's docstring).
+Per-pixel cost of the whole network in tiles, measured side by side (nst_core.bench.scale, before the
+stem): 2x2 tiles cost 2.6x the untiled step at 512 px (the 80 px halo makes each 256 px core a 336 px
+crop: 1.72x the area, and pass 1 adds T − 1 forwards) and 2.0x at 1024 px (512 px cores).
 """
 
 from __future__ import annotations
@@ -287,7 +301,7 @@ def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBF
     history alone may exceed the budget: see the module's docstring). Among the tilings that fit (every
     stem of `stems`, default `stem_candidates`, with every distinct tile grid), the one of least
     `tiling_cost` wins: the deepest stem whose trunk fits, with the largest tiles along the cheaper axis.
-    `halo` (a larger halo than needed) applies to the whole-network stem only.
+    `halo`: a larger halo than each stem needs (as TiledObjective takes it).
     """
     arch, size = _arch(vgg), tuple(int(s) for s in size)
     room = budget_bytes - optimizer_bytes(size, history_size)
@@ -302,7 +316,7 @@ def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBF
             continue
         front = stem_layers(arch, layers, stem)
         need, stride = halo_and_stride(arch, front)
-        pad = halo if (halo is not None and stem is None) else need
+        pad = need if halo is None else max(need, stride * math.ceil(int(halo) / stride))
         stem_share = conv_macs(arch, front) / total
         trunk_cost = 0.0 if stem is None else 2 * conv_macs(arch, layers, after=stem) / total * size[0] * size[1]
         for th, crop_h, sum_h in _axis_options(size[0], pad, stride):

@@ -14,22 +14,20 @@ content (no coarse-to-fine), `--steps` steps; s/step is the median of the steps 
     the L-BFGS history a full run would hold counted: the pairs the few steps did not fill are held as
     ballast (image-sized float32 vectors allocated before the run), so the peak is that of step 100.
 
-Measured on this 2-core CPU, shared with three other agents (load average 9-13, so absolute seconds are
-several times a quiet machine's; ratios were measured back to back), torch 2.14, default layers:
-   512 px  untiled            100 pairs    9.55 s/step   36.4 s/step/MP  peak RSS 1.20 GiB
-   512 px  2x2 tiles of 256   100 pairs   24.90 s/step   95.0 s/step/MP  peak RSS 0.98 GiB   (2.61x per pixel)
-  1024 px  untiled            100 pairs   33.80 s/step   32.2 s/step/MP  peak RSS 2.44 GiB (2 pairs held)
-  1024 px  2x2 tiles of 512   100 pairs   67.73 s/step   64.6 s/step/MP  peak RSS 1.42 GiB   (2.00x per pixel)
-  2048 px  budget 2.25 GiB: 20 tiles of 416x512, 5 pairs (full history held), 361.6 s/step, 86.2 s/step/MP,
-           peak RSS 2.14 GiB for the whole process (0.84 GiB before the run): the 3 GiB goal is met
-  4096 px  budget 12 GiB: 9 tiles of 1376 px, 7 pairs (full history held), 1 step 812.9 s (48.5 s/step/MP),
-           targets 622 s, peak RSS 8.15 GiB: completes on the 24 GB machine (24 min in all)
-The per-pixel cost of tiling falls with the tile's side against the 80 px halo: pass 1 adds T - 1
-forwards (a step costs (3 - 1/T)/2 of the untiled one with cores that had no halo) and each crop is its
-core plus up to 2 x 80 px. The 1.5x goal holds only for tiles of >~1000 px (the 4096 px run's 48.5
-s/step/MP is 1.5x the 1024 px untiled step's 32.2, under a heavier load); at a 3 GiB cap at 2048 px the
-tiles are 416-512 px and a step costs 2.7x. Not done: an exact "shrinking crop" forward (deep blocks
-need less halo; ~5 % of the FLOPs by the conv counts, since block 4 needs ~16 px of the 80).
+Measured on this 2-core CPU, quiet, torch 2.14, default layers, each pair back to back; the tiles forward
+the network's stem up to the pooling layer the plan chose (nst_core.tiling), the rest runs whole:
+   512 px  untiled                   100 pairs   1.79 s/step   6.83 s/step/MP  peak RSS 1.19 GiB
+   512 px  2x2 tiles of 256 to pool1 100 pairs   2.43 s/step   9.26 s/step/MP  peak RSS 1.07 GiB   (1.35x per pixel)
+  1024 px  untiled                   100 pairs   7.66 s/step   7.30 s/step/MP  peak RSS 2.28 GiB
+  1024 px  2x2 tiles of 512 to pool1 100 pairs   8.58 s/step   8.18 s/step/MP  peak RSS 1.89 GiB   (1.12x per pixel)
+  2048 px  2x2 tiles to pool1        100 pairs  39.18 s/step   9.34 s/step/MP  peak RSS 5.27 GiB
+  2048 px  budget 2.25 GiB: 24 tiles of 352x512 to pool4, 5 pairs (full history held), 59.3 s/step,
+           14.1 s/step/MP, peak RSS 2.11 GiB for the whole process: the 3 GiB goal is met
+  4096 px  budget 12 GiB: 25 tiles of 824 px to pool3, 7 pairs (full history held), 2 steps:
+           160.8 s/step (the second), 9.58 s/step/MP, targets 114 s, peak RSS 9.47 GiB, 9.3 min in all
+Before the stem (the whole network in tiles, 80 px halos) the same 2x2 tiles cost 2.6x / 2.0x per pixel
+(under load) and 2.16x / 1.84x (quiet) at 512 / 1024 px; a 4096 px step took 813 s (9 tiles of 1376 px,
+under load). Interleaved F + B timings of the stems alone are in nst_core.tiling's docstring.
 """
 
 from __future__ import annotations
@@ -99,7 +97,8 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     seconds = statistics.median(diffs)
     return {"mode": mode, "size": size, "steps": steps, "s_per_step": seconds,
             "s_per_step_per_mp": seconds / (size * size / 1e6), "peak_mib": peak / 1024, "base_mib": base / 1024,
-            "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "history": level.history,
+            "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "stem": level.stem,
+            "history": level.history,
             "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started,
             "device": torch.cuda.get_device_name(device) if cuda else "cpu"}
 
@@ -120,7 +119,9 @@ def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, 
 
 def _line(r: dict) -> str:
     tiles = f"{r['tiles']} tiles of {r['tile'][1]}x{r['tile'][0]}" if r["tile"] else "untiled"
-    return (f"{r['size']:>5} px  {r['mode']:<8} {tiles:<22} pairs {r['history']:>3}  "
+    if r.get("stem"):
+        tiles += f" to {r['stem']}"
+    return (f"{r['size']:>5} px  {r['mode']:<8} {tiles:<31} pairs {r['history']:>3}  "
             f"{r['s_per_step']:7.2f} s/step  {r['s_per_step_per_mp']:6.2f} s/step/MP  "
             f"peak {'RSS' if r.get('device', 'cpu') == 'cpu' else 'GPU'} {r['peak_mib'] / 1024:5.2f} GiB "
             f"(after setup {r['base_mib'] / 1024:4.2f})")

@@ -110,6 +110,7 @@ def test_tiled_run_gives_the_untiled_image(vgg, targets, optimizer):
                               callback=lambda p: seen.append((p.tile, p.tiles, p.describe())), **common)
     level = tiled.plan.levels[0]
     assert level.tile == (40, 40) and level.tiles == 6 and level.history == plain.plan.levels[0].history
+    assert level.stem == "pool1"           # the cheapest: tiles to pool1 (halo 2 px), relu2_1 .. whole
     assert seen[0] == ((40, 40), 6, "96x72 px, 6 tiles")
     assert len(tiled.history) == len(plain.history) == 4
     for a, b in zip(plain.history, tiled.history):
