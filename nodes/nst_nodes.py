@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 import nst_core
 from nst_core.settings import DEFAULTS, LBFGS_HISTORY, MAX_SIDE, Option
+from nst_core.photo_distance import describe as describe_distance
 
 from . import host
 from .base import AUTO, CATEGORY, LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, widget
@@ -432,6 +433,7 @@ class NST_Optimize(NSTNode):
                   f"α = {content.weight:g} on {', '.join(content.layers)}"
                   + _styles_text(style)
                   + f"; tv_weight = {float(tv_weight):g}; weighting {_weighting_used(weighting, style)}"
+                  + "".join(dict.fromkeys(describe_distance(r.style_scales) for r in results))
                   + f"\nvgg: {vgg.arch}, {vgg.pooling} pooling, "
                     f"device {vgg.device}")
         report = format_report(result.history, header=header, stopped=result.stopped,

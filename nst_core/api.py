@@ -10,18 +10,20 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import color
+from . import color, memory
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
 from .coarse_view import CoarseView
 from .loop import Result, TileProgress, initial_image, run, target_reporter
+from .photo_distance import style_scales
 from .objective import Objective
 from .layers import min_input_size
 from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_views
 from .tiling import TILEABLE_STATISTICS
 from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
-                       HIGH_RES_POOLING_SIDE, OPTIONS, OptionError, check, resolve_weighting)
+                       HIGH_RES_POOLING_SIDE, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, check,
+                       resolve_weighting)
 from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 from .tiled_features import reporting_tiles
@@ -77,16 +79,19 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     long side of at least 256 px start at sizes halved down to a ~128 px long side (see nst_core.plan).
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
-    `weighting`: "normalized" (a size-free style strength) or "paper" (nst_core.objective.Objective); a
-    normalized style weight above settings.MAX_STRENGTH is an older workflow's paper β and runs with
-    "paper", with a warning (settings.resolve_weighting).
+    `weighting`: "relative" (a style strength free of the size and of the pair), "normalized" (free of the
+    size) or "paper" (nst_core.objective.Objective); a relative or normalized style weight above
+    settings.MAX_STRENGTH is an older workflow's paper β and runs with "paper", with a warning
+    (settings.resolve_weighting).
     `max_memory_gb` (0 = the device's free memory) and `tile_size` (0 = automatic): the plan computes a
     level tile by tile (exactly) and keeps fewer L-BFGS pairs where it would not fit (plan.fit_memory).
     `high_res_pooling`: "avg" runs the levels of settings.HIGH_RES_POOLING_SIDE px and more with average
     pooling when `vgg` pools by max (the targets of those levels are read by that network too); "same"
     keeps the network's pooling (settings.HIGH_RES_POOLINGS says why).
-    `look_size`: under "normalized", levels larger than this also match the targets seen at this size
-    (nst_core.coarse_view: one look at every output size); 0 = off.
+    `look_size`: under "relative" and "normalized", levels larger than this also match the targets seen at
+    this size (nst_core.coarse_view: one look at every output size); 0 = off. "relative" measures the
+    photo's distance to the painting at this size, or at the output's size when smaller (256 px when off:
+    nst_core.photo_distance).
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
@@ -102,13 +107,15 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     weighting, legacy = resolve_weighting(weighting, [s.weight for s in styles])
     layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
                                  *(name for s in styles for name in s.layers)]))
-    # the look held at one size: coarse views of the network's terms, under "normalized" only
-    plan = with_views(plan, opts["look_size"] if weighting == "normalized" and layers else 0)
+    # the look held at one size: coarse views of the network's terms, under the size-free weightings only
+    plan = with_views(plan, opts["look_size"] if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
     if layers:
         # memory decided once, before any target is computed: tiles and L-BFGS pairs per level
         plan = fit_memory(plan, vgg, layers, max_memory_gb=opts["max_memory_gb"], tile_size=opts["tile_size"],
                           optimizer=opts["optimizer"],
                           tileable=all(s.statistic.name in TILEABLE_STATISTICS for s in styles))
+        if vgg.device.type == "cpu" and plan.is_tight(opts["optimizer"]):
+            memory.track_live_memory()         # before the targets: they are built at every level's size
     if opts["init"] == "style" and style is None:
         raise OptionError("init", "init 'style' needs a style target")
     if opts["init"] == "content" and content is None:
@@ -116,6 +123,11 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     content, style, to_output, notes = color.prepare(opts["preserve_color"], content, style)
     notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
+    # the pair's unit under "relative": the photo's own distance to each painting where the look is set
+    # (the look size, or the output's size when smaller), once for every level
+    prepared = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+    look_side = min(opts["look_size"] or DEFAULTS["look_size"], max(plan.size))
+    scales = style_scales(vgg, content, prepared, look_side) if weighting == "relative" else None
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
@@ -125,8 +137,9 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                                         content_weight=_level_content_weight(content, level, final_area,
                                                                              weighting),
                                         pixel_terms=(*pixel_terms, *_views(vgg, content, style, level,
-                                                                           weighting)),
-                                        seed=opts["seed"] + level.index, weighting=weighting))
+                                                                           weighting, scales)),
+                                        seed=opts["seed"] + level.index, weighting=weighting,
+                                        style_scales=scales))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=opts["seed"], device=vgg.device)
@@ -135,6 +148,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,
                  next_level=_upsampler(content), to_output=to_output)
     result.warnings[:0] = notes
+    result.style_scales = scales or ()
     return result
 
 
@@ -146,12 +160,13 @@ def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_
     return vgg
 
 
-def _views(vgg, content, style, level: Level, weighting: str) -> tuple[CoarseView, ...]:
+def _views(vgg, content, style, level: Level, weighting: str, scales=()) -> tuple[CoarseView, ...]:
     """The level's coarse view (nst_core.coarse_view, `level.view`): the objective at the view's size, on
-    `vgg` as a run of that size has it (a view is below HIGH_RES_POOLING_SIDE)."""
+    `vgg` as a run of that size has it (a view is below HIGH_RES_POOLING_SIDE), with the pair's `scales`."""
     if level.view is None:
         return ()
-    return (CoarseView(Objective(vgg, content, style, 0.0, level.view, weighting=weighting)),)
+    return (CoarseView(Objective(vgg, content, style, 0.0, level.view, weighting=weighting,
+                                 style_scales=scales)),)
 
 
 def _on(targets, net):
@@ -166,7 +181,7 @@ def _on(targets, net):
 def _level_content_weight(content, level: Level, final_area: int, weighting: str) -> float | None:
     """Under "paper", α times (final area / level area): the content loss grows with the pixel count, the
     Gram loss does not, so each level optimizes the per-pixel balance of the final one (its losses equal a
-    plain run's). Under "normalized" every term is size-free already: α as it is (None)."""
+    plain run's). Under "relative" and "normalized" every term is size-free already: α as it is (None)."""
     if content is None or weighting != "paper":
         return None
     return content.weight * final_area / (level.size[0] * level.size[1])
@@ -252,8 +267,9 @@ def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONT
     options are those of `optimize` (init, init_image, optimizer, steps, lr, tv_weight, seed, callback,
     preserve_color). `steps` is the number of optimizer steps in all; coarse-to-fine (default) shares
     them out over smaller sizes first (nst_core.plan). `style_loss`: gram (the paper), wasserstein2 or
-    sliced_wasserstein (nst_core.statistics). `weighting` (an `optimize` option): "normalized" (default)
-    makes `style_weight` a size-free strength (default 3), "paper" the raw β of Gatys et al.
+    sliced_wasserstein (nst_core.statistics). `weighting` (an `optimize` option): "relative" (default)
+    makes `style_weight` a strength free of the size and the pair (default 5), "normalized" free of the size,
+    "paper" the raw β of Gatys et al.
 
     Several contents: a [B,H,W,3] batch gives one Result whose image is [B,H,W,3] (history entries carry
     the item as "stage"); a list of images (any sizes) gives a list of Results. Item i uses
@@ -291,7 +307,7 @@ def reconstruct_content(image, layers: Sequence[str] = CONTENT_LADDER, *, vgg=No
                         callback: Callable | None = None, weighting: str = DEFAULTS["weighting"]) -> Result:
     """Invert the network from one layer at a time, starting from white noise: a batch, one per layer.
     (One term per run, so `weighting` only scales the recorded loss: relative to the target under
-    "normalized", the paper's raw ½Σ(F−P)² under "paper".)"""
+    "relative" and "normalized", the paper's raw ½Σ(F−P)² under "paper".)"""
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
     image = fit(image, max_size)
@@ -312,7 +328,7 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     the paper's ladder (conv1_1; conv1_1+conv2_1; ...), each rung started from the previous rung's texture
     when `chain` (False: every rung from the same noise, as the paper); otherwise one layer per image.
     Output at the image's size or `size`.
-    `weighting` "normalized" makes each layer's Gram term relative to its target (so a cumulative rung
+    `weighting` "relative" or "normalized" makes each layer's Gram term relative to its target (a cumulative rung
     weighs its layers by relative error), "paper" keeps the raw E_l."""
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)

@@ -11,10 +11,12 @@ are added to the total and recorded under their own name in the history.
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import torch
 
 from .errors import NSTError
+from .photo_distance import style_scales as photo_style_scales
 from .settings import DEFAULTS, OPTIONS, OptionError
 from .losses import content_energy, content_loss, tv_loss
 from .statistics.normalization import relative_scale
@@ -64,21 +66,24 @@ class Objective:
     the pixel count, so one β gives the same look at every size and every level, and a pair with strong
     features weighs no more than one with weak ones. The factors are constants of the targets at this size,
     folded into the per-term weights (`terms`), so the evaluation (and tiling.TiledObjective, which reads
-    `terms`) is the same for both weightings.
+    `terms`) is the same for all weightings.
+    "relative" (the default) = "normalized" with each style target's terms times 1/d (`style_scales`), d the
+    photo's own normalized distance to that painting (nst_core.photo_distance), so that a strength means
+    the same for every pair too; without a content target it is "normalized".
 
     Why target energies and not means over positions (the other size-free candidate, content
     Σ(F−P)²/(NM), style Σ(Ĝ−Â)²/N²): means differ from energies by a factor per term, ΣP²/(NM) for the
     content and ΣÂ²/N² per style layer, and those factors vary with the pair: measured on the 5 pairs of
     nst_core.bench.look, the strength a fixed mean-weighting β amounts to (in energy units) spreads 7.5x over
     the pairs at 128 px, 15x at 256 px and 20x at 384 px (and 2x over the sizes for the astronaut + The
-    Scream), so means would still paint one pair and tint another. With energies, the default strength
+    Scream), so means would still paint one pair and tint another. With energies, strength 3
     gave a relu4_2 content distance of 0.61-0.69 on all 5 pairs at 128 px (30 steps; paper β 5e6:
     0.67-1.02) and 0.62-0.68 for the cat + Starry Night at 96, 128 and 192 px (100 steps).
     """
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
                  content_weight: float | None = None, pixel_terms=(), seed: int = 0,
-                 weighting: str = DEFAULTS["weighting"]):
+                 weighting: str = DEFAULTS["weighting"], style_scales: Sequence[float] | None = None):
         self.weighting = OPTIONS["weighting"].check(weighting)
         self.pixel_terms = tuple(pixel_terms)
         self.term_names = TERMS + tuple(term.name for term in self.pixel_terms)
@@ -110,6 +115,13 @@ class Objective:
         if layers:
             self.vgg.check_size(*self.size, layers)
             # memory is the run plan's decision (nst_core.plan.fit_memory: untiled or tiled, L-BFGS pairs)
+        # "relative": each style target's terms in units of the photo's distance to it (1/d), measured at the
+        # look size (or this size when smaller) unless given (nst_core.api measures them once for a run)
+        if style_scales is not None and self.weighting != "relative":
+            raise ValueError(f"style_scales are the relative weighting's, not {self.weighting!r}'s")
+        if style_scales is None and self.weighting == "relative":
+            style_scales = photo_style_scales(self.vgg, content, styles, min(DEFAULTS["look_size"], max(self.size)))
+        self.style_scales = tuple(float(s) for s in style_scales or ())
         self.autocast = autocast_dtype(self.vgg.device)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
         # nodes under inference mode, whose tensors autograd refuses to save for backward)
@@ -126,8 +138,10 @@ class Objective:
             for name, w in zip(self.content.layers, self.content.layer_weights):
                 w = w * self._normalizer("content", None, feats[name], masks[name], name)
                 terms.setdefault(name, []).append(("content", w, None, feats[name], masks[name]))
-        for style in self.styles:
+        for index, style in enumerate(self.styles):
             share = style.weight / self.style_weight
+            if self.style_scales:                    # the pair's unit (nst_core.photo_distance): 1/d
+                share *= self.style_scales[index]
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
             for name, w in zip(style.layers, style.layer_weights):
                 w = w * share * self._normalizer("style", style.statistic, targets[name], None, name)

@@ -117,6 +117,11 @@ class RunPlan:
         """'128x85 px x 167, 256x170 px x 133' (or '256x170 px x 300' for one level)."""
         return ", ".join(f"{level.tiled_label} x {level.steps}" for level in self.levels)
 
+    def is_tight(self, optimizer: str = "lbfgs") -> bool:
+        """Whether the memory budget shaped the plan: a level tiles or keeps fewer L-BFGS pairs."""
+        full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
+        return any(level.tile is not None or level.history < full for level in self.levels)
+
     def cost(self) -> float:
         """The plan's cost in final-size steps (a step's cost ~ its pixel count)."""
         final = self.size[0] * self.size[1]

@@ -39,10 +39,14 @@ CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight famil
 CONVENTION_CHOICES = ("auto",) + CONVENTIONS
 RECONSTRUCTION_MODES = ("content", "style")
 STYLE_LOSSES = ("gram", "wasserstein2", "sliced_wasserstein")     # nst_core.statistics.STATISTICS
-# How the loss terms are scaled (nst_core.objective): "normalized" = each layer's term relative to its
-# target's energy (dimensionless: one style strength looks the same at every size and for most pairs),
-# "paper" = Gatys et al.'s raw α·½Σ(F−P)² + β·Σ w_l E_l (the Figure 3 α/β ratios; depends on the size).
-WEIGHTINGS = ("normalized", "paper")
+# How the loss terms are scaled (nst_core.objective): "relative" = "normalized" with each style term in
+# units of the photo's own distance to the painting (nst_core.photo_distance: the same look for every pair),
+# "normalized" = each layer's term relative to its target's energy (dimensionless: one style strength looks
+# the same at every size; pairs far from their painting are pulled ~3x further), "paper" = Gatys et al.'s
+# raw α·½Σ(F−P)² + β·Σ w_l E_l (the Figure 3 α/β ratios; depends on the size).
+WEIGHTINGS = ("relative", "normalized", "paper")
+# The weightings whose terms are size-free (coarse views, the legacy-β check): all but "paper"
+SIZE_FREE_WEIGHTINGS = ("relative", "normalized")
 
 # Learning rates per optimizer (L-BFGS: a line-search-free unit step; Adam/SGD: pixel units, see loop.py).
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.01}
@@ -66,14 +70,17 @@ MAX_WEIGHT = 1e15
 # The paper weighting's β of the default layers, tuned on the cat + Starry Night at 512 px (under "paper"
 # the content loss grows with the pixel count: 256 px needs ~1/4 of it, 128 px ~1/16).
 PAPER_STYLE_WEIGHT = 5e6
-# The normalized style strength's default (weighting "normalized"), picked by looking at 5 pairs at
-# 96-384 px (nst_core.bench.look): clearly painted, the photo's structure kept (relu4_2 distance ~0.6-0.7).
+# The style strength's default (weightings "relative" and "normalized"). Under "normalized" 3 was picked by
+# looking at 5 pairs at 96-384 px (nst_core.bench.look): clearly painted, the photo's structure kept
+# (relu4_2 distance ~0.6-0.7). "relative" divides each style term by the photo's distance d (0.91-4.0 over
+# those pairs, geometric mean 1.70): 5 keeps the pairs' average look (3 x 1.70 = 5.1) and evens it out
+# (nst_core.photo_distance).
 # The mapping: "normalized" is "paper" with β = strength · ½ΣP² · Σ_l w_l / E_l(0) (E_l(0) = Σ Â²/(4N²),
 # the style energies; α = 1), which depends on the pair and grows with the pixel count. For the cat +
 # Starry Night, 3 = paper β 4.4e5 at 128 px, 1.9e6 at 256 px, 5.0e6 at 512 px (the paper default's
 # size); for the astronaut + The Scream 10-30x more (4.6e6, 2.5e7, 1.4e8), which is why one paper β
 # paints one pair and barely tints the other.
-NORMALIZED_STYLE_WEIGHT = 3.0
+NORMALIZED_STYLE_WEIGHT = 5.0
 # A normalized style weight above this is a paper β saved before `weighting` existed (resolve_weighting):
 # far above any useful strength, below the smallest β the templates and tests used (1e4 at 64-256 px).
 MAX_STRENGTH = 1000.0
@@ -174,17 +181,18 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                               "sizes and still add up to this number", min=1, max=MAX_STEPS),
     _weight("content_weight", 1.0, "content weight α"),
     _weight("style_weight", NORMALIZED_STYLE_WEIGHT,
-            f"style strength β: with weighting normalized (default) dimensionless, the same look at every size "
-            f"({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure kept; 10x = stronger); with "
-            f"weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
+            f"style strength β: with weighting relative (default) dimensionless, the same look at every size "
+            f"and for every pair ({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure kept; 10x = "
+            f"stronger); with weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
     _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
-    Option("weighting", "normalized", str,
+    Option("weighting", "relative", str,
+           "relative: as normalized, with each style term in units of the photo's own distance to the painting, "
+           "so one style weight gives the same look for every pair too; "
            "normalized: each layer's loss relative to its target's energy (content ‖F−P‖²/‖P‖², style "
            "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size; paper: Gatys et al.'s "
            f"α·½Σ(F−P)² + β·Σ w_l E_l, whose β must grow with the pixel count and differs per pair (normalized "
-           f"{NORMALIZED_STYLE_WEIGHT:g} = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 "
-           f"at 256 px). A style weight above {MAX_STRENGTH:g} under normalized is taken as a paper β from an "
-           "older workflow and runs with paper",
+           f"3 = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 at 256 px). A style weight above {MAX_STRENGTH:g} under relative or normalized is taken as a paper β "
+           "from an older workflow and runs with paper",
            choices=WEIGHTINGS),
     Option("optimizer", "lbfgs", str, "lbfgs (the paper), adam or sgd", choices=OPTIMIZERS),
     Option("init", "content", str, "start from the content, white noise (the paper), the style, or an image",
@@ -223,8 +231,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("look_size", 256, int, "long side in px at which the look is set: plan levels larger than this "
                                   "also match the photo and the painting seen at this size (the image "
                                   "downscaled to it), so a large result, seen small, looks like the run of "
-                                  "this size; 0 = off (each level for its own size only). Weighting "
-                                  "normalized only", min=0, max=MAX_SIDE),
+                                  "this size; 0 = off (each level for its own size only). Weightings "
+                                  "relative and normalized only", min=0, max=MAX_SIDE),
     Option("architecture", "auto", str, "auto = detected from the weights file", choices=ARCHITECTURE_CHOICES),
     Option("convention", "auto", str, "input convention of the weights: caffe = BGR 0..255 minus the mean; "
                                       "torchvision = ImageNet mean/std; auto = detected",
@@ -251,14 +259,14 @@ def resolve_weighting(weighting: str, style_weights) -> tuple[str, str | None]:
     """The weighting a run uses, and a warning when it differs from the one asked for.
 
     Workflows and scripts saved before `weighting` existed give a paper β (1e4 .. 1e7) and no weighting,
-    which arrives as the default "normalized". A normalized style weight above MAX_STRENGTH is such a β:
+    which arrives as the default "relative". A relative or normalized style weight above MAX_STRENGTH is such a β:
     the run uses "paper", so old files mean what they meant, and says so."""
     weighting = OPTIONS["weighting"].check(weighting)
     legacy = [float(w) for w in style_weights if float(w) > MAX_STRENGTH]
-    if weighting != "normalized" or not legacy:
+    if weighting not in SIZE_FREE_WEIGHTINGS or not legacy:
         return weighting, None
     return "paper", (f"style weight {max(legacy):g} is a paper-weighting β from an older workflow: ran with "
-                     f"weighting=paper; to use the size-free weighting set weighting=normalized and a style "
+                     f"weighting=paper; to use the size-free weighting set weighting=relative and a style "
                      f"weight of at most {MAX_STRENGTH:g} (default {NORMALIZED_STYLE_WEIGHT:g}), or set "
                      f"weighting=paper to keep this β without this message")
 

@@ -156,22 +156,14 @@ def _rss_kib(field: str) -> int:
 
 
 def _exact_rss() -> None:
-    """Make RSS track live memory: large blocks are mmapped and returned on free (glibc)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD: fixed, so freed big blocks go back at once
-        libc.mallopt(-1, 128 * 1024)   # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
+    """Make RSS track live memory (nst_core.memory.track_live_memory)."""
+    from nst_core.memory import track_live_memory
+    track_live_memory()
 
 
 def _trim() -> None:
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    from nst_core.memory import release_freed_memory
+    release_freed_memory()
 
 
 def memory_probe(impl: str, size: int, steps: int, device: str) -> dict:

@@ -129,9 +129,9 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.look", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="long sides in px")
     parser.add_argument("--pairs", default=",".join(DEFAULT_PAIRS), help="photo+painting, comma-separated")
-    parser.add_argument("--weightings", default=",".join(WEIGHTINGS), help="normalized, paper or both")
+    parser.add_argument("--weightings", default=",".join(WEIGHTINGS), help="relative, normalized, paper (comma-separated)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per run")
-    parser.add_argument("--style-weight", type=float, help="style weight of the normalized runs "
+    parser.add_argument("--style-weight", type=float, help="style weight of the relative and normalized runs "
                                                            "(default: the engine's)")
     parser.add_argument("--view", type=int, default=0, help="measure each result seen at this long side "
                                                              "(downscaled to it; default: at its own size)")
@@ -148,7 +148,7 @@ def main(argv=None) -> list[dict]:
             parser.error(f"--weightings: {weighting!r} is not one of {', '.join(WEIGHTINGS)}")
         for pair in [p.strip() for p in args.pairs.split(",") if p.strip()]:
             for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
-                weight = args.style_weight if weighting == "normalized" else None
+                weight = args.style_weight if weighting != "paper" else None
                 row = measure(vgg, pair, size, weighting, args.steps, weight, args.save, args.view,
                               args.look_size)
                 print(f"{row['weighting']} {pair} {size}px: style ratio {row['style_ratio']:.3f}, content "

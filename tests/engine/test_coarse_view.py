@@ -15,7 +15,7 @@ from nst_core.bench.look import look, pair_images
 from nst_core.coarse_view import CoarseView, downscale
 from nst_core.objective import Objective
 from nst_core.plan import fit_memory, make_plan, plan_run, view_size, with_views
-from nst_core.settings import OptionError
+from nst_core.settings import DEFAULTS, OptionError
 from nst_core.tiling import TiledObjective, untiled_bytes
 
 LOOK = 64
@@ -147,7 +147,8 @@ def test_report_and_plot_show_the_view_term(vgg):
     from nodes.plotting import _series, format_report, plot_losses
     result, _ = _run(vgg, 128, LOOK)
     last = result.history[-1]
-    assert abs(last["total"] - (last["content"] + 3 * last["style"] + last["view"])) < 1e-3 * last["total"]
+    expected = last["content"] + DEFAULTS["style_weight"] * last["style"] + last["view"]
+    assert abs(last["total"] - expected) < 1e-3 * last["total"]
     assert "| view " in format_report(result.history)
     assert "view" in [label for label, *_ in _series(result.history, None)]
     # the view's curve is drawn (its dash pattern is a tuple, not a format string)

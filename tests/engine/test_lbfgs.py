@@ -70,7 +70,7 @@ def test_a_refused_pair_is_not_stored():
 def test_float32_real_objective_first_steps_match_torch():
     vgg = nst_core.load_vgg(device="cpu")
     content, _, ct, st = setup(vgg, 48)
-    objective = nst_core.Objective(vgg, ct, st, 0.0, (48, 48))
+    objective = nst_core.Objective(vgg, ct, st, 0.0, (48, 48), weighting="normalized")   # the problem measured
     loss_fn = lambda x: objective(x)[0]  # noqa: E731
     ours, _, _ = trajectory("vector_free", loss_fn, content, 12, 100)
     reference, _, _ = trajectory("torch", loss_fn, content, 12, 100)

@@ -1,5 +1,6 @@
 """The style strength (issue 11, part 1): weighting "normalized" (each term relative to its target's energy,
-the same look at every size) and "paper" (Gatys et al.'s raw terms, exactly as before), the rule that
+the same look at every size), "relative" (normalized, each style term in units of the photo's own
+distance to the painting: the same look for every pair) and "paper" (Gatys et al.'s raw terms), the rule that
 reads an older workflow's paper β, and the size-free look itself (small sizes, few steps)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from nst_core.bench.look import look, pair_images
 from nst_core.objective import Objective
 from nst_core.plan import Level
 from nst_core.settings import (DEFAULTS, MAX_STRENGTH, NORMALIZED_STYLE_WEIGHT, OPTIONS, PAPER_STYLE_WEIGHT,
-                               OptionError, resolve_weighting)
+                               SIZE_FREE_WEIGHTINGS, OptionError, resolve_weighting)
 from nst_core.statistics import STATISTICS
 from nst_core.targets import ContentTarget, StyleTarget
 from nst_core.tiling import TiledObjective
@@ -58,7 +59,8 @@ def pieces(vgg, cat64, starry64):
 # ---------------------------------------------------------------------------------------------- the formulas
 
 def test_option_and_defaults(vgg, pieces):
-    assert OPTIONS["weighting"].choices == ("normalized", "paper") and DEFAULTS["weighting"] == "normalized"
+    assert OPTIONS["weighting"].choices == ("relative", "normalized", "paper")
+    assert DEFAULTS["weighting"] == "relative"
     assert DEFAULTS["style_weight"] == NORMALIZED_STYLE_WEIGHT < MAX_STRENGTH < 1e4 <= PAPER_STYLE_WEIGHT
     assert f"{PAPER_STYLE_WEIGHT:g}" in OPTIONS["weighting"].help and f"{PAPER_STYLE_WEIGHT:g}" in \
         OPTIONS["style_weight"].help
@@ -99,6 +101,40 @@ def test_normalized_weighting_is_relative_to_the_targets(vgg, pieces):
     assert float(parts["content"]) == pytest.approx(expected_content, rel=1e-5)
     assert float(parts["style"]) == pytest.approx(expected_style, rel=1e-5)
     assert float(total) == pytest.approx(expected_content + 7.0 * expected_style, rel=1e-5)
+
+
+def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
+    """weighting='relative': normalized with the style term divided by d = Σ w_l ‖Ĝ−Â‖²/‖Â‖² / Σ w_l of the
+    photo where the look is set (the look size, or the output's size when smaller: here the 64 px photo
+    itself), so the unchanged photo's style term is Σ w_l there whatever the pair."""
+    content, style, x = pieces
+    normalized = Objective(vgg, content, style, 0.0, content.size, weighting="normalized")
+    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative")
+    size = content.size
+    photo = content.image_at(size)
+    out, targets = _features(vgg, photo, style.layers), style.targets_at(size)
+    d = sum(0.2 * float((_gram(out[n]) - targets[n][0].double()).pow(2).sum()
+                        / targets[n][0].double().pow(2).sum()) for n in style.layers) / 1.0
+    with torch.no_grad():
+        _, n_parts = normalized(x)
+        total, parts = relative(x)
+    assert relative.style_scales == pytest.approx((1 / d,), rel=1e-4) and 0.3 < d < 3
+    assert float(parts["content"]) == pytest.approx(float(n_parts["content"]), rel=1e-6)
+    assert float(parts["style"]) == pytest.approx(float(n_parts["style"]) / d, rel=1e-4)
+    assert float(total) == pytest.approx(float(parts["content"]) + 7.0 * float(parts["style"]), rel=1e-5)
+    with torch.no_grad():
+        assert float(relative(photo)[1]["style"]) == pytest.approx(1.0, rel=1e-4)     # Σ w_l = 1
+    # above the look size d is measured at the look size: the same factor for every level of a run
+    big = nst_core.image.fit_max_side(*content.size, 2 * DEFAULTS["look_size"], upscale=True)
+    at_look = nst_core.image.fit_max_side(*content.size, DEFAULTS["look_size"], upscale=True)
+    from nst_core.photo_distance import style_distance
+    assert Objective(vgg, content, style, 0.0, big, weighting="relative").style_scales == \
+        pytest.approx((1 / style_distance(vgg, content, style, max(at_look)),), rel=1e-6)
+    # no photo (a texture): nothing to measure from, the normalized terms
+    texture = Objective(vgg, None, style, 0.0, content.size, weighting="relative")
+    assert texture.style_scales == ()
+    with pytest.raises(ValueError):
+        Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_scales=(1.0,))
 
 
 def test_a_content_mask_counts_only_its_regions_energy(vgg, cat64, pieces):
@@ -238,7 +274,7 @@ def test_an_old_workflow_runs_headless_with_paper_weighting(tmp_path):
                 if weighting is not None:
                     node["inputs"]["weighting"] = weighting
                 else:
-                    assert node["inputs"].get("weighting", DEFAULTS["weighting"]) == "normalized"
+                    assert node["inputs"].get("weighting", DEFAULTS["weighting"]) in SIZE_FREE_WEIGHTINGS
         result = ex.run(wf)
         (report,) = [ui["text"][0] for ui in result.outputs.values() if "text" in ui]
         (image,) = [nst_core.load_image(p) for p in result.files if p.endswith(".png") and "/temp" not in p

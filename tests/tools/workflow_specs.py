@@ -99,7 +99,7 @@ def shape_mask(spec: Spec, pos, image_id: int, shape: str, title=None, x=0.5, y=
 
 def optimize(spec: Spec, pos, vgg_id: int, content_id: int, style_id: int | None, steps: int, title=None,
              optimizer="lbfgs", init="content", preserve_color="none", preview_every=5, coarse_to_fine=True,
-             init_image=None, weighting="normalized") -> int:
+             init_image=None, weighting="relative") -> int:
     node = spec.add("NST_Optimize", pos, title, {
         "init": init, "optimizer": optimizer, "steps": steps, "learning_rate": 0.0, "tv_weight": "0",
         "seed": 0, "control_after_generate": "fixed", "preserve_color": preserve_color,
@@ -145,7 +145,7 @@ def report(spec: Spec, pos, src: int, output: int = 2, title=None) -> int:
 
 # ------------------------------------------------------------------------------- the workflows
 
-# style strengths (weighting "normalized": the same look at every size; nst_core.settings)
+# style strengths (weighting "relative": the same look at every size and for every pair; nst_core.settings)
 STRENGTH = f"{NORMALIZED_STYLE_WEIGHT:g}"          # the engine's default
 STRENGTH_STRONG = "10"                              # where a comparison needs the style to dominate
 STEPS_COMPARE = 60
@@ -158,7 +158,7 @@ def style_transfer() -> Spec:
         "content = relu4_2 features (α), style = Gram matrices of relu1_1 … relu5_1 (β).\n\n"
         "256 px, 200 steps: a few minutes on a CPU, seconds on a GPU. More style: raise the style "
         "weight β (a strength: " + STRENGTH + " is the default, 10 is strong; it means the same at every "
-        "size, so raising max_size keeps the look). Swap the example nodes for Load Image to use your own "
+        "size and for every pair, so raising max_size or changing a picture keeps the look). Swap the example nodes for Load Image to use your own "
         "pictures."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 256, "Content image")
@@ -214,8 +214,8 @@ def alpha_beta() -> Spec:
         "One content target (α = 1) and four style targets with β = " + ", ".join(ALPHA_BETA) + ". "
         "Small β keeps the photo, large β gives the painting's texture with little of the photo's "
         "layout. The results are saved as one batch, left to right by increasing β. These are the paper's "
-        "raw weights: NST Optimize's `weighting` is set to **paper** here (the default, normalized, makes "
-        "β a size-free strength instead).\n\n"
+        "raw weights: NST Optimize's `weighting` is set to **paper** here (the default, relative, makes "
+        "β a strength that means the same at every size and for every pair instead).\n\n"
         "128 px, " + str(STEPS_COMPARE) + " L-BFGS steps per image."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 128, "Content image")
@@ -366,8 +366,10 @@ FACE = {"x": 0.44, "y": 0.23, "size": 0.27, "aspect": 1.35, "feather": 0.06}   #
 FACE_OUTSIDE, FACE_WEIGHT = 0.05, "20"       # 20 x 0.05 = 1: the rest keeps the plain transfer's α
 FACE_LAYERS = "relu2_2,relu4_2"   # relu2_2 holds the fine detail of a face (relu4_2 alone: face 8% nearer)
 # strong: the plain transfer reshapes the face (two content layers, each a relative term, and a painting far from
-# the photo: 10 hardly touched the face when looked at, 30 repaints it while the masked run keeps it)
-STYLE_WEIGHT_FACE = "30"
+# the photo: under weighting normalized 10 hardly touched the face when looked at, 30 repainted it while the
+# masked run kept it; relative divides by this pair's distance, d = 4.88 at 128 px (nst_core.photo_distance):
+# 150 = that 30)
+STYLE_WEIGHT_FACE = "150"
 
 
 def keep_the_face() -> Spec:
