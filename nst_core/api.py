@@ -16,7 +16,7 @@ from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
 from .coarse_view import CoarseView
 from .loop import Result, TileProgress, initial_image, run, target_reporter
-from .photo_distance import style_scales
+from .photo_distance import style_scales as photo_style_scales
 from .objective import Objective
 from .layers import min_input_size
 from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_views
@@ -71,7 +71,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
              plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
              tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"],
              high_res_pooling: str = DEFAULTS["high_res_pooling"],
-             look_size: int = DEFAULTS["look_size"]) -> Result:
+             look_size: int = DEFAULTS["look_size"], style_scales: Sequence[float] | None = None) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
@@ -91,7 +91,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     `look_size`: under "relative" and "normalized", levels larger than this also match the targets seen at
     this size (nst_core.coarse_view: one look at every output size); 0 = off. "relative" measures the
     photo's distance to the painting at this size, or at the output's size when smaller (256 px when off:
-    nst_core.photo_distance).
+    nst_core.photo_distance). `style_scales`: that unit (1/d per style target) measured already, e.g. on a
+    clip's first frame (nst_core.video), so that every frame gets one strength; "relative" only.
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
@@ -123,11 +124,14 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     content, style, to_output, notes = color.prepare(opts["preserve_color"], content, style)
     notes[:0] = [legacy] if legacy else []
     final_area = plan.size[0] * plan.size[1]
-    # the pair's unit under "relative": the photo's own distance to each painting where the look is set
-    # (the look size, or the output's size when smaller), once for every level
-    prepared = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
-    look_side = min(opts["look_size"] or DEFAULTS["look_size"], max(plan.size))
-    scales = style_scales(vgg, content, prepared, look_side) if weighting == "relative" else None
+    # the pair's unit under "relative", once for every level (or given: a clip's, nst_core.video)
+    count = 0 if style is None else len(style) if isinstance(style, (list, tuple)) else 1
+    if style_scales is not None and (weighting != "relative" or len(style_scales) != count):
+        raise OptionError("style_scales", f"{len(style_scales)} scale(s) given for {count} style target(s) "
+                                          f"under weighting {weighting}: they are the relative weighting's, "
+                                          "one per style target")
+    scales = None if weighting != "relative" else tuple(style_scales) if style_scales is not None else \
+        relative_unit(vgg, content, style, plan.size, opts["look_size"])
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
@@ -150,6 +154,15 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     result.warnings[:0] = notes
     result.style_scales = scales or ()
     return result
+
+
+def relative_unit(vgg, content, style, size, look_size: int = DEFAULTS["look_size"]) -> tuple[float, ...]:
+    """Weighting "relative"'s unit for targets as a run optimizes them (after colour preservation): 1/d per
+    style target, d the photo's distance to the painting where the look of an output of `size` (H, W) is
+    set: at `look_size` (the default when 0), or at the output's long side when smaller
+    (nst_core.photo_distance); () without a photo or a style."""
+    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+    return photo_style_scales(vgg, content, styles, min(look_size or DEFAULTS["look_size"], max(size)))
 
 
 def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):

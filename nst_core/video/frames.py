@@ -20,12 +20,14 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..api import fit, optimize
+from .. import color
+from ..api import fit, optimize, relative_unit
 from ..errors import ImageError
 from ..image import as_bhwc, to_nchw
 from ..loader import load_vgg
 from ..loop import Result
-from ..settings import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OptionError, check
+from ..settings import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OptionError, check,
+                        resolve_weighting)
 from ..targets import ContentTarget, StyleTarget
 from .flow import flow_pair, require_opencv, warp
 from .chunks import Chunk, align, owners, plan_chunks, stitch
@@ -85,6 +87,20 @@ def _style_scale(style: StyleTarget) -> float:
     pulls a frame away from its warped start, and users set β over decades (5e6 at 512 px, less at small
     sizes); relative to it, one temporal weight holds the frames the same whatever β is chosen."""
     return style.weight if style.weight > 0 else 1.0
+
+
+def _with_clips_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, content_weight: float,
+                     options: dict) -> dict:
+    """`options` with the clip's style unit under weighting "relative" (1/d, d frame 0's distance to the
+    painting: nst_core.api.relative_unit), so that every frame and every chunk gets one strength, not one
+    that moves with each frame's own distance."""
+    weighting = resolve_weighting(options.get("weighting", DEFAULTS["weighting"]), [target.weight])[0]
+    if weighting != "relative" or options.get("style_scales") is not None:
+        return options
+    first = ContentTarget(vgg, clip[:1], content_layers, content_weight)
+    content, style, _, _ = color.prepare(options.get("preserve_color", DEFAULTS["preserve_color"]), first, target)
+    look_size = options.get("look_size", DEFAULTS["look_size"])
+    return {**options, "style_scales": relative_unit(vgg, content, style, tuple(clip.shape[1:3]), look_size)}
 
 
 def as_frames(frames) -> torch.Tensor:
@@ -165,6 +181,7 @@ def stylize_frames(frames, style, *, temporal_weight: float = TEMPORAL_WEIGHT.de
     chunks = plan_chunks(clip.shape[0], chunk_frames)
     if temporal_weight > 0 and clip.shape[0] > 1:
         require_opencv()                 # a missing OpenCV is reported before any frame is computed
+    options = _with_clips_unit(vgg, clip, target, content_layers, content_weight, options)
     loop = dict(temporal_weight=temporal_weight, steps=steps, content_layers=content_layers,
                 content_weight=content_weight, coarse_to_fine=coarse_to_fine, **options)
     if len(chunks) == 1:

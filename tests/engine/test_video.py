@@ -207,3 +207,21 @@ def test_a_stop_keeps_the_frames_already_done(clip, vgg, starry64):
     assert result.stopped == "callback"
     assert result.image.shape[0] == 2 and len(result.frames) == 2
     assert len(result.histories[0]) == 3 and len(result.histories[1]) == 2
+
+
+def test_every_frame_gets_the_first_frames_strength(clip, vgg, starry64):
+    """Under weighting "relative" the strength's unit is the photo's distance to the painting (1/d): measured
+    on frame 0 and used for every frame (with and without chunks), not re-measured per frame, whose own d
+    differs (here a clip that darkens)."""
+    from nst_core.photo_distance import style_distance
+    fading = torch.cat([clip[:1], clip[1:2] * 0.6, clip[2:3] * 0.3])
+    target = nst_core.StyleTarget(vgg, [starry64])
+    own = [1 / style_distance(vgg, nst_core.ContentTarget(vgg, fading[t:t + 1]), target, W) for t in range(3)]
+    assert max(own) > 1.2 * min(own)                       # the frames' own units differ
+    for chunk_frames in (0, 2):
+        result = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0,
+                                chunk_frames=chunk_frames)
+        assert [r.style_scales for r in result.frames] == [(pytest.approx(own[0], rel=1e-5),)] * 3
+    normalized = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0,
+                                weighting="normalized")
+    assert all(r.style_scales == () for r in normalized.frames)
