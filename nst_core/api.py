@@ -131,7 +131,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                                           f"under weighting {weighting}: they are the relative weighting's, "
                                           "one per style target")
     scales = None if weighting != "relative" else tuple(style_scales) if style_scales is not None else \
-        relative_unit(vgg, content, style, plan.size, opts["look_size"])
+        photo_style_scales(vgg, content, style, plan.size, opts["look_size"])
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
@@ -154,15 +154,6 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     result.warnings[:0] = notes
     result.style_scales = scales or ()
     return result
-
-
-def relative_unit(vgg, content, style, size, look_size: int = DEFAULTS["look_size"]) -> tuple[float, ...]:
-    """Weighting "relative"'s unit for targets as a run optimizes them (after colour preservation): 1/d per
-    style target, d the photo's distance to the painting where the look of an output of `size` (H, W) is
-    set: at `look_size` (the default when 0), or at the output's long side when smaller
-    (nst_core.photo_distance); () without a photo or a style."""
-    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
-    return photo_style_scales(vgg, content, styles, min(look_size or DEFAULTS["look_size"], max(size)))
 
 
 def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):
@@ -341,8 +332,8 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     the paper's ladder (conv1_1; conv1_1+conv2_1; ...), each rung started from the previous rung's texture
     when `chain` (False: every rung from the same noise, as the paper); otherwise one layer per image.
     Output at the image's size or `size`.
-    `weighting` "relative" or "normalized" makes each layer's Gram term relative to its target (a cumulative rung
-    weighs its layers by relative error), "paper" keeps the raw E_l."""
+    `weighting` "relative" or "normalized" makes each layer's Gram term relative to its target (a
+    cumulative rung weighs its layers by relative error), "paper" keeps the raw E_l."""
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
     image = fit(image, max_size)

@@ -46,7 +46,7 @@ class Result:
     stopped: str | None = None
     warnings: list[str] = field(default_factory=list)
     plan: RunPlan | None = None
-    # 1/d per style target: the pair's unit under weighting "normalized" (nst_core.photo_distance)
+    # 1/d per style target: the pair's unit under weighting "relative" (nst_core.photo_distance)
     style_scales: tuple[float, ...] = ()
 
     @property

@@ -120,7 +120,7 @@ class Objective:
         if style_scales is not None and self.weighting != "relative":
             raise ValueError(f"style_scales are the relative weighting's, not {self.weighting!r}'s")
         if style_scales is None and self.weighting == "relative":
-            style_scales = photo_style_scales(self.vgg, content, styles, min(DEFAULTS["look_size"], max(self.size)))
+            style_scales = photo_style_scales(self.vgg, content, styles, self.size)
         self.style_scales = tuple(float(s) for s in style_scales or ())
         self.autocast = autocast_dtype(self.vgg.device)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs

@@ -34,6 +34,7 @@ from typing import Sequence
 import torch
 
 from .image import fit_max_side
+from .settings import DEFAULTS
 
 # d below this (the photo nearly is the painting, statistically) is taken as this: the factor 1/d stays
 # at most 10x (the five pairs measured d 0.9-4.0)
@@ -57,12 +58,17 @@ def style_distance(vgg, content, style, side: int) -> float:
     return max(distance, MIN_DISTANCE)
 
 
-def style_scales(vgg, content, styles: Sequence, side: int) -> tuple[float, ...]:
-    """1/d per style target (one per region), the factors nst_core.objective.Objective's `style_scales`
-    takes; () without a content target (a texture: no photo to measure from)."""
+def style_scales(vgg, content, style, size, look_size: int = 0) -> tuple[float, ...]:
+    """1/d per style target (one StyleTarget or a list, one per region), the factors
+    nst_core.objective.Objective's `style_scales` takes, for targets as a run optimizes them (after colour
+    preservation) and an output of `size` (H, W): measured where its look is set, at `look_size` (0: the
+    default, settings.DEFAULTS), or at the output's long side when that is smaller. () without a photo or
+    a style (a texture: nothing to measure from)."""
+    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
     if content is None or not styles:
         return ()
-    return tuple(1.0 / style_distance(vgg, content, style, side) for style in styles)
+    side = min(look_size or DEFAULTS["look_size"], max(size))
+    return tuple(1.0 / style_distance(vgg, content, target, side) for target in styles)
 
 
 def describe(scales: Sequence[float]) -> str:
@@ -71,4 +77,4 @@ def describe(scales: Sequence[float]) -> str:
     if not scales:
         return ""
     ds = ", ".join(f"{1.0 / s:.2f}" for s in scales)
-    return f" (the photo's distance to the painting d = {ds}" + (", one per style)" if len(scales) > 1 else ")")
+    return f" (the photo's distance to the painting d = {ds}{', one per style' if len(scales) > 1 else ''})"

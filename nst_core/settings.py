@@ -181,18 +181,20 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                               "sizes and still add up to this number", min=1, max=MAX_STEPS),
     _weight("content_weight", 1.0, "content weight α"),
     _weight("style_weight", NORMALIZED_STYLE_WEIGHT,
-            f"style strength β: with weighting relative (default) dimensionless, the same look at every size "
-            f"and for every pair ({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure kept; 10x = "
-            f"stronger); with weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
+            f"style strength β: with weighting relative (default) dimensionless, the same look at every "
+            f"size and for every pair ({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure "
+            f"kept; 10x = stronger); with weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} "
+            f"at 512 px)"),
     _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
     Option("weighting", "relative", str,
-           "relative: as normalized, with each style term in units of the photo's own distance to the painting, "
-           "so one style weight gives the same look for every pair too; "
+           "relative: as normalized, with each style term in units of the photo's own distance to the "
+           "painting, so one style weight gives the same look for every pair too; "
            "normalized: each layer's loss relative to its target's energy (content ‖F−P‖²/‖P‖², style "
            "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size; paper: Gatys et al.'s "
            f"α·½Σ(F−P)² + β·Σ w_l E_l, whose β must grow with the pixel count and differs per pair (normalized "
-           f"3 = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 at 256 px). A style weight above {MAX_STRENGTH:g} under relative or normalized is taken as a paper β "
-           "from an older workflow and runs with paper",
+           f"3 = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 at 256 px). A style "
+           f"weight above {MAX_STRENGTH:g} under relative or normalized is taken as a paper β from an older "
+           "workflow and runs with paper",
            choices=WEIGHTINGS),
     Option("optimizer", "lbfgs", str, "lbfgs (the paper), adam or sgd", choices=OPTIMIZERS),
     Option("init", "content", str, "start from the content, white noise (the paper), the style, or an image",
@@ -259,8 +261,8 @@ def resolve_weighting(weighting: str, style_weights) -> tuple[str, str | None]:
     """The weighting a run uses, and a warning when it differs from the one asked for.
 
     Workflows and scripts saved before `weighting` existed give a paper β (1e4 .. 1e7) and no weighting,
-    which arrives as the default "relative". A relative or normalized style weight above MAX_STRENGTH is such a β:
-    the run uses "paper", so old files mean what they meant, and says so."""
+    which arrives as the default "relative". A relative or normalized style weight above MAX_STRENGTH is
+    such a β: the run uses "paper", so old files mean what they meant, and says so."""
     weighting = OPTIONS["weighting"].check(weighting)
     legacy = [float(w) for w in style_weights if float(w) > MAX_STRENGTH]
     if weighting not in SIZE_FREE_WEIGHTINGS or not legacy:

@@ -129,7 +129,8 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.look", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="long sides in px")
     parser.add_argument("--pairs", default=",".join(DEFAULT_PAIRS), help="photo+painting, comma-separated")
-    parser.add_argument("--weightings", default=",".join(WEIGHTINGS), help="relative, normalized, paper (comma-separated)")
+    parser.add_argument("--weightings", default=",".join(WEIGHTINGS),
+                        help="relative, normalized, paper (comma-separated)")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per run")
     parser.add_argument("--style-weight", type=float, help="style weight of the relative and normalized runs "
                                                            "(default: the engine's)")

@@ -21,11 +21,12 @@ from typing import Callable, Sequence
 import torch
 
 from .. import color
-from ..api import fit, optimize, relative_unit
+from ..api import fit, optimize
 from ..errors import ImageError
 from ..image import as_bhwc, to_nchw
 from ..loader import load_vgg
 from ..loop import Result
+from ..photo_distance import style_scales
 from ..settings import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OptionError, check,
                         resolve_weighting)
 from ..targets import ContentTarget, StyleTarget
@@ -92,15 +93,16 @@ def _style_scale(style: StyleTarget) -> float:
 def _with_clips_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, content_weight: float,
                      options: dict) -> dict:
     """`options` with the clip's style unit under weighting "relative" (1/d, d frame 0's distance to the
-    painting: nst_core.api.relative_unit), so that every frame and every chunk gets one strength, not one
+    painting: nst_core.photo_distance), so that every frame and every chunk gets one strength, not one
     that moves with each frame's own distance."""
     weighting = resolve_weighting(options.get("weighting", DEFAULTS["weighting"]), [target.weight])[0]
     if weighting != "relative" or options.get("style_scales") is not None:
         return options
     first = ContentTarget(vgg, clip[:1], content_layers, content_weight)
-    content, style, _, _ = color.prepare(options.get("preserve_color", DEFAULTS["preserve_color"]), first, target)
+    mode = options.get("preserve_color", DEFAULTS["preserve_color"])
+    content, style, _, _ = color.prepare(mode, first, target)      # the targets frame 0's run optimizes
     look_size = options.get("look_size", DEFAULTS["look_size"])
-    return {**options, "style_scales": relative_unit(vgg, content, style, tuple(clip.shape[1:3]), look_size)}
+    return {**options, "style_scales": style_scales(vgg, content, style, tuple(clip.shape[1:3]), look_size)}
 
 
 def as_frames(frames) -> torch.Tensor:

@@ -158,7 +158,8 @@ def style_transfer() -> Spec:
         "content = relu4_2 features (α), style = Gram matrices of relu1_1 … relu5_1 (β).\n\n"
         "256 px, 200 steps: a few minutes on a CPU, seconds on a GPU. More style: raise the style "
         "weight β (a strength: " + STRENGTH + " is the default, 10 is strong; it means the same at every "
-        "size and for every pair, so raising max_size or changing a picture keeps the look). Swap the example nodes for Load Image to use your own "
+        "size and for every pair, so raising max_size or changing a picture keeps the look). Swap the "
+        "example nodes for Load Image to use your own "
         "pictures."))
     v = vgg(s, at(0, 1.8))
     c = example(s, at(0, 3), "content_chelsea.png", 256, "Content image")
