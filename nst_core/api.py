@@ -19,7 +19,7 @@ from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .photo_distance import style_scales as photo_style_scales
 from .objective import Objective
 from .layers import min_input_size
-from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_views
+from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_precision, with_views
 from .tiling import TILEABLE_STATISTICS
 from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
                        HIGH_RES_POOLING_SIDE, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, check,
@@ -71,7 +71,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
              plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
              tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"],
              high_res_pooling: str = DEFAULTS["high_res_pooling"],
-             look_size: int = DEFAULTS["look_size"], style_scales: Sequence[float] | None = None) -> Result:
+             look_size: int = DEFAULTS["look_size"], style_scales: Sequence[float] | None = None,
+             coarse_precision: str = DEFAULTS["coarse_precision"]) -> Result:
     """Optimize an image against prebuilt targets; the output size defaults to the content's size.
 
     The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
@@ -93,11 +94,13 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     photo's distance to the painting at this size, or at the output's size when smaller (256 px when off:
     nst_core.photo_distance). `style_scales`: that unit (1/d per style target) measured already, e.g. on a
     clip's first frame (nst_core.video), so that every frame gets one strength; "relative" only.
+    `coarse_precision`: the precision of the levels below the final one ("auto": bfloat16 on a CPU with
+    native bfloat16, else float32; nst_core.precision); the final level runs in float32.
     """
     opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
                  preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
                  max_memory_gb=max_memory_gb, tile_size=tile_size, high_res_pooling=high_res_pooling,
-                 look_size=look_size)
+                 look_size=look_size, coarse_precision=coarse_precision)
     if plan is None:
         if size is None:
             if content is None:
@@ -110,6 +113,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                                  *(name for s in styles for name in s.layers)]))
     # the look held at one size: coarse views of the network's terms, under the size-free weightings only
     plan = with_views(plan, opts["look_size"] if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
+    plan = with_precision(plan, opts["coarse_precision"], vgg.device)
     if layers:
         # memory decided once, before any target is computed: tiles and L-BFGS pairs per level
         plan = fit_memory(plan, vgg, layers, max_memory_gb=opts["max_memory_gb"], tile_size=opts["tile_size"],
@@ -143,7 +147,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                                         pixel_terms=(*pixel_terms, *_views(vgg, content, style, level,
                                                                            weighting, scales)),
                                         seed=opts["seed"] + level.index, weighting=weighting,
-                                        style_scales=scales))
+                                        style_scales=scales, precision=level.precision))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=opts["seed"], device=vgg.device)
@@ -170,7 +174,7 @@ def _views(vgg, content, style, level: Level, weighting: str, scales=()) -> tupl
     if level.view is None:
         return ()
     return (CoarseView(Objective(vgg, content, style, 0.0, level.view, weighting=weighting,
-                                 style_scales=scales)),)
+                                 style_scales=scales, precision=level.precision)),)
 
 
 def _on(targets, net):

@@ -46,6 +46,7 @@ FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "
          "seed": "--seed", "pooling": "--pooling", "high_res_pooling": "--high-res-pooling",
          "architecture": "--architecture",
          "max_memory_gb": "--max-memory-gb", "tile_size": "--tile-size",
+         "coarse_precision": "--coarse-precision",
          "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
          "init_image": "--init-image", "style_blend": "--style-blend",
          "style_layer_weights": "--style-layer-weights", "content_layers": "--content-layers",
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(run, "seed")
     add_option(run, "max_memory_gb")
     add_option(run, "tile_size")
+    add_option(run, "coarse_precision")
     run.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
                      default=OPTIONS["coarse_to_fine"].default,
                      help="run every step at full size. By default coarse-to-fine is on: "
@@ -354,7 +356,8 @@ def _run(args, interrupts: Interrupts) -> int:
             init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
             preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
             max_memory_gb=args.max_memory_gb, tile_size=args.tile_size, weighting=args.weighting,
-            high_res_pooling=args.high_res_pooling, look_size=args.look_size, callback=bar)
+            high_res_pooling=args.high_res_pooling, look_size=args.look_size,
+            coarse_precision=args.coarse_precision, callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None
     finally:

@@ -10,12 +10,12 @@ are added to the total and recorded under their own name in the history.
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import torch
 
 from .errors import NSTError
+from .precision import FLOAT32, autocast_dtype
 from .photo_distance import style_scales as photo_style_scales
 from .settings import DEFAULTS, OPTIONS, OptionError
 from .losses import content_energy, content_loss, tv_loss
@@ -33,19 +33,6 @@ class PixelTerm:
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
-
-def autocast_dtype(device) -> torch.dtype | None:
-    """The reduced precision the convs run in: None (float32) unless NST_CUDA_AUTOCAST=1 asks for bfloat16
-    on a CUDA GPU that has it. On CUDA float32 convs run as TF32 on tensor cores (PyTorch's default,
-    torch.backends.cudnn.allow_tf32). Measured on an H200, 500 L-BFGS steps at 512 px (the benchmark's
-    objective; the CPU reference's 500 steps deliver 1.701e6): bf16 autocast 13.1 ms a step, delivered
-    loss 1.766e6; TF32 13.5 ms, 1.710e6; full float32 (TF32 off) 24.2 ms, 1.713e6. bf16 is no faster (the
-    step waits on launches, not arithmetic) and its gradients stall L-BFGS, so it is opt-in."""
-    device = torch.device(device)
-    if device.type != "cuda" or os.environ.get("NST_CUDA_AUTOCAST", "0") != "1":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
 
 
 class Objective:
@@ -70,6 +57,7 @@ class Objective:
     "relative" (the default) = "normalized" with each style target's terms times 1/d (`style_scales`), d the
     photo's own normalized distance to that painting (nst_core.photo_distance), so that a strength means
     the same for every pair too; without a content target it is "normalized".
+    `precision`: the dtype the convs run in, the run plan level's (nst_core.precision); float32 by default.
 
     Why target energies and not means over positions (the other size-free candidate, content
     Σ(F−P)²/(NM), style Σ(Ĝ−Â)²/N²): means differ from energies by a factor per term, ΣP²/(NM) for the
@@ -83,7 +71,8 @@ class Objective:
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
                  content_weight: float | None = None, pixel_terms=(), seed: int = 0,
-                 weighting: str = DEFAULTS["weighting"], style_scales: Sequence[float] | None = None):
+                 weighting: str = DEFAULTS["weighting"], style_scales: Sequence[float] | None = None,
+                 precision: str = FLOAT32):
         self.weighting = OPTIONS["weighting"].check(weighting)
         self.pixel_terms = tuple(pixel_terms)
         self.term_names = TERMS + tuple(term.name for term in self.pixel_terms)
@@ -122,7 +111,8 @@ class Objective:
         if style_scales is None and self.weighting == "relative":
             style_scales = photo_style_scales(self.vgg, content, styles, self.size)
         self.style_scales = tuple(float(s) for s in style_scales or ())
-        self.autocast = autocast_dtype(self.vgg.device)
+        # the convs' dtype under autocast, None = float32 (nst_core.precision; the run plan's level decides)
+        self.autocast = autocast_dtype(self.vgg.device, precision)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
         # nodes under inference mode, whose tensors autograd refuses to save for backward)
         with torch.inference_mode(False):
@@ -189,7 +179,7 @@ class Objective:
                 layer_losses[kind].append(loss)
 
         if self.layers:
-            # convs in reduced precision on CUDA (autocast); the Grams and the losses stay in float32
+            # the convs in the level's precision (autocast); the Grams and the losses stay in float32
             with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
                 self.vgg.features(x, self.layers, on_feature)
         content = sum(layer_losses["content"]) if layer_losses["content"] else zero

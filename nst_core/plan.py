@@ -6,17 +6,19 @@ run is a one-level plan. The loop runs a plan; progress totals, previews, report
 Coarse-to-fine (`plan_run(..., coarse_to_fine=True)`): the coarse levels are cheap (a step at half the side
 costs about a quarter) and settle the large-scale structure that is slow to emerge at full size, so the
 final level starts close to a good optimum and needs few of its expensive steps. Levels halve the side
-while the coarsest long side stays >= COARSEST_LONG_SIDE; the steps are shared out in the proportions
-LEVEL_SHARES (coarsest, each level in between, final). Measured at 512 px (README, "Speed"): the
-reference's 500-step loss is reached ~6x sooner than with plain full-size L-BFGS steps.
+while the coarsest long side stays >= COARSEST_LONG_SIDE, and the last step up is a factor √2 (LAST_RATIO);
+the steps are shared out in the proportions LEVEL_SHARES (coarsest, each level in between, final), most
+of them at the coarsest level. The levels below the final one run in bfloat16 where the CPU has it
+(nst_core.precision). Measured at 512 px (README, "Time to quality"): the reference's 500-step loss is
+reached ~10x sooner than with plain full-size L-BFGS steps.
 
 Large sizes. A level whose side exceeds EXPENSIVE_SIDE gets its share divided by (side / EXPENSIVE_SIDE):
 a step costs ~ its pixel count (measured s/step per megapixel: nst_core.bench.scale), so a 4096 px step
 costs 64 steps at 512 px; the levels up to 512 px settle the picture and the large ones mostly add
-detail. A 300-step plan to 4096x4096: 128 x 103, 256 x 68, 512 x 68, 1024 x 34, 2048 x 17, 4096 x 10
-(~18 final-size steps of work; the plain shares would give the 4096 px level 54 steps). Measured on this
-2-core CPU (shared, nst_core.bench.scale): a 512 px step 9.5 s, a 4096 px step 813 s (9 tiles of 1376 px
-under a 12 GiB cap) = 85 steps at 512 px; the 10 top steps take ~2.3 h, 54 would take ~12 h.
+detail. A 300-step plan to 4096x4096: 128 x 208, 256 x 28, 512 x 28, 1024 x 14, 2048 x 7, 2896 x 5,
+4096 x 10 (~15 final-size steps of work; the plain shares would give the 4096 px level 58 steps). Measured
+on this 2-core CPU (shared, nst_core.bench.scale): a 512 px step 9.5 s, a 4096 px step 813 s (9 tiles of
+1376 px under a 12 GiB cap) = 85 steps at 512 px; the 10 top steps take ~2.3 h, 58 would take ~13 h.
 
 Memory (`fit_memory`, done by plan_run when given the network and its layers): each level is either
 untiled or computed tile by tile (nst_core.tiling, exact), and gets its L-BFGS history size, so that the
@@ -31,14 +33,25 @@ from dataclasses import dataclass, replace
 from .errors import ImageError
 from .image import fit_max_side
 from . import memory
+from .precision import FLOAT32, coarse_level_precision
 from .settings import LBFGS_HISTORY, OPTIONS, OptionError
 
 COARSEST_LONG_SIDE = 128
+# The last step up, to the final size, is a factor √2 rather than 2: upsampled 2x, the coarse result's
+# strokes are read far from the photo by relu4_2 at the finer resolution (the 512 px level started at
+# 17.2e6, 16.0e6 of it content, against a target of 1.70e6); from a level √2 below, at 4.4-7.0e6, and it
+# reached the benchmark's target in 42-44 steps instead of 57-60 (bfloat16 coarse levels, 300-500 steps
+# at 128 px; nst_core.bench time to quality). The extra level costs a quarter of what it saves there.
+LAST_RATIO = 2 ** 0.5
 # ... and while its short side stays >= this: every VGG layer down to pool5 still has a pixel there
 COARSEST_SHORT_SIDE = 32
 # Relative step shares: the coarsest level, each level in between, the final level. Normalized so that
-# the levels' steps add up to the steps asked for (a 3-level plan of 300 steps: 122 + 81 + 97).
-LEVEL_SHARES = (0.5, 1 / 3, 0.4)
+# the levels' steps add up to the steps asked for (500 steps at 512 px: 300 + 40 + 40 + 120 at 128, 256,
+# 362 and 512 px). The coarsest level is where the arrangement is found, and it needs its steps: at
+# 512 px, with 40 steps at each level in between, 200 / 300 / 400 / 500 steps at 128 px left the final
+# level 90 / 44 / 43 / 42 steps to reach the benchmark's target (6.3x / 10.6x / 9.8x / 9.8x sooner than
+# the reference). The old shares (0.5, 1/3, 0.4: 203 / 135 / 162 at 128 / 256 / 512 px) needed 73.
+LEVEL_SHARES = (1.0, 2 / 15, 0.4)
 # Below this many steps the plan is one level: after each upsampling L-BFGS needs some steps to rebuild
 # its curvature history, which a tiny budget cannot pay for. Measured at 256 px: with 100 steps
 # coarse-to-fine reached the plain loop's loss 2.3x sooner; with 40, it ended at a higher loss.
@@ -77,6 +90,8 @@ class Level:
     history: int = LBFGS_HISTORY
     # the coarse view (H, W) this level also matches its targets at (nst_core.coarse_view), None = none
     view: tuple[int, int] | None = None
+    # the precision its convs run in (nst_core.precision: "float32" or "bfloat16"; with_precision)
+    precision: str = FLOAT32
 
     @property
     def label(self) -> str:
@@ -85,8 +100,10 @@ class Level:
 
     @property
     def tiled_label(self) -> str:
-        """'2048x1366 px, 9 tiles (view 256x171)' (the label alone when untiled and without a view)."""
-        return (self.label + (f", {self.tiles} tiles" if self.tile is not None else "")
+        """'2048x1366 px, 9 tiles (view 256x171)' (the label alone when untiled and without a view);
+        ', bfloat16' follows the size of a level that runs in bfloat16."""
+        return (self.label + (f", {self.precision}" if self.precision != FLOAT32 else "")
+                + (f", {self.tiles} tiles" if self.tile is not None else "")
                 + (f" (view {self.view[1]}x{self.view[0]})" if self.view is not None else ""))
 
     @property
@@ -147,14 +164,18 @@ def make_plan(sizes, steps) -> RunPlan:
 
 def level_sizes(size) -> list[tuple[int, int]]:
     """Sizes from coarse to fine, halving the side while the coarsest long side stays >= COARSEST_LONG_SIDE
-    and its short side >= COARSEST_SHORT_SIDE."""
+    and its short side >= COARSEST_SHORT_SIDE; when there is a coarser level, the last step up is a factor
+    LAST_RATIO (√2): 512 px -> 128, 256, 362, 512."""
     h, w = _size(size)
     count = 1
     while max(h, w) / 2 ** count >= COARSEST_LONG_SIDE and min(h, w) / 2 ** count >= COARSEST_SHORT_SIDE:
         count += 1
+    scales = [2 ** i for i in reversed(range(count))]
+    if count > 1:
+        scales.insert(-1, LAST_RATIO)
     sizes = []
-    for i in reversed(range(count)):
-        candidate = (max(1, round(h / 2 ** i)), max(1, round(w / 2 ** i)))
+    for scale in scales:
+        candidate = (max(1, round(h / scale)), max(1, round(w / scale)))
         if not sizes or candidate != sizes[-1]:
             sizes.append(candidate)
     return sizes
@@ -215,6 +236,16 @@ def view_size(size, look_size: int) -> tuple[int, int] | None:
 def with_views(plan: RunPlan, look_size: int) -> RunPlan:
     """`plan` with each level's coarse view for `look_size` (nst_core.coarse_view; 0 = none)."""
     return replace(plan, levels=tuple(replace(level, view=view_size(level.size, look_size))
+                                      for level in plan.levels))
+
+
+def with_precision(plan: RunPlan, coarse_precision: str, device) -> RunPlan:
+    """`plan` with its levels' precision: the levels below the final one in the precision
+    `coarse_precision` means on `device` (nst_core.precision.coarse_level_precision), the final level in
+    float32 (bfloat16 gradients stall L-BFGS near the optimum: nst_core.precision)."""
+    coarse = coarse_level_precision(OPTIONS["coarse_precision"].check(coarse_precision), device)
+    last = len(plan.levels) - 1
+    return replace(plan, levels=tuple(replace(level, precision=FLOAT32 if level.index == last else coarse)
                                       for level in plan.levels))
 
 

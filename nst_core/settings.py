@@ -33,6 +33,10 @@ POOLINGS = ("max", "avg")
 # touch it (23.0, 26.3 after 44 steps); 1e-4 brought it to 6.6 only at the end, at twice the style loss.
 # The threshold lies between 512 px (no grid) and 1024 px (a grid).
 HIGH_RES_POOLINGS = ("avg", "same")
+# The precision of the convs at a plan's levels below the final one (nst_core.precision): auto = bfloat16
+# on a CPU that has it natively (2.8x faster evaluations at 512 px), float32 elsewhere; the final level
+# is always float32 (bfloat16 gradients stall L-BFGS near the optimum)
+COARSE_PRECISIONS = ("auto", "float32", "bfloat16")
 HIGH_RES_POOLING_SIDE = 768
 ARCHITECTURE_CHOICES = ("auto", "vgg19", "vgg16")
 CONVENTIONS = ("caffe", "torchvision")       # input conventions of weight families (vgg.py)
@@ -230,6 +234,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                                            "more when the network pools by max: avg (removes the 4 px grid "
                                            "max pooling leaves on large images) or same (max everywhere)",
            choices=HIGH_RES_POOLINGS),
+    Option("coarse_precision", "auto", str, "precision of the convs at the coarse-to-fine plan's smaller "
+                                            "levels: auto = bfloat16 on a CPU with native bfloat16 (AMX or "
+                                            "AVX-512 BF16: ~2.8x faster steps), else float32; float32 = the "
+                                            "same result on every CPU. The final size is always float32",
+           choices=COARSE_PRECISIONS),
     Option("look_size", 256, int, "long side in px at which the look is set: plan levels larger than this "
                                   "also match the photo and the painting seen at this size (the image "
                                   "downscaled to it), so a large result, seen small, looks like the run of "

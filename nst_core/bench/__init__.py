@@ -35,6 +35,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from nst_core.settings import COARSE_PRECISIONS
+
 CONTENT = "content_chelsea.png"
 STYLE = "style_starry_night.jpg"
 CONTENT_LAYERS = ("relu4_2",)
@@ -231,7 +233,8 @@ def parse_schedule(text: str | None, size: int, steps: int):
 
 
 def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_history: str | None,
-                    ref_step_time: float | None, save_ref: str | None = None) -> dict:
+                    ref_step_time: float | None, save_ref: str | None = None,
+                    coarse_precision: str = "auto") -> dict:
     """Reference for `ref_steps` steps at `size`, then the engine's pyramid until it reaches that loss.
 
     Two targets, both in the engine's objective at `size`. "delivered": the loss of the image the
@@ -240,6 +243,7 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
     "running": the last loss the reference recorded while optimizing its unclamped pixels, reached when
     the engine's running loss (also on unclamped pixels) is at or below it: like for like, and the
     stricter target. The engine runs until it has reached both (or its schedule ends).
+    `coarse_precision`: the engine's option (nst_core.precision) for the levels below `size`.
     """
     import nst_core
     from nst_core.image import to_nchw
@@ -283,6 +287,7 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
     targets = {"delivered": out["ref_loss"], "running": out["ref_last_recorded"]}
     plan = parse_schedule(schedule, size, ref_steps)
     out["schedule"] = [[level.size[0], level.steps] for level in plan.levels]
+    out["coarse_precision"] = coarse_precision
     final_level = len(plan.levels) - 1
     reached: dict = {}
     judging = {"seconds": 0.0}       # time spent judging, not the engine's
@@ -306,8 +311,10 @@ def time_to_quality(vgg, size: int, ref_steps: int, schedule: str | None, ref_hi
 
     _sync(vgg.device)
     start = time.perf_counter()
-    result = nst_core.optimize(vgg, ct, st, plan=plan, callback=callback, weighting=WEIGHTING)
+    result = nst_core.optimize(vgg, ct, st, plan=plan, callback=callback, weighting=WEIGHTING,
+                               coarse_precision=coarse_precision)
     _sync(vgg.device)
+    out["precisions"] = [level.precision for level in result.plan.levels]
     elapsed = time.perf_counter() - start - judging["seconds"]
     final = [h["total"] for h in result.history if h["level"] == final_level]
     out["engine_final_level_losses"] = final
@@ -353,6 +360,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--ttq-size", type=int, default=512)
     parser.add_argument("--ttq-ref-steps", type=int, default=500)
     parser.add_argument("--ttq-schedule", default=None, help='e.g. "128:200,256:100,512:60"')
+    parser.add_argument("--coarse-precision", default="auto", choices=COARSE_PRECISIONS,
+                        help="the engine's coarse_precision in time to quality (nst_core.precision)")
     parser.add_argument("--ttq-ref-history", default=None,
                         help="JSON of an earlier reference run (written by --save-ref) instead of running it")
     parser.add_argument("--save-ref", default=None, metavar="OUT",
@@ -430,9 +439,10 @@ def main(argv=None) -> dict:
         print()
         step_time = report["sizes"].get(args.ttq_size, {}).get("reference_s_per_step")
         ttq = time_to_quality(vgg, args.ttq_size, args.ttq_ref_steps, args.ttq_schedule,
-                              args.ttq_ref_history, step_time, args.save_ref)
+                              args.ttq_ref_history, step_time, args.save_ref, args.coarse_precision)
         report["time_to_quality"] = ttq
-        sched = " -> ".join(f"{s}px x{n}" for s, n in ttq["schedule"])
+        sched = " -> ".join(f"{s}px x{n}" + (" bf16" if p == "bfloat16" else "")
+                            for (s, n), p in zip(ttq["schedule"], ttq["precisions"]))
         print(f"time to quality at {ttq['size']} px: reference {ttq['ref_steps']} L-BFGS steps -> loss "
               f"{ttq['ref_loss']:.6g} in {ttq['ref_seconds']:.1f} s ({ttq['ref_seconds_how']})")
         print(f"  (the loss of the image it returns, clamped; its last running loss, unclamped pixels: "

@@ -48,7 +48,7 @@ def test_reference_run_saved_and_reused(tmp_path, capsys):
 
 def test_time_to_quality_default_schedule_is_stylizes():
     assert bench.parse_schedule(None, 512, 500) == nst_core.plan_run(512, 500, coarse_to_fine=True)
-    assert [lv.steps for lv in bench.parse_schedule(None, 512, 500).levels] == [203, 135, 162]
+    assert [lv.steps for lv in bench.parse_schedule(None, 512, 500).levels] == [300, 40, 40, 120]
     assert bench.parse_schedule("128:300,256:200,512:200", 512, 500) == nst_core.make_plan(
         [(128, 128), (256, 256), (512, 512)], [300, 200, 200])
 

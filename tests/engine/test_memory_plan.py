@@ -71,8 +71,10 @@ def test_plan_tiles_under_a_tiny_budget_and_shrinks_the_history(vgg):
 def test_coarse_levels_stay_untiled_when_only_the_final_one_is_too_big(vgg):
     plan = plan_run(512, 300, True, vgg=vgg, layers=DEEP,
                     max_memory_gb=(untiled_bytes(vgg, (300, 300), DEEP) + optimizer_bytes((300, 300))) / GIB)
-    assert [lv.tile is None for lv in plan.levels] == [True, True, False]
+    assert [lv.tile is None for lv in plan.levels] == [True, True, True, False]     # 128, 256, 362, 512 px
     assert [lv.history for lv in plan.levels[:2]] == [LBFGS_HISTORY] * 2
+    # 362 px is above the budget's 300 px: it fits untiled by keeping fewer L-BFGS pairs
+    assert MIN_HISTORY <= plan.levels[2].history < LBFGS_HISTORY
 
 
 def test_a_budget_too_small_names_max_memory_gb(vgg, targets, monkeypatch):

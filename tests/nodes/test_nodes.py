@@ -377,8 +377,10 @@ def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, imag
 
 
 def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
-    """On: part of the steps at half the side, the rest at full size (progress counts all of them).
-    The coarsest side and the minimum step count are lowered so a 6-step run at 64 px gets two levels."""
+    """On: part of the steps at half the side, then √2 below, the rest at full size (progress counts all of
+    them). The coarsest side and the minimum step count are lowered so a 6-step run at 64 px gets three
+    levels; the CPU is taken as one with native bfloat16, whose coarse levels the report names."""
+    monkeypatch.setattr(nst_core.precision, "cpu_has_native_bfloat16", lambda: True)
     monkeypatch.setattr(nst_core.plan, "COARSEST_LONG_SIDE", 32)
     monkeypatch.setattr(nst_core.plan, "COARSEST_SHORT_SIDE", 16)
     monkeypatch.setattr(nst_core.plan, "MIN_PYRAMID_STEPS", 1)
@@ -401,11 +403,11 @@ def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
         assert image.shape == content.shape and torch.isfinite(image).all()
         runs[flag] = (seen, report)
     seen, report = runs[True]
-    assert seen == [(i, 6) for i in range(1, 7)]                # 3 steps at 32x22, then 3 at 64x43
-    assert "6/6 steps at 32x22 px x 3, 64x43 px x 3," in report, report
+    assert seen == [(i, 6) for i in range(1, 7)]                # 4 steps at 32x22, 1 at 45x30, 1 at 64x43
+    assert "6/6 steps at 32x22 px, bfloat16 x 4, 45x30 px, bfloat16 x 1, 64x43 px x 1," in report, report
     seen, report = runs[False]
     assert seen == [(i, 6) for i in range(1, 7)] and "6/6 steps," in report and " px x " not in report
-    assert labels == [[(4, "64x43 px")], []]                   # the plot marks where the size changes
+    assert labels == [[(5, "45x30 px"), (6, "64x43 px")], []]  # the plot marks where the size changes
 
 
 def _history_from_report(report):
