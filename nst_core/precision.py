@@ -17,7 +17,7 @@ hardware has it:
 
 Only the convolutions (and ReLU/pooling between them) run under autocast; the Grams, the losses and the
 optimizer's vectors stay float32 (nst_core.objective). Results then depend on whether the CPU has native
-bfloat16: `coarse_precision="float32"` gives the same bytes on every CPU (nst_core.settings).
+bfloat16: `coarse_precision="float32"` runs float32 everywhere on every machine (nst_core.settings).
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def autocast_dtype(device, precision: str = FLOAT32) -> torch.dtype | None:
     objective; the CPU reference's 500 steps deliver 1.701e6): bf16 autocast 13.1 ms a step, delivered
     loss 1.766e6; TF32 13.5 ms, 1.710e6; full float32 (TF32 off) 24.2 ms, 1.713e6. bf16 is no faster there
     (the step waits on launches, not arithmetic) and its gradients stall L-BFGS, so it is opt-in."""
+    if precision not in DTYPES:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}")
     device = torch.device(device)
     if device.type == "cuda" and os.environ.get("NST_CUDA_AUTOCAST", "0") == "1":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None

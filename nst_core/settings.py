@@ -236,8 +236,8 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            choices=HIGH_RES_POOLINGS),
     Option("coarse_precision", "auto", str, "precision of the convs at the coarse-to-fine plan's smaller "
                                             "levels: auto = bfloat16 on a CPU with native bfloat16 (AMX or "
-                                            "AVX-512 BF16: ~2.8x faster steps), else float32; float32 = the "
-                                            "same result on every CPU. The final size is always float32",
+                                            "AVX-512 BF16: ~2.8x faster steps), else float32; float32 = "
+                                            "float32 on every machine. The final size is always float32",
            choices=COARSE_PRECISIONS),
     Option("look_size", 256, int, "long side in px at which the look is set: plan levels larger than this "
                                   "also match the photo and the painting seen at this size (the image "

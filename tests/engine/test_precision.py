@@ -40,6 +40,8 @@ def test_auto_is_bfloat16_below_the_final_level_where_the_cpu_has_it(monkeypatch
 def test_a_bad_precision_is_refused_naming_the_option():
     with pytest.raises(OptionError, match="coarse_precision"):
         with_precision(PLAN, "float16", "cpu")
+    with pytest.raises(ValueError, match="float16"):
+        precision.autocast_dtype("cpu", "float16")
 
 
 def test_a_bfloat16_objective_runs_its_convs_in_bfloat16(vgg, targets):
