@@ -41,7 +41,8 @@ COARSEST_LONG_SIDE = 128
 # strokes are read far from the photo by relu4_2 at the finer resolution (the 512 px level started at
 # 17.2e6, 16.0e6 of it content, against a target of 1.70e6); from a level √2 below, at 4.4-7.0e6, and it
 # reached the benchmark's target in 42-44 steps instead of 57-60 (bfloat16 coarse levels, 300-500 steps
-# at 128 px; nst_core.bench time to quality). The extra level costs a quarter of what it saves there.
+# at 128 px; nst_core.bench time to quality). In bfloat16 its 40 steps cost ~12 s, about half of the
+# ~25 s the 14-17 fewer final steps save (in float32 it cost what it saved).
 LAST_RATIO = 2 ** 0.5
 # ... and while its short side stays >= this: every VGG layer down to pool5 still has a pixel there
 COARSEST_SHORT_SIDE = 32

@@ -22,6 +22,7 @@ bfloat16: `coarse_precision="float32"` runs float32 everywhere on every machine 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -32,10 +33,11 @@ FLOAT32 = "float32"
 DTYPES = {FLOAT32: None, BFLOAT16: torch.bfloat16}
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_native_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 natively: AMX tiles or AVX-512 BF16 (Linux's CPU flags; else
     PyTorch's AMX probe). torch.ops.mkldnn._is_mkldnn_bf16_supported() is not the test: it is true on any
-    AVX-512 CPU, where oneDNN emulates bfloat16."""
+    AVX-512 CPU, where oneDNN emulates bfloat16. Read once per process (every run, every video frame asks)."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:

@@ -110,5 +110,7 @@ def test_the_cpu_probe_reads_the_cpus_flags(monkeypatch, tmp_path):
         monkeypatch.setattr(builtins, "open",
                             lambda path, *a, fake=fake, **k: real_open(fake if path == "/proc/cpuinfo" else path,
                                                                       *a, **k))
+        precision.cpu_has_native_bfloat16.cache_clear()        # read once per process: read again
         assert precision.cpu_has_native_bfloat16() is native
+    precision.cpu_has_native_bfloat16.cache_clear()
 
