@@ -1,7 +1,12 @@
-"""ComfyUI entry point of the neural style transfer pack (the engine is nst_core/, the nodes nodes/)."""
+"""ComfyUI entry point of the neural style transfer pack (the engine is nst_core/, the nodes nodes/).
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+ComfyUI registers the nodes through the V3 `comfy_entrypoint`; a module that also exported V1
+NODE_CLASS_MAPPINGS would switch that path off.
+"""
 
-WEB_DIRECTORY = None
+from .nodes import comfy_entrypoint
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+# the editor extension that shows a node's report on the node (nodes/web/nst_report.js)
+WEB_DIRECTORY = "./nodes/web"
+
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

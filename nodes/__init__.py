@@ -1,7 +1,9 @@
 """ComfyUI nodes over nst_core, and (in headless/) the runner that runs saved workflows without ComfyUI.
 
-Only our NST nodes are exported here; the runner's stand-ins for ComfyUI's core nodes
-(LoadImage, SaveImage, ...) live in headless/core_nodes.py and never reach ComfyUI.
+Each node is defined once (nodes/base.py NSTNode.spec + execute). ComfyUI gets them as V3 nodes through
+`comfy_entrypoint` (comfy_v3.py, imported only inside ComfyUI); the headless runner reads NODES.
+Only our NST nodes are listed here; the runner's stand-ins for ComfyUI's core nodes (LoadImage,
+SaveImage, ...) live in headless/core_nodes.py and never reach ComfyUI.
 """
 
 from ._bootstrap import ensure_engine
@@ -10,10 +12,22 @@ ensure_engine()
 
 from . import explore_nodes, mask_nodes, nst_nodes, video_nodes
 
-# every node module's classes, in the order the add-node menu lists them
-_MODULES = (nst_nodes, video_nodes, mask_nodes, explore_nodes)
-NODE_CLASS_MAPPINGS = {name: cls for module in _MODULES for name, cls in module.NODE_CLASS_MAPPINGS.items()}
-NODE_DISPLAY_NAME_MAPPINGS = {name: label for module in _MODULES
-                              for name, label in module.NODE_DISPLAY_NAME_MAPPINGS.items()}
+# in the order the add-node menu lists them
+NODES = nst_nodes.NODES + video_nodes.NODES + mask_nodes.NODES + explore_nodes.NODES
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+
+def own_process() -> None:
+    """Called by nst-run, which owns its process (never inside ComfyUI): the engine's process tuning."""
+    from nst_core.memory import tune_process_allocator
+
+    tune_process_allocator()
+
+
+def comfy_entrypoint():
+    """ComfyUI's V3 entry point: the ComfyExtension listing every node as an io.ComfyNode."""
+    from .comfy_v3 import extension
+
+    return extension(NODES)
+
+
+__all__ = ["NODES", "comfy_entrypoint", "own_process"]

@@ -12,6 +12,8 @@ import torch
 import nst_core
 from nst_core.settings import MAX_WEIGHT, OPTIONS, Option, OptionError
 
+from .headless.node_spec import Input, NodeSpec, Output
+
 CATEGORY = "style_transfer"
 WEIGHT_HELP = "Type a number; exponents are fine: 1e4, 5e-4, 0.5. Must be >= 0."
 AUTO = "auto"
@@ -22,6 +24,11 @@ PREVIEW_EVERY = Option("preview_every", 5, int, "Show the current image in the n
 LEARNING_RATE = Option("learning_rate", 0.0, float, "0 = the optimizer's default ("
                        + ", ".join(f"{k} {v:g}" for k, v in nst_core.DEFAULT_LR.items()) + ").",
                        min=0.0, max=100.0)
+
+
+def outputs(types: tuple, names: tuple, tooltips: tuple) -> tuple[Output, ...]:
+    """A node's outputs from its parallel (types, names, tooltips)."""
+    return tuple(Output(name, kind, tip) for kind, name, tip in zip(types, names, tooltips, strict=True))
 
 
 class NodeInputError(ValueError):
@@ -58,16 +65,43 @@ def _sentence(text: str) -> str:
 
 
 class NSTNode:
-    """Base of every node: the error format, the engine-error mapping and input helpers."""
+    """Base of every node: its one definition (`spec`, read by ComfyUI's V3 adapter in comfy_v3.py and by
+    the headless runner), the error format, the engine-error mapping and input helpers.
+
+    A node sets NODE_ID (permanent: saved workflows store it), DISPLAY_NAME, SUMMARY (the tooltip), MENU
+    (the add-node category), OUTPUTS, `inputs()` ({"required": {...}, "optional": {...}} of widget tuples,
+    in widget order: FROZEN, new inputs go at the end) and the classmethod `execute`; optionally
+    `validate_inputs` and `fingerprint_inputs` (the V3 hooks). Names differ from V3's class properties
+    (CATEGORY, DESCRIPTION, ...) because ComfyUI's V3 class inherits this one.
+    """
 
     NODE_ID = ""
-    CATEGORY = CATEGORY
+    DISPLAY_NAME = ""
+    SUMMARY = ""
+    MENU = CATEGORY
+    OUTPUTS: tuple[Output, ...] = ()
+    IS_EXPERIMENTAL = False
+    # Python modules the node needs beyond the pack's requirements: {module: what to install}
+    REQUIRES: dict[str, str] = {}
     # this node's input -> the engine option it carries, where the names differ ("weight" -> "style_weight")
     OPTION_INPUTS: dict[str, str] = {}
     # the node-only widgets (Options defined in nodes/, not the engine's) this node has
     NODE_WIDGETS: tuple[Option, ...] = ()
     # where an engine error of each kind points when the node has no better input for it
     ERROR_INPUTS = {"weights": "vgg", "layers": "layers", "image": "image"}
+
+    @classmethod
+    def inputs(cls) -> dict:
+        return {"required": {}}
+
+    @classmethod
+    def spec(cls) -> NodeSpec:
+        widgets = cls.inputs()
+        inputs = [Input(name, kind, dict(options[0]) if options else {}, optional=(group == "optional"))
+                  for group in ("required", "optional")
+                  for name, (kind, *options) in (widgets.get(group) or {}).items()]
+        return NodeSpec(cls.NODE_ID, cls.DISPLAY_NAME, cls.MENU, cls.SUMMARY, tuple(inputs), tuple(cls.OUTPUTS),
+                        experimental=cls.IS_EXPERIMENTAL, requires=dict(cls.REQUIRES))
 
     @classmethod
     def label(cls) -> str:
@@ -115,7 +149,7 @@ class NSTNode:
 
     @classmethod
     def validation_message(cls, fn) -> bool | str:
-        """Run checks for VALIDATE_INPUTS: True, or the error text (shown by ComfyUI at queue time)."""
+        """Run checks for validate_inputs: True, or the error text (shown by ComfyUI at queue time)."""
         try:
             cls.call_engine(fn)
         except NodeInputError as exc:

@@ -12,7 +12,7 @@ from nst_core.explore.overlay import field_overlay
 from nst_core.explore.patches import top_patches
 
 from . import host
-from .base import CATEGORY, NSTNode, widget
+from .base import CATEGORY, NSTNode, outputs, widget
 
 PREVIEW_EVERY = 5
 
@@ -22,7 +22,8 @@ def _vgg_input():
 
 
 class _ExploreNode(NSTNode):
-    CATEGORY = CATEGORY + "/explore"
+    MENU = CATEGORY + "/explore"
+    IS_EXPERIMENTAL = True          # research views of the network: their outputs may still change
     # layer names are checked before the engine runs: its LayerErrors are then about channel numbers
     ERROR_INPUTS = {"weights": "vgg", "layers": "channels", "image": "image"}
 
@@ -41,28 +42,29 @@ class _ExploreNode(NSTNode):
 class NST_FeatureMaps(_ExploreNode):
     NODE_WIDGETS = (opt.LAYER, opt.CHANNELS, opt.TOP)
     NODE_ID = "NST_FeatureMaps"
-    DESCRIPTION = ("The activation maps of one layer for an image, as a grid: each map normalized on its own "
-                   "and labelled with its channel index. Without channels named, the ones with the most "
-                   "energy for this image.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("maps", "channels")
-    OUTPUT_TOOLTIPS = ("The activation maps as a labelled grid (each map normalized on its own).",
-                       "The channels shown and their energy, as text.")
-    FUNCTION = "run"
+    DISPLAY_NAME = "NST Feature Maps"
+    SUMMARY = ("The activation maps of one layer for an image, as a grid: each map normalized on its own "
+               "and labelled with its channel index. Without channels named, the ones with the most "
+               "energy for this image.")
+    OUTPUTS = outputs(types=("IMAGE", "STRING"),
+                      names=("maps", "channels"),
+                      tooltips=("The activation maps as a labelled grid (each map normalized on its own).",
+                                "The channels shown and their energy, as text."))
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {"required": {"vgg": _vgg_input(), "image": ("IMAGE", {"tooltip": "One image."}),
                              "layer": widget(opt.LAYER), "channels": widget(opt.CHANNELS),
                              "top": widget(opt.TOP)}}
 
-    def run(self, vgg, image, layer=opt.LAYER.default, channels=opt.CHANNELS.default, top=opt.TOP.default):
-        vgg = self.check_vgg(vgg)
-        image = self.single_image("image", image)
-        (layer,) = self.layers("layer", layer, vgg)
-        chosen = self.channel_list("channels", channels)
-        top = self.check(opt.TOP, top)
-        result = self.call_engine(feature_maps, vgg, image, layer, chosen, top)
+    @classmethod
+    def execute(cls, vgg, image, layer=opt.LAYER.default, channels=opt.CHANNELS.default, top=opt.TOP.default):
+        vgg = cls.check_vgg(vgg)
+        image = cls.single_image("image", image)
+        (layer,) = cls.layers("layer", layer, vgg)
+        chosen = cls.channel_list("channels", channels)
+        top = cls.check(opt.TOP, top)
+        result = cls.call_engine(feature_maps, vgg, image, layer, chosen, top)
         h, w = result.features.shape[-2:]
         text = (f"{layer}: {result.features.shape[0]} channels of {w}x{h}; shown: "
                 + ", ".join(map(str, result.channels)))
@@ -72,29 +74,30 @@ class NST_FeatureMaps(_ExploreNode):
 class NST_VisualizeChannel(_ExploreNode):
     NODE_WIDGETS = (opt.LAYER, opt.VIS_CHANNELS, opt.SIZE, opt.STEPS, opt.SEED)
     NODE_ID = "NST_VisualizeChannel"
-    DESCRIPTION = ("The image a channel responds to most (activation maximization with a decorrelated "
-                   "colour and frequency parameterization, jitter and TV, as in Olah et al. 2017). One image "
-                   "per channel, optimized together.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("images", "activations")
-    OUTPUT_TOOLTIPS = ("One image per channel: what drives it most.",
-                       "Each channel's mean activation on its image, as text.")
-    FUNCTION = "run"
+    DISPLAY_NAME = "NST Visualize Channel"
+    SUMMARY = ("The image a channel responds to most (activation maximization with a decorrelated "
+               "colour and frequency parameterization, jitter and TV, as in Olah et al. 2017). One image "
+               "per channel, optimized together.")
+    OUTPUTS = outputs(types=("IMAGE", "STRING"),
+                      names=("images", "activations"),
+                      tooltips=("One image per channel: what drives it most.",
+                                "Each channel's mean activation on its image, as text."))
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {"required": {"vgg": _vgg_input(), "layer": widget(opt.LAYER),
                              "channels": widget(opt.VIS_CHANNELS), "size": widget(opt.SIZE),
                              "steps": widget(opt.STEPS), "seed": widget(opt.SEED)}}
 
-    def run(self, vgg, layer=opt.LAYER.default, channels=opt.VIS_CHANNELS.default, size=opt.SIZE.default,
-            steps=opt.STEPS.default, seed=opt.SEED.default):
-        vgg = self.check_vgg(vgg)
-        (layer,) = self.layers("layer", layer, vgg)
-        chosen = self.channel_list("channels", channels)
+    @classmethod
+    def execute(cls, vgg, layer=opt.LAYER.default, channels=opt.VIS_CHANNELS.default, size=opt.SIZE.default,
+                steps=opt.STEPS.default, seed=opt.SEED.default):
+        vgg = cls.check_vgg(vgg)
+        (layer,) = cls.layers("layer", layer, vgg)
+        chosen = cls.channel_list("channels", channels)
         if chosen is None:
-            raise self.error("channels", "name at least one channel, e.g. 0 or 0, 12, 40")
-        size, steps, seed = self.check(opt.SIZE, size), self.check(opt.STEPS, steps), self.check(opt.SEED, seed)
+            raise cls.error("channels", "name at least one channel, e.g. 0 or 0, 12, 40")
+        size, steps, seed = cls.check(opt.SIZE, size), cls.check(opt.STEPS, steps), cls.check(opt.SEED, seed)
         bar = host.ProgressBar(steps)
 
         def callback(progress):
@@ -104,8 +107,8 @@ class NST_VisualizeChannel(_ExploreNode):
                 preview = nst_core.to_pil(progress.image)
             bar.update(progress.step, progress.total, preview)
 
-        result = self.call_engine(visualize_channel, vgg, layer, chosen, size=size, steps=steps, seed=seed,
-                                  callback=callback)
+        result = cls.call_engine(visualize_channel, vgg, layer, chosen, size=size, steps=steps, seed=seed,
+                                 callback=callback)
         text = "\n".join(f"{name} channel {c}: mean activation {a:.3g}"
                          for name, c, a in zip(result.layers, result.channels, result.activations))
         return (result.images, text)
@@ -114,37 +117,38 @@ class NST_VisualizeChannel(_ExploreNode):
 class NST_TopPatches(_ExploreNode):
     NODE_WIDGETS = (opt.LAYER, opt.CHANNEL, opt.K, opt.OVERLAP, opt.GRADIENTS, opt.MAX_SIDE)
     NODE_ID = "NST_TopPatches"
-    DESCRIPTION = ("Over a batch of images, the patches that drive one channel most (Zeiler & Fergus 2014), "
-                   "cropped at the layer's receptive field; optionally the gradient of each activation "
-                   "projected back to its patch (gray = 0).")
-    RETURN_TYPES = ("IMAGE", "IMAGE", "IMAGE", "STRING")
-    RETURN_NAMES = ("patches", "gradients", "boxes", "report")
-    OUTPUT_TOOLTIPS = ("The top patches as a grid, strongest first.", "The gradient of the activation on each "
-                       "patch (what in the patch drives it).", "The images with the patches' boxes drawn.",
-                       "Values, images and boxes as text.")
-    FUNCTION = "run"
+    DISPLAY_NAME = "NST Top Patches"
+    SUMMARY = ("Over a batch of images, the patches that drive one channel most (Zeiler & Fergus 2014), "
+               "cropped at the layer's receptive field; optionally the gradient of each activation "
+               "projected back to its patch (gray = 0).")
+    OUTPUTS = outputs(types=("IMAGE", "IMAGE", "IMAGE", "STRING"),
+                      names=("patches", "gradients", "boxes", "report"),
+                      tooltips=("The top patches as a grid, strongest first.", "The gradient of the activation on each "
+                                "patch (what in the patch drives it).", "The images with the patches' boxes drawn.",
+                                "Values, images and boxes as text."))
     ERROR_INPUTS = {"weights": "vgg", "layers": "channel", "image": "images"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {"required": {"vgg": _vgg_input(), "images": ("IMAGE", {"tooltip": "A batch of images."}),
                              "layer": widget(opt.LAYER), "channel": widget(opt.CHANNEL), "k": widget(opt.K),
                              "overlap": widget(opt.OVERLAP, step=0.05), "gradients": widget(opt.GRADIENTS),
                              "max_side": widget(opt.MAX_SIDE)}}
 
-    def run(self, vgg, images, layer=opt.LAYER.default, channel=opt.CHANNEL.default, k=opt.K.default,
-            overlap=opt.OVERLAP.default, gradients=opt.GRADIENTS.default, max_side=opt.MAX_SIDE.default):
+    @classmethod
+    def execute(cls, vgg, images, layer=opt.LAYER.default, channel=opt.CHANNEL.default, k=opt.K.default,
+                overlap=opt.OVERLAP.default, gradients=opt.GRADIENTS.default, max_side=opt.MAX_SIDE.default):
         from nst_core.explore.render import draw_boxes
         import torch
 
-        vgg = self.check_vgg(vgg)
-        batch = self.image_batch("images", images)
-        (layer,) = self.layers("layer", layer, vgg)
-        channel, k = self.check(opt.CHANNEL, channel), self.check(opt.K, k)
-        overlap, gradients = self.check(opt.OVERLAP, overlap), self.check(opt.GRADIENTS, gradients)
-        max_side = self.check(opt.MAX_SIDE, max_side)
-        result = self.call_engine(top_patches, vgg, batch, layer, channel, k=k, overlap=overlap,
-                                  gradients=gradients, max_side=max_side)
+        vgg = cls.check_vgg(vgg)
+        batch = cls.image_batch("images", images)
+        (layer,) = cls.layers("layer", layer, vgg)
+        channel, k = cls.check(opt.CHANNEL, channel), cls.check(opt.K, k)
+        overlap, gradients = cls.check(opt.OVERLAP, overlap), cls.check(opt.GRADIENTS, gradients)
+        max_side = cls.check(opt.MAX_SIDE, max_side)
+        result = cls.call_engine(top_patches, vgg, batch, layer, channel, k=k, overlap=overlap,
+                                 gradients=gradients, max_side=max_side)
         marked = []
         for index, image in enumerate(result.images):
             own = [(b[1:], rank) for rank, b in enumerate(result.boxes, start=1) if b[0] == index]
@@ -162,34 +166,28 @@ class NST_TopPatches(_ExploreNode):
 class NST_ReceptiveField(_ExploreNode):
     NODE_WIDGETS = (opt.LAYER, opt.ARCH, opt.POSITION)
     NODE_ID = "NST_ReceptiveField"
-    DESCRIPTION = ("What one unit of a layer sees: its receptive field drawn on the image (red), its "
-                   "neighbour one stride away (blue), the unit centres (yellow), and the size, stride and "
-                   "offset as text, computed from the architecture.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("overlay", "field")
-    OUTPUT_TOOLTIPS = ("The image with a unit's receptive field drawn.", "Size, stride and offset as text.")
-    FUNCTION = "run"
+    DISPLAY_NAME = "NST Receptive Field"
+    SUMMARY = ("What one unit of a layer sees: its receptive field drawn on the image (red), its "
+               "neighbour one stride away (blue), the unit centres (yellow), and the size, stride and "
+               "offset as text, computed from the architecture.")
+    OUTPUTS = outputs(types=("IMAGE", "STRING"),
+                      names=("overlay", "field"),
+                      tooltips=("The image with a unit's receptive field drawn.", "Size, stride and offset as text."))
     ERROR_INPUTS = {"weights": "vgg", "layers": "layer", "image": "image"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {"required": {"image": ("IMAGE", {"tooltip": "The image to draw on."}),
                              "layer": widget(opt.LAYER), "architecture": widget(opt.ARCH),
                              "position": widget(opt.POSITION, step=0.05)}}
 
-    def run(self, image, layer=opt.LAYER.default, architecture=opt.ARCH.default, position=opt.POSITION.default):
-        batch = self.image_batch("image", image)
-        architecture = self.check(opt.ARCH, architecture)
-        position = self.check(opt.POSITION, position)
-        overlay, text = self.call_engine(field_overlay, batch, str(layer).strip(), architecture, position)
+    @classmethod
+    def execute(cls, image, layer=opt.LAYER.default, architecture=opt.ARCH.default, position=opt.POSITION.default):
+        batch = cls.image_batch("image", image)
+        architecture = cls.check(opt.ARCH, architecture)
+        position = cls.check(opt.POSITION, position)
+        overlay, text = cls.call_engine(field_overlay, batch, str(layer).strip(), architecture, position)
         return (overlay, text)
 
 
-_NODES = (NST_FeatureMaps, NST_VisualizeChannel, NST_TopPatches, NST_ReceptiveField)
-NODE_CLASS_MAPPINGS = {cls.NODE_ID: cls for cls in _NODES}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "NST_FeatureMaps": "NST Feature Maps",
-    "NST_VisualizeChannel": "NST Visualize Channel",
-    "NST_TopPatches": "NST Top Patches",
-    "NST_ReceptiveField": "NST Receptive Field",
-}
+NODES = (NST_FeatureMaps, NST_VisualizeChannel, NST_TopPatches, NST_ReceptiveField)

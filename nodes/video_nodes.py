@@ -12,13 +12,14 @@ import time
 
 import nst_core
 from nst_core.settings import DEFAULTS
-from nst_core.video import CHUNK_FRAMES, TEMPORAL_WEIGHT, available, pan_clip, warped_differences
+from nst_core.video import CHUNK_FRAMES, INSTALL_HINT, TEMPORAL_WEIGHT, available, pan_clip, warped_differences
 from nst_core.video.chunks import border_pairs
 from nst_core.video.options import FRAME_COUNT, PAN_X, PAN_Y, ZOOM
 
 from . import host
-from .base import LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, widget
-from .nst_nodes import step_reporter
+from .base import LEARNING_RATE, PREVIEW_EVERY, NSTNode, engine_widget, outputs, widget
+from .headless.node_spec import NodeResult
+from .nst_nodes import shown, step_reporter
 
 
 def engine_widget_of(option, **extra) -> tuple:
@@ -28,25 +29,26 @@ def engine_widget_of(option, **extra) -> tuple:
 
 class NST_StylizeFrames(NSTNode):
     NODE_ID = "NST_StylizeFrames"
-    DESCRIPTION = ("Stylizes the frames of a clip (an IMAGE batch, e.g. from a video loader) with temporal "
-                   "consistency (Ruder et al. 2016): each frame starts from the previous result moved along "
-                   "the optical flow of the frames, and a temporal loss keeps it there wherever the flow is "
-                   "reliable, so the style does not flicker. temporal_weight 0 = every frame on its own. "
-                   "Frames run at their own size: resize them first (NST Resize). chunk_frames cuts a long "
-                   "clip into chunks (for parallel runs outside ComfyUI), aligned where they meet.")
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("frames", "report")
-    OUTPUT_TOOLTIPS = ("The stylized frames, an IMAGE batch in the input's order.",
-                       "Settings, each frame's final losses and share of pixels held by the flow, and the "
-                       "flicker: the mean difference between each frame and the previous one moved along "
-                       "the flow.")
-    FUNCTION = "stylize"
+    DISPLAY_NAME = "NST Stylize Frames"
+    SUMMARY = ("Stylizes the frames of a clip (an IMAGE batch, e.g. from a video loader) with temporal "
+               "consistency (Ruder et al. 2016): each frame starts from the previous result moved along "
+               "the optical flow of the frames, and a temporal loss keeps it there wherever the flow is "
+               "reliable, so the style does not flicker. temporal_weight 0 = every frame on its own. "
+               "Frames run at their own size: resize them first (NST Resize). chunk_frames cuts a long "
+               "clip into chunks (for parallel runs outside ComfyUI), aligned where they meet.")
+    OUTPUTS = outputs(types=("IMAGE", "STRING"),
+                      names=("frames", "report"),
+                      tooltips=("The stylized frames, an IMAGE batch in the input's order.",
+                                "Settings, each frame's final losses and share of pixels held by the flow, and the "
+                                "flicker: the mean difference between each frame and the previous one moved along "
+                                "the flow."))
     OPTION_INPUTS = {"learning_rate": "lr"}
     NODE_WIDGETS = (LEARNING_RATE, PREVIEW_EVERY)        # temporal_weight is the engine's (nst_core.video)
     ERROR_INPUTS = {**NSTNode.ERROR_INPUTS, "image": "frames", "layers": "style"}
+    REQUIRES = {"cv2": INSTALL_HINT}    # the optical flow of temporal consistency (OpenCV)
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "vgg": ("NST_VGG", {"tooltip": "From NST Load VGG (the same network as the style target)."}),
@@ -80,7 +82,7 @@ class NST_StylizeFrames(NSTNode):
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, temporal_weight=None, content_weight=None, tv_weight=None):
+    def validate_inputs(cls, temporal_weight=None, content_weight=None, tv_weight=None):
         def check():
             if temporal_weight is not None:
                 TEMPORAL_WEIGHT.check(temporal_weight)
@@ -90,29 +92,30 @@ class NST_StylizeFrames(NSTNode):
                 nst_core.OPTIONS["tv_weight"].check(tv_weight)
         return cls.validation_message(check)
 
-    def stylize(self, vgg, frames, style, temporal_weight=f"{TEMPORAL_WEIGHT.default:g}", steps=DEFAULTS["steps"],
+    @classmethod
+    def execute(cls, vgg, frames, style, temporal_weight=f"{TEMPORAL_WEIGHT.default:g}", steps=DEFAULTS["steps"],
                 init=DEFAULTS["init"], optimizer=DEFAULTS["optimizer"], learning_rate=LEARNING_RATE.default,
                 content_weight=f"{DEFAULTS['content_weight']:g}", tv_weight=f"{DEFAULTS['tv_weight']:g}",
                 seed=DEFAULTS["seed"], preview_every=PREVIEW_EVERY.default, init_image=None,
                 chunk_frames=CHUNK_FRAMES.default):
-        vgg = self.check_vgg(vgg)
-        clip = self.image_batch("frames", frames)
-        style = self.check_target(style, "style", nst_core.StyleTarget)
+        vgg = cls.check_vgg(vgg)
+        clip = cls.image_batch("frames", frames)
+        style = cls.check_target(style, "style", nst_core.StyleTarget)
         if style is None:
-            raise self.error("style", "no style target connected")
-        init_batch = self.single_image("init_image", init_image) if init == "image" and init_image is not None \
+            raise cls.error("style", "no style target connected")
+        init_batch = cls.single_image("init_image", init_image) if init == "image" and init_image is not None \
             else None
-        lr = self.check(LEARNING_RATE, learning_rate) or None
+        lr = cls.check(LEARNING_RATE, learning_rate) or None
         t0 = time.perf_counter()
-        result = self.call_engine(nst_core.stylize_frames, clip, style, vgg=vgg, temporal_weight=temporal_weight,
-                                  steps=steps, init=init, init_image=init_batch, optimizer=optimizer, lr=lr,
-                                  content_weight=content_weight, tv_weight=tv_weight, seed=seed, max_size=None,
-                                  chunk_frames=chunk_frames,
-                                  callback=step_reporter(self.check(PREVIEW_EVERY, preview_every)))
+        result = cls.call_engine(nst_core.stylize_frames, clip, style, vgg=vgg, temporal_weight=temporal_weight,
+                                 steps=steps, init=init, init_image=init_batch, optimizer=optimizer, lr=lr,
+                                 content_weight=content_weight, tv_weight=tv_weight, seed=seed, max_size=None,
+                                 chunk_frames=chunk_frames,
+                                  callback=step_reporter(cls.check(PREVIEW_EVERY, preview_every)))
         seconds = time.perf_counter() - t0
         host.soft_empty_cache()
-        return (result.image, self._report(result, clip, vgg, style, temporal_weight, steps, init, optimizer, seed,
-                                           seconds))
+        report = cls._report(result, clip, vgg, style, temporal_weight, steps, init, optimizer, seed, seconds)
+        return NodeResult(result.image, report, ui=shown(report))
 
     @staticmethod
     def _report(result, clip, vgg, style, temporal_weight, steps, init, optimizer, seed, seconds) -> str:
@@ -150,18 +153,18 @@ class NST_StylizeFrames(NSTNode):
 
 class NST_PanClip(NSTNode):
     NODE_ID = "NST_PanClip"
-    CATEGORY = NSTNode.CATEGORY + "/image"
-    DESCRIPTION = ("Makes a short clip from one photo: a camera panning (and zooming) across it, as an IMAGE "
-                   "batch. The motion is known, so it is a clean test of NST Stylize Frames without a video "
-                   "loader. Frames are the largest that fit the whole path.")
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The frames [T,H,W,3], in order.",)
-    FUNCTION = "make"
+    DISPLAY_NAME = "NST Pan Clip (test clip from a photo)"
+    MENU = NSTNode.MENU + "/image"
+    SUMMARY = ("Makes a short clip from one photo: a camera panning (and zooming) across it, as an IMAGE "
+               "batch. The motion is known, so it is a clean test of NST Stylize Frames without a video "
+               "loader. Frames are the largest that fit the whole path.")
+    OUTPUTS = outputs(types=("IMAGE",),
+                      names=("frames",),
+                      tooltips=("The frames [T,H,W,3], in order.",))
     ERROR_INPUTS = {**NSTNode.ERROR_INPUTS, "image": "image"}
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def inputs(cls):
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The photo to pan across (one image; resize it first)."}),
@@ -172,12 +175,11 @@ class NST_PanClip(NSTNode):
             }
         }
 
-    def make(self, image, frame_count=FRAME_COUNT.default, pan_x=PAN_X.default, pan_y=PAN_Y.default,
-             zoom=ZOOM.default):
-        photo = self.single_image("image", image)
-        return (self.call_engine(pan_clip, photo, frame_count, pan_x, pan_y, zoom),)
+    @classmethod
+    def execute(cls, image, frame_count=FRAME_COUNT.default, pan_x=PAN_X.default, pan_y=PAN_Y.default,
+                zoom=ZOOM.default):
+        photo = cls.single_image("image", image)
+        return (cls.call_engine(pan_clip, photo, frame_count, pan_x, pan_y, zoom),)
 
 
-NODE_CLASS_MAPPINGS = {"NST_StylizeFrames": NST_StylizeFrames, "NST_PanClip": NST_PanClip}
-NODE_DISPLAY_NAME_MAPPINGS = {"NST_StylizeFrames": "NST Stylize Frames",
-                              "NST_PanClip": "NST Pan Clip (test clip from a photo)"}
+NODES = (NST_StylizeFrames, NST_PanClip)

@@ -1,29 +1,29 @@
 """The engine's high-level calls: style transfer and the paper's reconstructions (Figure 1).
 
-Data flows one way: images -> targets -> run plan -> loop -> Result. `optimize` is the one path every
-call takes: it checks the options, makes the plan, builds one objective per level and runs the loop.
+Data flows one way: options + images -> targets -> run plan -> loop -> Result. `optimize` is the one path
+every transfer takes: its options (nst_core.options.RunOptions) are checked once, nst_core.plan.decide
+makes the whole plan, one objective per level is built from it, and the loop executes it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import torch
 
-from . import color, memory
+from . import color
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
 from .coarse_view import CoarseView
 from .loop import Result, TileProgress, initial_image, run, target_reporter
-from .photo_distance import style_scales as photo_style_scales
 from .objective import Objective
 from .layers import min_input_size
-from .plan import Level, RunPlan, fit_memory, make_plan, plan_run, with_precision, with_views
-from .tiling import TILEABLE_STATISTICS
+from .options import NAMES as OPTION_NAMES, RunOptions
+from .plan import Level, RunPlan, decide, make_plan, plan_run
 from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
-                       HIGH_RES_POOLING_SIDE, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, check,
-                       resolve_weighting)
+                       HIGH_RES_POOLING_SIDE, OPTIONS, OptionError)
 from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 from .tiled_features import reporting_tiles
@@ -34,130 +34,81 @@ from .tiled_features import reporting_tiles
 # full-range noise and 30-44 dB from low-amplitude noise.
 RECONSTRUCTION_NOISE = 0.1
 # Texture synthesis starts from seeded noise with the painting's power spectrum (TEXTURE_START "spectrum",
-# nst_core.spectral_noise; "white": the paper's full-range white noise) and runs every step at full size
-# (TEXTURE_COARSE_SHARE: the share of steps spent at half the size first). White noise leaves its grain.
-# Share of luminance power above half the Nyquist frequency / the painting's at the same size, ladder
-# conv1_1 .. +conv5_1 (`python -m nst_core.bench.texture`), 128 px, 100 steps, weighting normalized,
-# full-spectrum start: The Starry Night 1.09/1.15/1.16/1.19/1.24x, The Scream 1.09/1.04/1.20/1.36/1.56x.
-# From white noise with the coarse half (an earlier default) Starry Night 1.53/1.41/1.85/1.94/2.66x, at
-# full size alone 3.5-8.8x; Wasserstein-2 and sliced W from white noise were no cleaner (64 px: 1.70/1.57x,
-# 2.85/2.06x worst rung).
-# The scale of the structures (autocorrelation radius, nst_core.texture_metrics) is the power spectrum
-# seen another way (Wiener-Khinchin): from the full spectrum every rung has the painting's, flat with
-# depth (Starry Night 9.5-10.4 px). So the start keeps the painting's spectrum only at periods up to
-# TEXTURE_MAX_PERIOD px and spreads the power of longer periods evenly over their frequencies (same
-# variance, same grain share: nst_core.spectral_noise.spread_long_range); 16 px is above what conv1_1 and
-# conv2_1 see (3 and 10 px). From that start alone the deep rungs added fine strokes and the radius fell
-# (Starry Night 7.3 -> 7.5 px peaking at 8.7; The Scream 5.7 -> 4.2 px, grain up to 2.3x). TEXTURE_CHAIN
-# starts each cumulative rung from the previous rung's texture, which already matches all but the new
-# layer: the new layer adds larger structures to it. Measured at 128 px, 200 steps (the defaults), radius
-# per rung: Starry Night 6.0/8.6/9.0/9.3/9.4 px, The Scream 5.9/8.8/11.1/12.2/12.6, Shipwreck
-# 5.8/8.6/9.5/10.0/10.4 (non-decreasing), Composition VII 4.1/4.7/4.8/4.9/4.7 (its own radius is 5.2 px:
-# the last rung dips 4 %; at 192 px 4.6/5.9/6.1/6.2/6.2, its own 7.1); grain 0.98-1.36x the painting's.
-# At 100 steps Starry Night's last rung dipped 1 % (8.5 -> 8.4). Below ~100 px the deepest layers see the
-# whole image and add grain only: at 64 px the radius is flat (Starry Night 5.3/5.5/5.4/5.2/5.1 px, 30 steps).
+# nst_core.spectral_noise; "white": the paper's white noise, which leaves its grain), keeping the spectrum
+# only at periods up to TEXTURE_MAX_PERIOD px (longer periods spread evenly: no imposed layout), runs every
+# step at full size (TEXTURE_COARSE_SHARE) and starts each cumulative rung from the previous rung's texture
+# (TEXTURE_CHAIN), so deeper rungs add larger structures. Grain and structure radius per rung:
+# `python -m nst_core.bench.texture` (figures in nst_core/bench/README.md).
 TEXTURE_START = "spectrum"
 TEXTURE_MAX_PERIOD = 16
 TEXTURE_CHAIN = True
 TEXTURE_NOISE = 1.0
 TEXTURE_COARSE_SHARE = 0.0
+# a `max_size` keyword not given: the options' value applies (None itself means "as it is")
+_AS_OPTIONS = object()
 
 
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
-             init: str = DEFAULTS["init"], init_image=None, optimizer: str = DEFAULTS["optimizer"],
-             steps: int = DEFAULTS["steps"], lr: float | None = None, tv_weight: float = DEFAULTS["tv_weight"],
-             seed: int = DEFAULTS["seed"], size=None, callback: Callable | None = None,
-             preserve_color: str = DEFAULTS["preserve_color"], coarse_to_fine: bool = False,
-             plan: RunPlan | None = None, pixel_terms=(), max_memory_gb: float = DEFAULTS["max_memory_gb"],
-             tile_size: int = DEFAULTS["tile_size"], weighting: str = DEFAULTS["weighting"],
-             high_res_pooling: str = DEFAULTS["high_res_pooling"],
-             look_size: int = DEFAULTS["look_size"], style_scales: Sequence[float] | None = None,
-             coarse_precision: str = DEFAULTS["coarse_precision"]) -> Result:
-    """Optimize an image against prebuilt targets; the output size defaults to the content's size.
+             options: RunOptions | None = None, init_image=None, size=None, callback: Callable | None = None,
+             plan: RunPlan | None = None, pixel_terms=(), style_scales: Sequence[float] | None = None,
+             **keywords) -> Result:
+    """Optimize an image against prebuilt targets with `options` (nst_core.options.RunOptions); keyword
+    options (steps=50, weighting="paper", ...) change those (or the defaults) and are checked the same way.
+    Without `options` a call runs one level unless coarse_to_fine=True (prebuilt targets: Gatys' plain run).
 
-    The run follows a plan (`nst_core.plan.plan_run(size, steps, coarse_to_fine)`, or `plan` as given):
-    its levels' steps add up to `steps`. With `coarse_to_fine` runs of at least 100 steps on images with a
-    long side of at least 256 px start at sizes halved down to a ~128 px long side (see nst_core.plan).
+    The run is decided once by nst_core.plan.decide (sizes and steps, views, precision, memory, weighting,
+    the relative unit), then executed by nst_core.loop.run. The output size defaults to the content's
+    size (`size` otherwise); `plan`: explicit levels (make_plan) instead of plan_run's.
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
-    `weighting`: "relative" (a style strength free of the size and of the pair), "normalized" (free of the
-    size) or "paper" (nst_core.objective.Objective); a relative or normalized style weight above
-    settings.MAX_STRENGTH is an older workflow's paper β and runs with "paper", with a warning
-    (settings.resolve_weighting).
-    `max_memory_gb` (0 = the device's free memory) and `tile_size` (0 = automatic): the plan computes a
-    level tile by tile (exactly) and keeps fewer L-BFGS pairs where it would not fit (plan.fit_memory).
-    `high_res_pooling`: "avg" runs the levels of settings.HIGH_RES_POOLING_SIDE px and more with average
-    pooling when `vgg` pools by max (the targets of those levels are read by that network too); "same"
-    keeps the network's pooling (settings.HIGH_RES_POOLINGS says why).
-    `look_size`: under "relative" and "normalized", levels larger than this also match the targets seen at
-    this size (nst_core.coarse_view: one look at every output size); 0 = off. "relative" measures the
-    photo's distance to the painting at this size, or at the output's size when smaller (256 px when off:
-    nst_core.photo_distance). `style_scales`: that unit (1/d per style target) measured already, e.g. on a
-    clip's first frame (nst_core.video), so that every frame gets one strength; "relative" only.
-    `coarse_precision`: the precision of the levels below the final one ("auto": bfloat16 on a CPU with
-    native bfloat16, else float32; nst_core.precision); the final level runs in float32.
+    `style_scales`: the relative weighting's unit (1/d per style target) measured already, e.g. on a clip's
+    first frame (nst_core.video), so that every frame gets one strength.
     """
-    opts = check(init=init, optimizer=optimizer, steps=steps, lr=lr, tv_weight=tv_weight, seed=seed,
-                 preserve_color=preserve_color, coarse_to_fine=bool(coarse_to_fine),
-                 max_memory_gb=max_memory_gb, tile_size=tile_size, high_res_pooling=high_res_pooling,
-                 look_size=look_size, coarse_precision=coarse_precision)
-    if plan is None:
-        if size is None:
-            if content is None:
-                raise OptionError("size", "give the output size when there is no content target")
-            size = content.size
-        plan = plan_run(size, opts["steps"], opts["coarse_to_fine"])
-    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
-    weighting, legacy = resolve_weighting(weighting, [s.weight for s in styles])
-    layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
-                                 *(name for s in styles for name in s.layers)]))
-    # the look held at one size: coarse views of the network's terms, under the size-free weightings only
-    plan = with_views(plan, opts["look_size"] if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
-    plan = with_precision(plan, opts["coarse_precision"], vgg.device)
-    if layers:
-        # memory decided once, before any target is computed: tiles and L-BFGS pairs per level
-        plan = fit_memory(plan, vgg, layers, max_memory_gb=opts["max_memory_gb"], tile_size=opts["tile_size"],
-                          optimizer=opts["optimizer"],
-                          tileable=all(s.statistic.name in TILEABLE_STATISTICS for s in styles))
-        if vgg.device.type == "cpu" and plan.is_tight(opts["optimizer"]):
-            memory.track_live_memory()         # before the targets: they are built at every level's size
-    if opts["init"] == "style" and style is None:
-        raise OptionError("init", "init 'style' needs a style target")
-    if opts["init"] == "content" and content is None:
-        raise OptionError("init", "init 'content' needs a content target")
-    content, style, to_output, notes = color.prepare(opts["preserve_color"], content, style)
-    notes[:0] = [legacy] if legacy else []
+    options = _run_options(options, keywords, coarse_to_fine=False)
+    content, style, to_output, plan = prepare(vgg, content, style, options, size=size, levels=plan,
+                                              style_scales=style_scales)
     final_area = plan.size[0] * plan.size[1]
-    # the pair's unit under "relative", once for every level (or given: a clip's, nst_core.video)
-    count = 0 if style is None else len(style) if isinstance(style, (list, tuple)) else 1
-    if style_scales is not None and (weighting != "relative" or len(style_scales) != count):
-        raise OptionError("style_scales", f"{len(style_scales)} scale(s) given for {count} style target(s) "
-                                          f"under weighting {weighting}: they are the relative weighting's, "
-                                          "one per style target")
-    scales = None if weighting != "relative" else tuple(style_scales) if style_scales is not None else \
-        photo_style_scales(vgg, content, style, plan.size, opts["look_size"])
+    # the measured unit goes to every objective, the coarse views' included (None: not "relative")
+    scales = plan.style_scales if plan.weighting == "relative" else None
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
         for level in plan.levels:
-            net = level_network(vgg, level, opts["high_res_pooling"])
-            objectives.append(Objective(net, _on(content, net), _on(style, net), opts["tv_weight"], level.size,
+            net = level_network(vgg, level, options.high_res_pooling)
+            objectives.append(Objective(net, _on(content, net), _on(style, net), options.tv_weight, level.size,
                                         content_weight=_level_content_weight(content, level, final_area,
-                                                                             weighting),
+                                                                             plan.weighting),
                                         pixel_terms=(*pixel_terms, *_views(vgg, content, style, level,
-                                                                           weighting, scales)),
-                                        seed=opts["seed"] + level.index, weighting=weighting,
+                                                                           plan.weighting, scales)),
+                                        seed=options.seed + level.index, weighting=plan.weighting,
                                         style_scales=scales, precision=level.precision))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
-    x0 = initial_image(opts["init"], plan.levels[0].size, content=content, style=first_style,
-                       init_image=init_image, seed=opts["seed"], device=vgg.device)
-    if to_output is not None and opts["init"] in ("style", "image", "noise"):
+    x0 = initial_image(options.init, plan.levels[0].size, content=content, style=first_style,
+                       init_image=init_image, seed=options.seed, device=vgg.device)
+    if to_output is not None and options.init in ("style", "image", "noise"):
         x0 = color.luminance_rgb(x0)
-    result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,
-                 next_level=_upsampler(content), to_output=to_output)
-    result.warnings[:0] = notes
-    result.style_scales = scales or ()
-    return result
+    return run(plan, objectives, x0, options, callback=callback, next_level=_upsampler(content),
+               to_output=to_output)
+
+
+def prepare(vgg, content, style, options: RunOptions, *, size=None, levels: RunPlan | None = None,
+            style_scales: Sequence[float] | None = None):
+    """(content, style, to_output, plan): the targets as the run optimizes them (colour preservation,
+    nst_core.color.prepare) and the run's whole plan for them (nst_core.plan.decide; its notes include
+    colour preservation's). A clip measures its unit with this on its first frame (nst_core.video)."""
+    content, style, to_output, colour_notes = color.prepare(options.preserve_color, content, style)
+    plan = decide(options, vgg, content, style, size=size, levels=levels, style_scales=style_scales)
+    return content, style, to_output, replace(plan, notes=plan.notes + tuple(colour_notes))
+
+
+def _run_options(options: RunOptions | None, keywords: dict, **defaults) -> RunOptions:
+    """`options` with the keyword options of a call; without `options`, `defaults` first (a call's own
+    defaults, e.g. optimize's one-level plan). An unknown keyword is a TypeError naming it."""
+    if "coarse_to_fine" in keywords:
+        keywords = {**keywords, "coarse_to_fine": bool(keywords["coarse_to_fine"])}
+    if options is None:
+        return RunOptions.of(None, **{**defaults, **keywords})
+    return RunOptions.of(options, **keywords)
 
 
 def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):
@@ -168,7 +119,7 @@ def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_
     return vgg
 
 
-def _views(vgg, content, style, level: Level, weighting: str, scales=()) -> tuple[CoarseView, ...]:
+def _views(vgg, content, style, level: Level, weighting: str, scales=None) -> tuple[CoarseView, ...]:
     """The level's coarse view (nst_core.coarse_view, `level.view`): the objective at the view's size, on
     `vgg` as a run of that size has it (a view is below HIGH_RES_POOLING_SIDE), with the pair's `scales`."""
     if level.view is None:
@@ -219,20 +170,25 @@ def item_seed(seed: int, index: int) -> int:
 
 
 def optimize_batch(vgg, contents: Sequence[ContentTarget], style: StyleTarget | None = None, *,
-                   seed: int = DEFAULTS["seed"], callback: Callable | None = None, **options) -> list[Result]:
+                   options: RunOptions | None = None, callback: Callable | None = None,
+                   **keywords) -> list[Result]:
     """`optimize` for each content target in turn (item i with `item_seed(seed, i)`), progress over the
     whole batch: the callback's step/total count every item's steps and `stage`/`stages` say which item.
+    Keyword options as `optimize`'s; other keywords (init_image, size, plan, pixel_terms) go to each run.
 
     One by one, not in one batched forward: L-BFGS shares its line search and curvature history across
     everything it optimizes, so a batched run would couple the items and give other images than single
     runs; one by one, each item is exactly its single run (and peak memory is one item's).
     """
-    seed = OPTIONS["seed"].check(seed)
+    chosen = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
+    rest = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
+    options = _run_options(options, chosen, coarse_to_fine=False)
     results: list[Result] = []
     total = None
     for index, content in enumerate(contents):
         place = _placed(callback, index, len(contents), lambda: total)
-        result = optimize(vgg, content, style, seed=item_seed(seed, index), callback=place, **options)
+        result = optimize(vgg, content, style, options=options.replace(seed=item_seed(options.seed, index)),
+                          callback=place, **rest)
         if total is None:
             total = result.plan.steps * len(contents)
         for entry in result.history:
@@ -263,39 +219,62 @@ def _placed(callback, index: int, count: int, total_of: Callable[[], int | None]
     return place
 
 
-def stylize(content_image, style_image, *, vgg=None, content_layers=DEFAULT_CONTENT_LAYERS,
-            style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=None,
-            content_weight: float = DEFAULTS["content_weight"], style_weight: float = DEFAULTS["style_weight"],
-            style_blend: Sequence[float] | None = None, style_scale: float = DEFAULTS["style_scale"],
-            max_size: int | None = DEFAULTS["max_size"], coarse_to_fine: bool = DEFAULTS["coarse_to_fine"],
-            style_loss: str = DEFAULTS["style_loss"], **options):
+def stylize(content_image, style_image, *, vgg=None, options: RunOptions | None = None,
+            content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS, style_layer_weights=None,
+            style_blend: Sequence[float] | None = None, style_masks=None, max_size: int | None = _AS_OPTIONS,
+            **keywords):
     """Gatys style transfer of `content_image` in the style of `style_image` (one image or a list).
 
-    `max_size` caps the output's long side (the content is resized down, never up); other keyword
-    options are those of `optimize` (init, init_image, optimizer, steps, lr, tv_weight, seed, callback,
-    preserve_color). `steps` is the number of optimizer steps in all; coarse-to-fine (default) shares
-    them out over smaller sizes first (nst_core.plan). `style_loss`: gram (the paper), wasserstein2 or
-    sliced_wasserstein (nst_core.statistics). `weighting` (an `optimize` option): "relative" (default)
-    makes `style_weight` a strength free of the size and the pair (default 5), "normalized" free of the size,
-    "paper" the raw β of Gatys et al.
+    `options` (nst_core.options.RunOptions) and keyword options (steps, style_weight, weighting,
+    style_loss, ...) as `optimize`'s; here coarse-to-fine is on by default (RunOptions'). Other keywords
+    (init_image, callback) go to `optimize`. `max_size` (options.max_size) caps the output's long side
+    (the content is shrunk, never enlarged; None: as it is). `style_loss`: gram (the paper), wasserstein2
+    or sliced_wasserstein (nst_core.statistics). `weighting`: "relative" (default) makes `style_weight` a
+    strength free of the size and the pair (default 5), "normalized" free of the size, "paper" the raw β.
+
+    Several style images are blended (`style_blend`), or with `style_masks` (one mask per style image,
+    [H,W] / [1,H,W] / [1,H,W,1], 0..1, where in the output that style applies) each paints its region
+    (Gatys et al. 2017), each with `style_weight`.
 
     Several contents: a [B,H,W,3] batch gives one Result whose image is [B,H,W,3] (history entries carry
     the item as "stage"); a list of images (any sizes) gives a list of Results. Item i uses
     `item_seed(seed, i)`; see `optimize_batch`.
     """
-    vgg = vgg or load_vgg()
-    styles = style_image if isinstance(style_image, (list, tuple)) else [style_image]
-    with reporting_tiles(target_reporter(getattr(options.get("callback"), "tile", None))):
-        style = StyleTarget(vgg, styles, style_layers, style_layer_weights, style_weight, style_blend,
-                            style_scale, style_loss=style_loss)
-        items = [fit(image, max_size) for image in _content_items(content_image)]
-        contents = [ContentTarget(vgg, image, content_layers, content_weight) for image in items]
+    chosen = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
+    rest = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
+    if max_size is not _AS_OPTIONS and max_size is not None:
+        chosen["max_size"] = max_size
+    options = _run_options(options, chosen)
+    side = None if max_size is None else options.max_size
+    vgg = vgg or load_vgg(arch=options.architecture, pooling=options.pooling, convention=options.convention,
+                          normalized=options.normalized)
+    images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
+    with reporting_tiles(target_reporter(getattr(rest.get("callback"), "tile", None))):
+        style = _style_targets(vgg, images, style_masks, style_layers, style_layer_weights, style_blend, options)
+        items = [fit(image, side) for image in _content_items(content_image)]
+        contents = [ContentTarget(vgg, image, content_layers, options.content_weight) for image in items]
     if not isinstance(content_image, (list, tuple)) and len(contents) == 1:
-        return optimize(vgg, contents[0], style, coarse_to_fine=coarse_to_fine, **options)
-    results = optimize_batch(vgg, contents, style, coarse_to_fine=coarse_to_fine, **options)
+        return optimize(vgg, contents[0], style, options=options, **rest)
+    results = optimize_batch(vgg, contents, style, options=options, **rest)
     if isinstance(content_image, (list, tuple)):
         return results
     return Result.batch(results)
+
+
+def _style_targets(vgg, images, masks, layers, layer_weights, blend, options: RunOptions):
+    """One StyleTarget blending the style images, or with `masks` one per image and region."""
+    if masks is None:
+        return StyleTarget(vgg, images, layers, layer_weights, options.style_weight, blend, options.style_scale,
+                           style_loss=options.style_loss)
+    masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+    if len(masks) != len(images):
+        raise OptionError("style_masks", f"{len(masks)} mask(s) given for {len(images)} style image(s): give one "
+                                         "mask per style image (where in the output that style applies)")
+    if blend is not None:
+        raise OptionError("style_blend", "style images with masks paint regions, they are not blended: leave "
+                                         "style_blend empty")
+    return [StyleTarget(vgg, image, layers, layer_weights, options.style_weight, None, options.style_scale,
+                        style_loss=options.style_loss, mask=mask) for image, mask in zip(images, masks)]
 
 
 def _content_items(content_image) -> list[torch.Tensor]:
@@ -309,85 +288,97 @@ def _content_items(content_image) -> list[torch.Tensor]:
 
 
 def reconstruct_content(image, layers: Sequence[str] = CONTENT_LADDER, *, vgg=None,
-                        steps: int = DEFAULTS["reconstruction_steps"], optimizer: str = DEFAULTS["optimizer"],
-                        lr: float | None = None, seed: int = DEFAULTS["seed"],
-                        max_size: int | None = DEFAULTS["reconstruction_max_size"],
-                        callback: Callable | None = None, weighting: str = DEFAULTS["weighting"]) -> Result:
+                        options: RunOptions | None = None, steps: int | None = None,
+                        max_size: int | None = _AS_OPTIONS, callback: Callable | None = None,
+                        **keywords) -> Result:
     """Invert the network from one layer at a time, starting from white noise: a batch, one per layer.
+    `steps` and `max_size` are options.reconstruction_steps / reconstruction_max_size (max_size None: the
+    image as it is); other keyword options (optimizer, lr, seed, weighting) as `optimize`'s.
     (One term per run, so `weighting` only scales the recorded loss: relative to the target under
     "relative" and "normalized", the paper's raw ½Σ(F−P)² under "paper".)"""
+    options, side = _reconstruction_options(options, steps, max_size, keywords)
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
-    image = fit(image, max_size)
+    image = fit(image, side)
     stages = [(ContentTarget(vgg, image, [name], 1.0), None) for name in layers]
-    return _ladder(vgg, stages, tuple(image.shape[1:3]), steps=steps, optimizer=optimizer, lr=lr, seed=seed,
-                   callback=callback, noise_scale=RECONSTRUCTION_NOISE, weighting=weighting)
+    return _ladder(vgg, stages, tuple(image.shape[1:3]), options, callback=callback,
+                   noise_scale=RECONSTRUCTION_NOISE)
 
 
 def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cumulative: bool = True,
-                      vgg=None, steps: int = DEFAULTS["reconstruction_steps"],
-                      optimizer: str = DEFAULTS["optimizer"], lr: float | None = None,
-                      seed: int = DEFAULTS["seed"], size=None,
-                      max_size: int | None = DEFAULTS["reconstruction_max_size"],
-                      callback: Callable | None = None, weighting: str = DEFAULTS["weighting"],
-                      chain: bool = TEXTURE_CHAIN) -> Result:
+                      vgg=None, options: RunOptions | None = None, steps: int | None = None, size=None,
+                      max_size: int | None = _AS_OPTIONS, callback: Callable | None = None,
+                      chain: bool = TEXTURE_CHAIN, **keywords) -> Result:
     """Texture synthesis from Gram matrices, from seeded noise with the painting's power spectrum at
     periods up to TEXTURE_MAX_PERIOD px (TEXTURE_START; white noise as in the paper with "white"). `cumulative` gives
     the paper's ladder (conv1_1; conv1_1+conv2_1; ...), each rung started from the previous rung's texture
     when `chain` (False: every rung from the same noise, as the paper); otherwise one layer per image.
-    Output at the image's size or `size`.
+    Output at the image's size or `size`. `steps`, `max_size` and keyword options as reconstruct_content's.
     `weighting` "relative" or "normalized" makes each layer's Gram term relative to its target (a
     cumulative rung weighs its layers by relative error), "paper" keeps the raw E_l."""
+    options, side = _reconstruction_options(options, steps, max_size, keywords)
     vgg = vgg or load_vgg()
     layers = vgg.check_layers(layers)
-    image = fit(image, max_size)
+    image = fit(image, side)
     out_size = tuple(size) if size is not None else tuple(image.shape[1:3])
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
     stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
     start = ((lambda level_size, level_seed: spectrum_noise(image, level_size, level_seed, device=vgg.device,
                                                             max_period=TEXTURE_MAX_PERIOD))
              if TEXTURE_START == "spectrum" else None)
-    return _ladder(vgg, stages, out_size, steps=steps, optimizer=optimizer, lr=lr, seed=seed,
-                   callback=callback, noise_scale=TEXTURE_NOISE, coarse_share=TEXTURE_COARSE_SHARE,
-                   weighting=weighting, start=start, chain=cumulative and chain)
+    return _ladder(vgg, stages, out_size, options, callback=callback, noise_scale=TEXTURE_NOISE,
+                   coarse_share=TEXTURE_COARSE_SHARE, start=start, chain=cumulative and chain)
 
 
-def _ladder(vgg, stages, size, *, steps, optimizer, lr, seed, callback, noise_scale,
-            coarse_share: float = 0.0, weighting: str = DEFAULTS["weighting"],
+def _reconstruction_options(options: RunOptions | None, steps, max_size, keywords: dict):
+    """(options, the long side to shrink to or None) of a reconstruction call."""
+    if steps is not None:
+        keywords = {**keywords, "reconstruction_steps": steps}
+    if max_size is not _AS_OPTIONS and max_size is not None:
+        keywords = {**keywords, "reconstruction_max_size": max_size}
+    options = _run_options(options, keywords)
+    return options, None if max_size is None else options.reconstruction_max_size
+
+
+def _ladder(vgg, stages, size, options: RunOptions, *, callback, noise_scale, coarse_share: float = 0.0,
             start: Callable | None = None, chain: bool = False) -> Result:
-    """One run per stage (the same plan each), as one batch and one history.
-    `coarse_share` of the steps run at half the size first when every stage's layers fit there.
-    `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of `noise_scale`.
-    `chain`: every stage after the first starts from the previous stage's result instead (for nested
-    objectives, as the cumulative ladder's: the previous rung already matches all but the new layer)."""
-    opts = check(steps=steps, optimizer=optimizer, lr=lr, seed=seed, weighting=weighting)
-    plan = plan_run(size, opts["steps"])
+    """One run per stage (the same plan each, decided once for the last stage's targets), as one batch
+    and one history. `coarse_share` of the steps run at half the size first when every stage's layers fit
+    there. `start(size, seed)` gives the first level's pixels [1,3,H,W]; default: white noise of
+    `noise_scale`. `chain`: every stage after the first starts from the previous stage's result instead
+    (for nested objectives, as the cumulative ladder's: the previous rung already matches all but the
+    new layer)."""
+    steps = options.reconstruction_steps
+    options = options.replace(steps=steps, init="noise", coarse_to_fine=False, look_size=0)
+    levels = plan_run(size, steps)
     half = (size[0] // 2, size[1] // 2)
     deepest = max(max(min_input_size(name) for name in (c or s).layers) for c, s in stages)
-    coarse_steps = round(opts["steps"] * coarse_share)
-    if 1 <= coarse_steps < opts["steps"] and min(half) >= deepest:
-        plan = make_plan([half, size], [coarse_steps, opts["steps"] - coarse_steps])
+    coarse_steps = round(steps * coarse_share)
+    if 1 <= coarse_steps < steps and min(half) >= deepest:
+        levels = make_plan([half, size], [coarse_steps, steps - coarse_steps])
+    plan = decide(options, vgg, *stages[-1], levels=levels)
     images, history, notes, stopped = [], [], [], None
     for index, (content, style) in enumerate(stages):
-        objectives = [Objective(vgg, content, style, 0.0, level.size, weighting=opts["weighting"])
+        objectives = [Objective(vgg, content, style, 0.0, level.size, weighting=plan.weighting,
+                                style_scales=plan.style_scales if plan.weighting == "relative" else None,
+                                precision=level.precision)
                       for level in plan.levels]
         if chain and images:
             x0 = resize(images[-1].permute(0, 3, 1, 2).contiguous(), plan.levels[0].size).to(vgg.device)
         elif start is not None:
-            x0 = start(plan.levels[0].size, opts["seed"])
+            x0 = start(plan.levels[0].size, options.seed)
         else:
-            x0 = initial_image("noise", plan.levels[0].size, seed=opts["seed"], device=vgg.device,
+            x0 = initial_image("noise", plan.levels[0].size, seed=options.seed, device=vgg.device,
                                noise_scale=noise_scale)
-        result = run(plan, objectives, x0, optimizer=opts["optimizer"], lr=opts["lr"], callback=callback,
-                     stage=index, stages=len(stages), step_offset=index * plan.steps,
-                     total=plan.steps * len(stages))
+        result = run(plan, objectives, x0, options, callback=callback, stage=index, stages=len(stages),
+                     step_offset=index * plan.steps, total=plan.steps * len(stages))
         images.append(result.image)
         history += result.history
-        notes += result.warnings
+        notes += [note for note in result.warnings if note not in notes]
         stopped = result.stopped
         if stopped == "callback":
             break
-    return Result(torch.cat(images), history, stopped, notes, plan)
+    return Result(torch.cat(images), history, stopped, notes, plan, options)
 
 
 def fit(image, max_size: int | None) -> torch.Tensor:
@@ -398,4 +389,5 @@ def fit(image, max_size: int | None) -> torch.Tensor:
     return fit_image(image, OPTIONS["max_size"].check(max_size) if max_size else None)
 
 
-__all__ = ["NSTError", "fit", "item_seed", "optimize", "optimize_batch", "reconstruct_content", "reconstruct_style", "stylize"]
+__all__ = ["NSTError", "RunOptions", "fit", "item_seed", "optimize", "optimize_batch", "prepare",
+           "reconstruct_content", "reconstruct_style", "stylize"]

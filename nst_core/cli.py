@@ -23,34 +23,21 @@ import time
 import traceback
 from pathlib import Path
 
+from . import memory
+from .cli_options import FLAGS, NETWORK, add_option_flags, flag_message, transfer_options  # noqa: F401 (cli.FLAGS)
 from .errors import NSTError
 from .examples import DEFAULT_CONTENT, DEFAULT_STYLE, example_names, example_path
 from .image import load_image, to_pil
+from .options import RunOptions
 from .progress import ConsoleProgress
-from .settings import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, OptionError, check_blend
+from .settings import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OptionError, check_blend, resolve_weighting
 
 PROG = "nst-stylize"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-# The CLI's own default size: 256 px takes ~85 s on a 2-core CPU (README); the engine's is 512.
-CLI_SIZE = 256
 DEFAULT_OUTPUT = "stylized.png"
 # What --output may end in, and the PIL format each writes.
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
            ".tiff": "TIFF"}
-# Engine option -> flag. Every flag's default, range and help text come from settings.OPTIONS.
-FLAGS = {"steps": "--steps", "optimizer": "--optimizer", "lr": "--lr", "init": "--init",
-         "content_weight": "--content-weight", "style_weight": "--style-weight", "tv_weight": "--tv-weight",
-         "weighting": "--weighting", "look_size": "--look-size",
-         "style_scale": "--style-scale", "style_loss": "--style-loss", "preserve_color": "--preserve-color",
-         "max_size": "--size",
-         "seed": "--seed", "pooling": "--pooling", "high_res_pooling": "--high-res-pooling",
-         "architecture": "--architecture",
-         "max_memory_gb": "--max-memory-gb", "tile_size": "--tile-size",
-         "coarse_precision": "--coarse-precision",
-         "convention": "--convention", "coarse_to_fine": "--no-coarse-to-fine", "normalized": "--no-normalize",
-         "init_image": "--init-image", "style_blend": "--style-blend",
-         "style_layer_weights": "--style-layer-weights", "content_layers": "--content-layers",
-         "style_layers": "--style-layers"}
 
 EPILOG = """\
 output: --output ending in / or naming a folder writes stylized.png in it; no extension means PNG.
@@ -75,40 +62,34 @@ class Usage(Exception):
 # parser
 
 
-def _checked(name: str):
-    """argparse `type` that applies the engine's check: the error names the flag (argparse adds it)."""
-    option = OPTIONS[name]
-
-    def convert(text: str):
-        if option.allow_none and text.strip().lower() in ("none", "auto", ""):
-            return None
-        try:
-            return option.check(text)
-        except OptionError as exc:
-            raise argparse.ArgumentTypeError(exc.detail) from None
-
-    convert.__name__ = option.kind.__name__
-    return convert
+def add_style_flags(io) -> None:
+    """--style (one or several), --style-blend and --init-image: the images every style transfer takes."""
+    io.add_argument("--style", nargs="+", default=[DEFAULT_STYLE], metavar="IMAGE",
+                    help=f"style image(s), a path or a bundled example name; several are blended (default: "
+                         f"{DEFAULT_STYLE})")
+    io.add_argument("--style-blend", nargs="+", metavar="W",
+                    help="blend weights of the styles, one per --style image (default: equal)")
+    io.add_argument("--init-image", help="starting image of --init image, a path or an example name (default: "
+                                        "none; --init image needs it)")
 
 
-def _help(name: str, default=None, extra: str = "") -> str:
-    option = OPTIONS[name]
-    default = option.default if default is None else default
-    shown = "none" if default is None else f"{default:g}" if isinstance(default, float) else default
-    limits = f"; {option.describe_range()}" if option.choices is None and option.describe_range() else ""
-    return f"{option.help}{extra} (default: {shown}{limits})".replace("%", "%%")
-
-
-def add_option(group, name: str, default=None, extra: str = "", **kw):
-    """An engine option (settings.OPTIONS) as a checked flag of `group`, named as FLAGS says."""
-    option = OPTIONS[name]
-    if option.choices is not None:
-        kw["choices"] = option.choices
-    else:
-        kw["metavar"] = "N" if option.kind is int else "X"
-    group.add_argument(FLAGS[name], dest=name, type=_checked(name),
-                       default=option.default if default is None else default,
-                       help=_help(name, default, extra), **kw)
+def add_common_flags(parser: argparse.ArgumentParser, groups: dict) -> None:
+    """The flags every style-transfer command line has besides the engine options: layers, weights file,
+    device, messages. `groups`: add_option_flags' argument groups."""
+    loss = groups["the loss"]
+    loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
+                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_CONTENT_LAYERS)})")
+    loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
+                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_STYLE_LAYERS)})")
+    loss.add_argument("--style-layer-weights", metavar="W,W,...",
+                      help="comma-separated weight per style layer (default: equal, 1/L each)")
+    net = groups["the network"]
+    net.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
+    net.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cuda when available, else cpu)")
+    out = parser.add_argument_group("messages")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar (default: a progress bar on stderr)")
+    out.add_argument("--verbose", action="store_true",
+                     help="show Python tracebacks of errors (default: one message naming the flag)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,10 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     io = p.add_argument_group("images and files")
     io.add_argument("--content", default=DEFAULT_CONTENT,
                     help=f"content image: a path or a bundled example name (default: {DEFAULT_CONTENT})")
-    io.add_argument("--style", nargs="+", default=[DEFAULT_STYLE],
-                    help=f"style image(s), blended when several (default: {DEFAULT_STYLE})")
-    io.add_argument("--style-blend", nargs="+", metavar="W",
-                    help="blend weights of the styles, one per --style image (default: equal)")
+    add_style_flags(io)
     io.add_argument("--output", "-o", default=DEFAULT_OUTPUT,
                     help=f"image to write: {', '.join(FORMATS)}; a folder or a name without extension "
                          f"writes PNG (default: {DEFAULT_OUTPUT})")
@@ -128,53 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace an existing --output file (default: write the next free name, name_1.png ...)")
     io.add_argument("--keep-partial", action="store_true",
                     help="when interrupted, write the image so far (default: write nothing)")
-    io.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
-    io.add_argument("--init-image", help="starting image for --init image (a path or an example name)")
-
-    run = p.add_argument_group("the run")
-    add_option(run, "max_size", default=CLI_SIZE)
-    add_option(run, "steps")
-    add_option(run, "optimizer")
-    add_option(run, "lr")
-    add_option(run, "init")
-    add_option(run, "seed")
-    add_option(run, "max_memory_gb")
-    add_option(run, "tile_size")
-    add_option(run, "coarse_precision")
-    run.add_argument("--no-coarse-to-fine", dest="coarse_to_fine", action="store_false",
-                     default=OPTIONS["coarse_to_fine"].default,
-                     help="run every step at full size. By default coarse-to-fine is on: "
-                          + OPTIONS["coarse_to_fine"].help)
-
-    loss = p.add_argument_group("the loss")
-    add_option(loss, "content_weight")
-    add_option(loss, "style_weight")
-    add_option(loss, "weighting")
-    add_option(loss, "tv_weight")
-    add_option(loss, "style_scale")
-    add_option(loss, "look_size")
-    add_option(loss, "style_loss")
-    add_option(loss, "preserve_color")
-    loss.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS),
-                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_CONTENT_LAYERS)})")
-    loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
-                      help=f"comma-separated VGG layers (default: {','.join(DEFAULT_STYLE_LAYERS)})")
-    loss.add_argument("--style-layer-weights", metavar="W,W,...",
-                      help="comma-separated weight per style layer (default: equal, 1/L each)")
-
-    net = p.add_argument_group("the network")
-    add_option(net, "pooling")
-    add_option(net, "high_res_pooling")
-    add_option(net, "architecture")
-    add_option(net, "convention")
-    net.add_argument("--no-normalize", dest="normalized", action="store_false",
-                     default=OPTIONS["normalized"].default,
-                     help="use the raw network. By default it is normalized: " + OPTIONS["normalized"].help)
-    net.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cuda when available, else cpu)")
-
-    out = p.add_argument_group("messages")
-    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    out.add_argument("--verbose", action="store_true", help="show Python tracebacks of errors")
+    add_common_flags(p, add_option_flags(p, transfer_options()))
     return p
 
 
@@ -312,52 +244,62 @@ class Interrupts:
         self.requested = True
 
 
-def _flag_message(exc: OptionError) -> str:
-    return f"{FLAGS.get(exc.option, '--' + exc.option.replace('_', '-'))}: {exc.detail}"
-
-
 def _out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text \
         or "not enough memory" in text
 
 
-def _run(args, interrupts: Interrupts) -> int:
-    started = time.perf_counter()
-    output, notes = resolve_output(args.output, args.overwrite)
-    device = _device(args.device)
-    content = _load("--content", args.content)
+def run_options(args) -> RunOptions:
+    """The engine's options from the parsed flags, checked once; a style weight that means the wrong thing
+    under the chosen weighting is refused here, before any work (settings.resolve_weighting)."""
+    options = RunOptions.of(**{name: getattr(args, name) for name in transfer_options()})
+    resolve_weighting(options.weighting, [options.style_weight], options.content_weight)
+    return options
+
+
+def style_inputs(args) -> tuple[list, list | None, object]:
+    """The style images, their blend weights and the --init-image, loaded and checked (errors name the flag)."""
     styles = [_load("--style", s) for s in args.style]
     init_image = _load("--init-image", args.init_image) if args.init_image else None
     if args.init == "image" and init_image is None:
         raise Usage("--init image needs --init-image")
     blend = check_blend(args.style_blend, len(styles)) if args.style_blend else None
-    for note in notes:
-        print(f"{PROG}: {note}", file=sys.stderr)
+    return styles, blend, init_image
 
-    from . import api
+
+def load_network(args, options: RunOptions, device):
+    """The VGG of --weights (default: the bundled one) with the network options; a bad file names --weights."""
     from .loader import load_vgg
     try:
-        vgg = load_vgg(args.weights, arch=args.architecture, pooling=args.pooling, convention=args.convention,
-                       normalized=args.normalized, device=device)
+        return load_vgg(args.weights, device=device, **{keyword: getattr(options, name)
+                                                         for name, keyword in NETWORK.items()})
     except NSTError as exc:
         if args.weights is None or isinstance(exc, OptionError):
             raise
         raise Usage(f"--weights: {exc}") from None
+
+
+def _run(args, interrupts: Interrupts) -> int:
+    started = time.perf_counter()
+    options = run_options(args)
+    output, notes = resolve_output(args.output, args.overwrite)
+    device = _device(args.device)
+    content = _load("--content", args.content)
+    styles, blend, init_image = style_inputs(args)
+    for note in notes:
+        print(f"{PROG}: {note}", file=sys.stderr)
+
+    from . import api
+    vgg = load_network(args, options, device)
     bar = ConsoleProgress(every=10, disable=args.quiet,
                           then=lambda p: p.stop() if interrupts.requested else None)
     interrupts.running = True
     try:
         result = api.stylize(
-            content, styles, vgg=vgg, content_layers=args.content_layers, style_layers=args.style_layers,
-            style_layer_weights=args.style_layer_weights, content_weight=args.content_weight,
-            style_weight=args.style_weight, style_blend=blend, style_scale=args.style_scale,
-            max_size=args.max_size, steps=args.steps, optimizer=args.optimizer, lr=args.lr, init=args.init,
-            init_image=init_image, tv_weight=args.tv_weight, seed=args.seed,
-            preserve_color=args.preserve_color, coarse_to_fine=args.coarse_to_fine, style_loss=args.style_loss,
-            max_memory_gb=args.max_memory_gb, tile_size=args.tile_size, weighting=args.weighting,
-            high_res_pooling=args.high_res_pooling, look_size=args.look_size,
-            coarse_precision=args.coarse_precision, callback=bar)
+            content, styles, vgg=vgg, options=options, content_layers=args.content_layers,
+            style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=blend,
+            init_image=init_image, callback=bar)
     except KeyboardInterrupt:
         raise _Interrupted(bar.step, bar.total) from None
     finally:
@@ -399,6 +341,8 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:           # --help (0) or a usage error (2), already printed by argparse
         return int(exc.code or 0)
+    if args.max_memory_gb:              # a cap is honoured in RSS only if freed blocks go back (memory.py)
+        memory.tune_process_allocator()
 
     def fail(code: int, message: str) -> int:
         if args.verbose:
@@ -417,7 +361,7 @@ def main(argv=None) -> int:
         except Usage as exc:
             return fail(EXIT_USAGE, f"error: {exc}")
         except OptionError as exc:
-            return fail(EXIT_USAGE, f"error: {_flag_message(exc)}")
+            return fail(EXIT_USAGE, f"error: {flag_message(exc)}")
         except NSTError as exc:
             return fail(EXIT_USAGE, f"error: {exc}")
         except Exception as exc:

@@ -13,28 +13,30 @@ on the host (only the Gram statistic is replayed), pixel terms other than a coar
 images of their own), reduced precision (autocast's weight cache), the CPU. The capture is checked
 against an eager evaluation at the same pixels before it is used (loss and gradient within
 GRAPH_CHECK_RTOL); a capture that fails or disagrees leaves the level eager, with a warning.
-NST_CUDA_GRAPHS=0 turns graphs off. A level with a coarse view (nst_core.coarse_view) replays the view's
+The run option `cuda_graphs` (nst_core.options; environment NST_CUDA_GRAPHS=0) turns graphs off.
+A level with a coarse view (nst_core.coarse_view) replays the view's
 forward and backward with its own; that combination has not run on a GPU yet (no GPU was lent when it
 was added): the check above is what guards it.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
 
-from .tiling import _PrecomputedGradient
+from .objective import with_gradient
 
 GRAPH_MAX_PIXELS = 1024 * 1024
 GRAPH_WARMUP = 2                   # eager evaluations on a side stream before the capture (cuDNN's choices)
 GRAPH_CHECK_RTOL = 1e-3
+# the statistics a graph can hold: the others draw random numbers (sliced W) or solve on the host (W2)
+GRAPHED_STATISTICS = ("gram",)
 
 
 def graphable(objective, x: torch.Tensor) -> bool:
     """Whether `objective` at x's size can be replayed from a CUDA graph (the module docstring's rules)."""
-    if x.device.type != "cuda" or os.environ.get("NST_CUDA_GRAPHS", "1") == "0":
+    if x.device.type != "cuda":
         return False
     if x.shape[-2] * x.shape[-1] > GRAPH_MAX_PIXELS or getattr(objective, "autocast", None) is not None:
         return False
@@ -44,8 +46,8 @@ def graphable(objective, x: torch.Tensor) -> bool:
     inner = [getattr(term, "objective", None) for term in getattr(objective, "pixel_terms", ())]
     if any(o is None or o.autocast is not None or not o.layers for o in inner):
         return False
-    return all(kind != "style" or getattr(statistic, "name", "gram") == "gram"
-               for o in (objective, *inner) for entries in o.terms.values() for kind, _, statistic, _, _ in entries)
+    return all(term.statistic is None or term.statistic.name in GRAPHED_STATISTICS
+               for o in (objective, *inner) for terms in o.terms.values() for term in terms)
 
 
 class GraphedObjective:
@@ -74,7 +76,7 @@ class GraphedObjective:
         with torch.no_grad():
             self.static_x.copy_(x)
         self.graph.replay()
-        total = _PrecomputedGradient.apply(x, self.static_total, self.static_grad)
+        total = with_gradient(x, self.static_total, self.static_grad)
         return total, {"total": total, **{name: value.clone() for name, value in self.static_parts.items()}}
 
     def _capture(self, x: torch.Tensor) -> None:

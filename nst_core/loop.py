@@ -1,4 +1,7 @@
-"""The optimization loop: runs a plan's levels over the pixels, with callbacks, guards and a history.
+"""The optimization loop: executes a plan's levels over the pixels, with callbacks, guards and a history.
+
+The plan (nst_core.plan.decide) is the whole decision: the loop fits no memory, resolves no weighting and
+measures nothing; it runs each level with the tiles, precision and L-BFGS pairs the plan gives it.
 
 Only the image is optimized; the network's weights never require grad and the targets are fixed.
 The loop reads losses back from the device only when a callback, a guard or the end needs them.
@@ -27,9 +30,11 @@ from .errors import ImageError
 from .image import resize, to_bhwc, to_nchw
 from .lbfgs import VectorFreeLBFGS
 from .objective import Objective
-from .plan import Level, RunPlan, fit_memory
+from .options import RunOptions
+from .photo_distance import describe as describe_distance
+from .plan import Level, RunPlan
 from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
-from .tiling import TILEABLE_STATISTICS, TiledObjective
+from .tiling import TiledObjective
 
 DIVERGENCE_FACTOR = 10.0
 # share of pixels pinned at 0 or 1 that marks a blown-up first-order run (a stylized photo has < 5 %)
@@ -39,20 +44,47 @@ LBFGS_PATIENCE = 20
 
 @dataclass
 class Result:
-    """What a run gives back: the image(s) [B,H,W,3], the per-step losses, the plan it ran, why it stopped
-    early (None, "callback", "non-finite loss", "diverged") and warnings."""
+    """What a run gives back: the image(s) [B,H,W,3], the per-step loss log (`history`), the plan it
+    executed and the options it ran with, why it stopped early (None, "callback", "non-finite loss",
+    "diverged") and warnings (the plan's notes first). `describe()`: the text a report or summary shows."""
     image: torch.Tensor
     history: list[dict] = field(default_factory=list)
     stopped: str | None = None
     warnings: list[str] = field(default_factory=list)
     plan: RunPlan | None = None
-    # 1/d per style target: the pair's unit under weighting "relative" (nst_core.photo_distance)
-    style_scales: tuple[float, ...] = ()
+    options: RunOptions | None = None
 
     @property
     def losses(self) -> dict:
         """The last recorded losses."""
         return self.history[-1] if self.history else {}
+
+    @property
+    def style_scales(self) -> tuple[float, ...]:
+        """1/d per style target: the pair's unit under weighting "relative" (nst_core.photo_distance)."""
+        return self.plan.style_scales if self.plan is not None else ()
+
+    def describe(self) -> str:
+        """What ran, for a node report or a CLI summary: the levels (size, precision, tiles, view, steps;
+        L-BFGS pairs where memory kept fewer), the weighting (and whether an older workflow's β switched it
+        to paper), the photo's distance, divergence stops. One line per fact."""
+        if self.plan is None:
+            return ""
+        plan, lines = self.plan, []
+        lines.append(f"plan: {plan.describe()}")
+        optimizer = self.options.optimizer if self.options is not None else "lbfgs"
+        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_HISTORY})
+        if pairs and optimizer == "lbfgs":
+            lines.append(f"L-BFGS pairs {', '.join(map(str, pairs))} to fit memory")
+        asked = self.options.weighting if self.options is not None else plan.weighting
+        switched = " (an older workflow's paper β: switched from " + asked + ")" if asked != plan.weighting else ""
+        lines.append(f"weighting {plan.weighting}{switched}{describe_distance(plan.style_scales)}")
+        bf16 = [lv for lv in plan.levels if lv.precision != "float32"]
+        if bf16:
+            lines.append(f"{len(bf16)} of {len(plan.levels)} levels in {bf16[0].precision}")
+        if self.stopped in ("diverged", "non-finite loss"):
+            lines.append(f"stopped early: {self.stopped}")
+        return "\n".join(lines)
 
     @classmethod
     def batch(cls, results: Sequence["Result"]) -> "Result":
@@ -62,7 +94,7 @@ class Result:
             return results[0]
         return cls(torch.cat([r.image for r in results]), [h for r in results for h in r.history],
                    next((r.stopped for r in results if r.stopped), None),
-                   [w for r in results for w in r.warnings], results[0].plan, results[0].style_scales)
+                   [w for r in results for w in r.warnings], results[0].plan, results[0].options)
 
 
 class Progress:
@@ -212,13 +244,9 @@ def initial_image(init: str, size, *, content=None, style=None, init_image=None,
         generator = torch.Generator().manual_seed(int(seed))
         noise = torch.rand((1, 3, *size), generator=generator)
         return (0.5 + float(noise_scale) * (noise - 0.5)).to(device)
-    if init == "content":
-        if content is None:
-            raise OptionError("init", "init 'content' needs a content target")
+    if init == "content":               # the plan checked that the target exists (nst_core.plan.decide)
         return content.image_at(size).to(device)
     if init == "style":
-        if style is None:
-            raise OptionError("init", "init 'style' needs a style target")
         return resize(style.images[0], tuple(size)).to(device)
     if init_image is None:
         raise OptionError("init_image", "init 'image' needs an init image")
@@ -228,32 +256,31 @@ def initial_image(init: str, size, *, content=None, style=None, init_image=None,
     return resize(image, tuple(size)).to(device)
 
 
-def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, optimizer: str = "lbfgs",
-        lr: float | None = None, callback: Callable | None = None,
-        next_level: Callable[[torch.Tensor, Level], torch.Tensor] | None = None,
+def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, options: RunOptions | None = None, *,
+        callback: Callable | None = None, next_level: Callable[[torch.Tensor, Level], torch.Tensor] | None = None,
         to_output: Callable[[torch.Tensor], torch.Tensor] | None = None,
         stage: int = 0, stages: int = 1, step_offset: int = 0, total: int | None = None) -> Result:
-    """Optimize the pixels from `x0` through every level of `plan` (objectives[i] for plan.levels[i]).
+    """Optimize the pixels from `x0` through every level of `plan` (objectives[i] for plan.levels[i]),
+    with the optimizer, learning rate and GPU switches of `options` (default: the defaults).
 
     `next_level(x, level)` makes the start of a level from the previous level's result (default: resized);
     `to_output` maps pixels to the image shown and returned (colour preservation); `stage`, `stages`,
     `step_offset` and `total` place this run inside a ladder of runs for progress. Returns a Result whose
-    image is at the plan's final size, even when the run stopped early.
+    image is at the plan's final size, even when the run stopped early; its warnings start with the plan's
+    notes.
     """
+    options = options if options is not None else RunOptions()
+    optimizer, lr = options.optimizer, options.lr
     if len(objectives) != len(plan.levels):
         raise ValueError(f"{len(objectives)} objectives for {len(plan.levels)} plan levels")
-    if plan.budget_bytes is None:
-        plan = _fitted(plan, objectives, optimizer)
-    # a plan fitted tightly to the budget: the process's memory must follow the live tensors it counted
-    tight = x0.device.type == "cpu" and plan.is_tight(optimizer)
-    if tight:
-        memory.track_live_memory()
     total = plan.steps if total is None else total
     to_output = to_output or (lambda t: t)
     x = x0
     history: list[dict] = []
-    notes: list[str] = []
+    notes: list[str] = list(plan.notes)
     stopped = None
+    # a plan fitted tightly to its budget counts live tensors: freed ones go back to the system
+    tight = x0.device.type == "cpu" and plan.is_tight(optimizer)
     for level, objective in zip(plan.levels, objectives):
         if tuple(x.shape[-2:]) != level.size:
             x = next_level(x, level) if next_level is not None else resize(x.clamp(0, 1), level.size)
@@ -261,7 +288,7 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
             memory.release_freed_memory()          # the previous level's graph and optimizer state
         if level.tile is not None and not isinstance(objective, TiledObjective):
             objective = TiledObjective(objective, tile=level.tile, stem=level.stem)
-        elif graphable(objective, x):
+        elif options.cuda_graphs and graphable(objective, x):
             objective = GraphedObjective(objective)          # one replay per evaluation on a GPU
         x, stopped = _run_level(plan, level, objective, x, optimizer, lr, callback, to_output, stage, stages,
                                 step_offset, total, history, notes)
@@ -271,23 +298,7 @@ def run(plan: RunPlan, objectives: Sequence[Objective], x0: torch.Tensor, *, opt
             break
     if tuple(x.shape[-2:]) != plan.size:
         x = resize(x.clamp(0, 1), plan.size)
-    return Result(to_bhwc(to_output(x)), history, stopped, notes, plan)
-
-
-def _fitted(plan: RunPlan, objectives, optimizer: str) -> RunPlan:
-    """A plan made without the network (make_plan, plan_run without vgg) fitted to the automatic memory
-    budget, so that every run tiles where it must (an already tiled objective is left as it is)."""
-    objective = objectives[-1]
-    layers = list(getattr(objective, "layers", ()))
-    if not layers or isinstance(objective, TiledObjective):
-        return plan
-    return fit_memory(plan, objective.vgg, layers, optimizer=optimizer, tileable=_tileable(objective))
-
-
-def _tileable(objective) -> bool:
-    """Every style statistic of the objective is a sum over positions (the tiled objective's condition)."""
-    return all(getattr(statistic, "name", "gram") in TILEABLE_STATISTICS
-               for entries in objective.terms.values() for kind, _, statistic, _, _ in entries if kind == "style")
+    return Result(to_bhwc(to_output(x)), history, stopped, notes, plan, options)
 
 
 def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, stage, stages, step_offset,
@@ -297,7 +308,7 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
     stopped = None
     with torch.inference_mode(False), torch.enable_grad():
         x = x0.detach().clone().requires_grad_(True)
-        opt = make_optimizer(optimizer, [x], lr, level.history)
+        opt = make_optimizer(optimizer, [x], lr, level.lbfgs_pairs)
         check_every = 1 if x.device.type == "cpu" else 10
         best_x, best_loss = x.detach().clone(), math.inf
         above = 0                                  # checks in a row with the loss far above the best

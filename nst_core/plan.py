@@ -13,16 +13,17 @@ of them at the coarsest level. The levels below the final one run in bfloat16 wh
 reached ~10x sooner than with plain full-size L-BFGS steps.
 
 Large sizes. A level whose side exceeds EXPENSIVE_SIDE gets its share divided by (side / EXPENSIVE_SIDE):
-a step costs ~ its pixel count (measured s/step per megapixel: nst_core.bench.scale), so a 4096 px step
-costs 64 steps at 512 px; the levels up to 512 px settle the picture and the large ones mostly add
-detail. A 300-step plan to 4096x4096: 128 x 208, 256 x 28, 512 x 28, 1024 x 14, 2048 x 7, 2896 x 5,
-4096 x 10 (~15 final-size steps of work; the plain shares would give the 4096 px level 58 steps). Measured
-on this 2-core CPU (shared, nst_core.bench.scale): a 512 px step 9.5 s, a 4096 px step 813 s (9 tiles of
-1376 px under a 12 GiB cap) = 85 steps at 512 px; the 10 top steps take ~2.3 h, 58 would take ~13 h.
+a step costs ~ its pixel count (nst_core.bench.scale), so a 4096 px step costs 64 steps at 512 px, and
+the levels up to 512 px settle the picture while the large ones mostly add detail. A 300-step plan to
+4096x4096: 128 x 208, 256 x 28, 512 x 28, 1024 x 14, 2048 x 7, 2896 x 5, 4096 x 10.
 
-Memory (`fit_memory`, done by plan_run when given the network and its layers): each level is either
-untiled or computed tile by tile (nst_core.tiling, exact), and gets its L-BFGS history size, so that the
-step fits the memory budget (`max_memory_gb`; 0 = the device's free memory). See `fit_memory`.
+Memory (`fit_memory`): each level is either untiled or computed tile by tile (nst_core.tiling, exact),
+and gets its L-BFGS history size, so that the step fits the memory budget (`max_memory_gb`; 0 = the
+device's free memory).
+
+`decide` is the whole decision of a run, made once before any work: from the options, the network and the
+targets it gives the levels (size, steps, view, precision, tiles and stem, L-BFGS pairs), the weighting the
+run uses and the relative weighting's unit (the photo's distance to the painting). The loop executes it.
 """
 
 from __future__ import annotations
@@ -30,28 +31,28 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from typing import Sequence
+
+import torch
+
 from .errors import ImageError
 from .image import fit_max_side
 from . import memory
-from .precision import FLOAT32, coarse_level_precision
-from .settings import LBFGS_HISTORY, OPTIONS, OptionError
+from .photo_distance import style_scales as measure_style_scales
+from .precision import BFLOAT16, FLOAT32, coarse_level_precision
+from .settings import LBFGS_HISTORY, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, resolve_weighting
 
 COARSEST_LONG_SIDE = 128
 # The last step up, to the final size, is a factor √2 rather than 2: upsampled 2x, the coarse result's
-# strokes are read far from the photo by relu4_2 at the finer resolution (the 512 px level started at
-# 17.2e6, 16.0e6 of it content, against a target of 1.70e6); from a level √2 below, at 4.4-7.0e6, and it
-# reached the benchmark's target in 42-44 steps instead of 57-60 (bfloat16 coarse levels, 300-500 steps
-# at 128 px; nst_core.bench time to quality). In bfloat16 its 40 steps cost ~12 s, about half of the
-# ~25 s the 14-17 fewer final steps save (in float32 it cost what it saved).
+# strokes are read far from the photo by relu4_2 at the finer resolution; from √2 below the final level
+# starts 2.5-4x nearer its target and needs ~15 fewer of its expensive steps (nst_core.bench time to quality).
 LAST_RATIO = 2 ** 0.5
 # ... and while its short side stays >= this: every VGG layer down to pool5 still has a pixel there
 COARSEST_SHORT_SIDE = 32
-# Relative step shares: the coarsest level, each level in between, the final level. Normalized so that
+# Relative step shares: the coarsest level, each level in between, the final level, normalized so that
 # the levels' steps add up to the steps asked for (500 steps at 512 px: 300 + 40 + 40 + 120 at 128, 256,
-# 362 and 512 px). The coarsest level is where the arrangement is found, and it needs its steps: at
-# 512 px, with 40 steps at each level in between, 200 / 300 / 400 / 500 steps at 128 px left the final
-# level 90 / 44 / 43 / 42 steps to reach the benchmark's target (6.3x / 10.6x / 9.8x / 9.8x sooner than
-# the reference). The old shares (0.5, 1/3, 0.4: 203 / 135 / 162 at 128 / 256 / 512 px) needed 73.
+# 362 and 512 px). The coarsest level is where the arrangement is found, and it needs its steps
+# (the measured trade-off: nst_core.bench time to quality).
 LEVEL_SHARES = (1.0, 2 / 15, 0.4)
 # Below this many steps the plan is one level: after each upsampling L-BFGS needs some steps to rebuild
 # its curvature history, which a tiny budget cannot pay for. Measured at 256 px: with 100 steps
@@ -61,14 +62,10 @@ MIN_PYRAMID_STEPS = 100
 EXPENSIVE_SIDE = 512
 
 # L-BFGS history under a memory budget. Each pair costs 24 B per pixel (two float32 RGB vectors): 100 MB
-# at 2048x2048, 403 MB at 4096x4096; the default 100 pairs take 9.7 GiB at 2048 px. When a level does not
-# fit with LBFGS_HISTORY pairs untiled, the history gets at most HISTORY_SHARE of the budget (the rest
-# goes to the activations, whose tiles grow with it: bigger tiles mean less halo) and never fewer than
-# MIN_HISTORY pairs. Measured at 192 px, default transfer, 80 plain L-BFGS steps from the content (total
-# loss at steps 20 / 40 / 80): 100 pairs 29.94 / 8.41 / 4.888; 20 pairs 29.94 / 8.41 / 4.878; 10 pairs
-# 29.96 / 8.33 / 4.915 (+0.6 %). 5 pairs is not measured side by side yet (a run in another process met
-# a changed weighting); it is the floor because at 2048 px a pair is 100 MB and 5 take 0.5 GiB of a 3 GiB
-# budget. L-BFGS's usual m is 3-20 (Nocedal & Wright): pairs are the cheapest thing to give up.
+# at 2048x2048, so the default 20 pairs take 1.9 GiB at 2048 px. When a level does not fit with
+# LBFGS_HISTORY pairs untiled, the history gets at most HISTORY_SHARE of the budget (the rest goes to the
+# activations: bigger tiles mean less halo) and never fewer than MIN_HISTORY pairs. Pairs are the
+# cheapest thing to give up (L-BFGS's usual m is 3-20, Nocedal & Wright; nst_core.bench.history).
 HISTORY_SHARE = 1 / 3
 MIN_HISTORY = 5
 GIB = 2 ** 30
@@ -88,7 +85,7 @@ class Level:
     tile: tuple[int, int] | None = None
     tiles: int = 1
     stem: str | None = None
-    history: int = LBFGS_HISTORY
+    lbfgs_pairs: int = LBFGS_HISTORY
     # the coarse view (H, W) this level also matches its targets at (nst_core.coarse_view), None = none
     view: tuple[int, int] | None = None
     # the precision its convs run in (nst_core.precision: "float32" or "bfloat16"; with_precision)
@@ -114,11 +111,17 @@ class Level:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """The levels of a run, coarse to fine; the last level's size is the output's."""
+    """The levels of a run, coarse to fine (the last level's size is the output's), and what `decide`
+    resolved for the whole run: the weighting it runs with, the relative weighting's unit and the notes
+    the decision leaves (an older workflow's paper β)."""
 
     levels: tuple[Level, ...]
     # the memory budget the levels were fitted to (bytes; None: not fitted, every level untiled)
     budget_bytes: int | None = None
+    weighting: str = OPTIONS["weighting"].default
+    # 1/d per style target under "relative" (nst_core.photo_distance), () otherwise or without a photo
+    style_scales: tuple[float, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -138,7 +141,7 @@ class RunPlan:
     def is_tight(self, optimizer: str = "lbfgs") -> bool:
         """Whether the memory budget shaped the plan: a level tiles or keeps fewer L-BFGS pairs."""
         full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
-        return any(level.tile is not None or level.history < full for level in self.levels)
+        return any(level.tile is not None or level.lbfgs_pairs < full for level in self.levels)
 
     def cost(self) -> float:
         """The plan's cost in final-size steps (a step's cost ~ its pixel count)."""
@@ -205,22 +208,63 @@ def share_steps(steps: int, count: int, sides=None) -> list[int]:
     return counts
 
 
-def plan_run(size, steps: int, coarse_to_fine: bool = False, *, vgg=None, layers=(), max_memory_gb=0.0,
-             tile_size=0, optimizer: str = "lbfgs", tileable: bool = True) -> RunPlan:
-    """The plan of a run of `steps` steps ending at `size` ((H, W) or one int for a square).
+def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
+    """The sizes and steps of a run of `steps` steps ending at `size` ((H, W) or one int for a square).
 
     One level unless `coarse_to_fine`, the long side is at least 2 x COARSEST_LONG_SIDE and `steps` is at
-    least MIN_PYRAMID_STEPS. With `vgg` (a VGG or its architecture name) and `layers`, every level is
-    fitted to the memory budget (`fit_memory`).
+    least MIN_PYRAMID_STEPS. The rest of the decision (views, precision, memory, weighting): `decide`.
     """
     steps = OPTIONS["steps"].check(steps)
     size = _size(size)
     sizes = level_sizes(size) if coarse_to_fine and steps >= MIN_PYRAMID_STEPS else [size]
-    plan = make_plan(sizes, share_steps(steps, len(sizes), [max(s) for s in sizes]))
-    if vgg is None or not layers:
-        return plan
-    return fit_memory(plan, vgg, layers, max_memory_gb=max_memory_gb, tile_size=tile_size,
-                      optimizer=optimizer, tileable=tileable)
+    return make_plan(sizes, share_steps(steps, len(sizes), [max(s) for s in sizes]))
+
+
+def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan | None = None,
+           style_scales: Sequence[float] | None = None) -> RunPlan:
+    """The whole plan of a run, decided once: `options` (nst_core.options.RunOptions) for `vgg` and the
+    targets as the run optimizes them (after colour preservation: nst_core.color.prepare).
+
+    Sizes and steps: `levels` as given (make_plan), else plan_run(size or the content's size, steps,
+    coarse_to_fine). Then the weighting (settings.resolve_weighting: an older workflow's paper β runs
+    with "paper" and leaves a note; a strength under "paper" is refused), each level's coarse view
+    (size-free weightings only), precision and memory (tiles, stem, L-BFGS pairs), and under "relative"
+    the photo's distance to each painting (`style_scales` when measured already, e.g. on a clip's first
+    frame). Raises OptionError (naming the option) for anything the run cannot do, before any step.
+    """
+    from .tiling import TILEABLE_STATISTICS
+    styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
+    weighting, note = resolve_weighting(options.weighting, [s.weight for s in styles],
+                                        content.weight if content is not None else 0.0)
+    if levels is None:
+        if size is None:
+            if content is None:
+                raise OptionError("size", "give the output size when there is no content target")
+            size = content.size
+        levels = plan_run(size, options.steps, options.coarse_to_fine)
+    layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
+                                 *(name for s in styles for name in s.layers)]))
+    plan = with_views(levels, options.look_size if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
+    plan = with_precision(plan, options.coarse_precision, vgg.device, options.cuda_autocast)
+    if layers:
+        plan = fit_memory(plan, vgg, layers, max_memory_gb=options.max_memory_gb, tile_size=options.tile_size,
+                          optimizer=options.optimizer,
+                          tileable=all(s.statistic.name in TILEABLE_STATISTICS for s in styles))
+    if options.init == "style" and not styles:
+        raise OptionError("init", "init 'style' needs a style target")
+    if options.init == "content" and content is None:
+        raise OptionError("init", "init 'content' needs a content target")
+    if style_scales is not None and (weighting != "relative" or len(style_scales) != len(styles)):
+        raise OptionError("style_scales", f"{len(style_scales)} scale(s) given for {len(styles)} style target(s) "
+                                          f"under weighting {weighting}: they are the relative weighting's, "
+                                          "one per style target")
+    if weighting != "relative":
+        scales = ()
+    elif style_scales is not None:
+        scales = tuple(float(s) for s in style_scales)
+    else:
+        scales = measure_style_scales(vgg, content, styles, plan.size, options.look_size)
+    return replace(plan, weighting=weighting, style_scales=scales, notes=(note,) if note else ())
 
 
 def view_size(size, look_size: int) -> tuple[int, int] | None:
@@ -240,13 +284,17 @@ def with_views(plan: RunPlan, look_size: int) -> RunPlan:
                                       for level in plan.levels))
 
 
-def with_precision(plan: RunPlan, coarse_precision: str, device) -> RunPlan:
+def with_precision(plan: RunPlan, coarse_precision: str, device, cuda_autocast: bool = False) -> RunPlan:
     """`plan` with its levels' precision: the levels below the final one in the precision
     `coarse_precision` means on `device` (nst_core.precision.coarse_level_precision), the final level in
-    float32 (bfloat16 gradients stall L-BFGS near the optimum: nst_core.precision)."""
+    float32 (bfloat16 gradients stall L-BFGS near the optimum: nst_core.precision). `cuda_autocast`
+    (an engine-only option): every level in bfloat16 on a GPU that has it."""
     coarse = coarse_level_precision(OPTIONS["coarse_precision"].check(coarse_precision), device)
+    final = FLOAT32
+    if cuda_autocast and torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
+        coarse = final = BFLOAT16
     last = len(plan.levels) - 1
-    return replace(plan, levels=tuple(replace(level, precision=FLOAT32 if level.index == last else coarse)
+    return replace(plan, levels=tuple(replace(level, precision=final if level.index == last else coarse)
                                       for level in plan.levels))
 
 
@@ -315,8 +363,8 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
             halo, stride = halo_and_stride(arch, stem_layers(arch, layers, tile.stem))
             tiles = len(plan_tiles(size, tile.tile, halo, stride))
         levels.append(replace(level, tile=None if tile is None else tuple(tile.tile), tiles=tiles,
-                              stem=None if tile is None else tile.stem, history=history))
-    return RunPlan(tuple(levels), whole_budget)
+                              stem=None if tile is None else tile.stem, lbfgs_pairs=history))
+    return replace(plan, levels=tuple(levels), budget_bytes=whole_budget)
 
 
 def _forced_tiling(arch, size, layers, tile_size: int, budget: int | None, full: int, *,
@@ -406,5 +454,5 @@ def _size(size) -> tuple[int, int]:
 
 
 __all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "EXPENSIVE_SIDE", "HISTORY_SHARE", "LEVEL_SHARES",
-           "MIN_HISTORY", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "fit_memory", "level_sizes",
-           "make_plan", "plan_run", "share_steps", "view_size", "with_views"]
+           "MIN_HISTORY", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "decide", "fit_memory",
+           "level_sizes", "make_plan", "plan_run", "share_steps", "view_size", "with_precision", "with_views"]

@@ -12,8 +12,8 @@ hardware has it:
   1.51-2.21 s in float32 (2.8x, measured side by side). Time to quality at 512 px with bfloat16 coarse
   levels: README, "Time to quality".
 - Elsewhere "auto" keeps float32: a CPU without it emulates bfloat16 (no faster), and a GPU's coarse
-  steps wait on kernel launches, not arithmetic (TF32 convs are the default there; NST_CUDA_AUTOCAST=1
-  still runs every level in bfloat16 on a GPU, see `autocast_dtype`).
+  steps wait on kernel launches, not arithmetic (TF32 convs are the default there; the engine-only
+  option `cuda_autocast` still runs every level in bfloat16 on a GPU: nst_core.plan.with_precision).
 
 Only the convolutions (and ReLU/pooling between them) run under autocast; the Grams, the losses and the
 optimizer's vectors stay float32 (nst_core.objective). Results then depend on whether the CPU has native
@@ -23,7 +23,6 @@ bfloat16: `coarse_precision="float32"` runs float32 everywhere on every machine 
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
@@ -60,17 +59,14 @@ def coarse_level_precision(choice: str, device) -> str:
 
 
 def autocast_dtype(device, precision: str = FLOAT32) -> torch.dtype | None:
-    """The dtype a level's convs run in under autocast (None = float32, no autocast).
+    """The dtype a level's convs run in under autocast (None = float32, no autocast), from the level's
+    `precision` (nst_core.plan.Level.precision).
 
-    `precision` is the level's (nst_core.plan.Level.precision). On CUDA, float32 convs run as TF32 on tensor
-    cores (PyTorch's default, torch.backends.cudnn.allow_tf32), and NST_CUDA_AUTOCAST=1 asks for bfloat16
-    at every level on a GPU that has it. Measured on an H200, 500 L-BFGS steps at 512 px (the benchmark's
-    objective; the CPU reference's 500 steps deliver 1.701e6): bf16 autocast 13.1 ms a step, delivered
-    loss 1.766e6; TF32 13.5 ms, 1.710e6; full float32 (TF32 off) 24.2 ms, 1.713e6. bf16 is no faster there
-    (the step waits on launches, not arithmetic) and its gradients stall L-BFGS, so it is opt-in."""
+    On CUDA, float32 convs run as TF32 on tensor cores (PyTorch's default, torch.backends.cudnn.allow_tf32).
+    Measured on an H200, 500 L-BFGS steps at 512 px (the benchmark's objective; the CPU reference's 500
+    steps deliver 1.701e6): bf16 autocast 13.1 ms a step, delivered loss 1.766e6; TF32 13.5 ms, 1.710e6;
+    full float32 (TF32 off) 24.2 ms, 1.713e6. bf16 is no faster there (the step waits on launches, not
+    arithmetic) and its gradients stall L-BFGS, so every level in bf16 on a GPU is opt-in (`cuda_autocast`)."""
     if precision not in DTYPES:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}")
-    device = torch.device(device)
-    if device.type == "cuda" and os.environ.get("NST_CUDA_AUTOCAST", "0") == "1":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return DTYPES[precision]

@@ -67,8 +67,9 @@ PAPER_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LADDER = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 STYLE_LADDER = PAPER_STYLE_LAYERS
 
-# L-BFGS keeps this many (step, gradient-change) pairs; the memory estimate counts them (memory.py)
-LBFGS_HISTORY = 100
+# L-BFGS keeps at most this many (step, gradient-change) pairs; the memory plan counts them (24 B per pixel
+# each). 20 ends the default run where 100 does (python -m nst_core.bench.history) at a fifth of the memory.
+LBFGS_HISTORY = 20
 
 MAX_WEIGHT = 1e15
 # The paper weighting's β of the default layers, tuned on the cat + Starry Night at 512 px (under "paper"
@@ -154,7 +155,7 @@ def _fmt(value) -> str:
 
 
 def _number(name: str, value, whole: bool):
-    """A number from an int, float or text such as '5e6'; finite; whole when `whole`."""
+    """A number from an int, float or text such as '5e-4'; finite; whole when `whole`."""
     if isinstance(value, bool):
         raise OptionError(name, f"expected a number, got {value!r}")
     if isinstance(value, str):
@@ -162,7 +163,7 @@ def _number(name: str, value, whole: bool):
         try:
             value = int(text) if whole and text.lstrip("+-").isdigit() else float(text)
         except ValueError:
-            raise OptionError(name, f"expected a number such as 1e4, 0.5 or 5e-4, got {value!r}") from None
+            raise OptionError(name, f"expected a number such as 5, 0.5 or 5e-4, got {value!r}") from None
     if not isinstance(value, (int, float)):
         raise OptionError(name, f"expected a number, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -185,10 +186,10 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                               "sizes and still add up to this number", min=1, max=MAX_STEPS),
     _weight("content_weight", 1.0, "content weight α"),
     _weight("style_weight", NORMALIZED_STYLE_WEIGHT,
-            f"style strength β: with weighting relative (default) dimensionless, the same look at every "
-            f"size and for every pair ({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure "
-            f"kept; 10x = stronger); with weighting paper the raw β of Gatys et al. ({PAPER_STYLE_WEIGHT:g} "
-            f"at 512 px)"),
+            f"style strength: with weighting relative (default) or normalized a dimensionless strength, the "
+            f"same look at every size ({NORMALIZED_STYLE_WEIGHT:g} = clearly painted, the photo's structure "
+            f"kept; 2x = stronger, 0.5x = weaker; at most {MAX_STRENGTH:g}); with weighting paper Gatys et "
+            f"al.'s raw β instead, which grows with the pixel count ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
     _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
     Option("weighting", "relative", str,
            "relative: as normalized, with each style term in units of the photo's own distance to the "
@@ -197,8 +198,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
            "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size; paper: Gatys et al.'s "
            f"α·½Σ(F−P)² + β·Σ w_l E_l, whose β must grow with the pixel count and differs per pair (normalized "
            f"3 = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 at 256 px). A style "
-           f"weight above {MAX_STRENGTH:g} under relative or normalized is taken as a paper β from an older "
-           "workflow and runs with paper",
+           f"weight above {MAX_STRENGTH:g} under relative or normalized is a paper β from an older workflow: "
+           f"it runs with paper, with a warning; one of at most {MAX_STRENGTH:g} (times the content weight) "
+           "under paper is refused, as it would leave the photo unchanged",
            choices=WEIGHTINGS),
     Option("optimizer", "lbfgs", str, "lbfgs (the paper), adam or sgd", choices=OPTIMIZERS),
     Option("init", "content", str, "start from the content, white noise (the paper), the style, or an image",
@@ -207,7 +209,9 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
                               + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")",
            min=1e-8, max=100.0, allow_none=True),
     Option("seed", 0, int, "seed of the noise start and of anything random", min=0, max=MAX_SEED),
-    Option("max_size", 512, int, "long side of the output in px (the content is shrunk, never enlarged)",
+    # 256: the default run takes about a minute on a 2-core CPU (512 px, the bundled photo's 451 px: 3.6x
+    # the CPU time), and the look is set at this size (look_size) whatever the output size
+    Option("max_size", 256, int, "long side of the output in px (the content is shrunk, never enlarged)",
            min=16, max=MAX_SIDE),
     Option("style_scale", 1.0, float, "the style image is resized to the output's pixel count times this: "
                                       "< 1 bigger brush strokes, > 1 finer ones", min=0.05, max=8.0),
@@ -266,14 +270,25 @@ def check(**values) -> dict:
     return {name: OPTIONS[name].check(value) for name, value in values.items()}
 
 
-def resolve_weighting(weighting: str, style_weights) -> tuple[str, str | None]:
-    """The weighting a run uses, and a warning when it differs from the one asked for.
+def resolve_weighting(weighting: str, style_weights, content_weight: float = 1.0) -> tuple[str, str | None]:
+    """The weighting a run uses, and a warning when it differs from the one asked for: the one place that
+    decides what the style weight means (the plan, nodes and CLIs call it).
 
     Workflows and scripts saved before `weighting` existed give a paper β (1e4 .. 1e7) and no weighting,
     which arrives as the default "relative". A relative or normalized style weight above MAX_STRENGTH is
-    such a β: the run uses "paper", so old files mean what they meant, and says so."""
+    such a β: the run uses "paper", so old files mean what they meant, and says so. The other way round,
+    a strength (β/α at most MAX_STRENGTH) under "paper" next to a content term would leave the photo
+    almost unchanged: refused, with what to type (OptionError naming style_weight)."""
     weighting = OPTIONS["weighting"].check(weighting)
-    legacy = [float(w) for w in style_weights if float(w) > MAX_STRENGTH]
+    weights = [float(w) for w in style_weights]
+    alpha = float(content_weight)
+    if weighting == "paper" and alpha > 0 and weights and 0 < max(weights) <= MAX_STRENGTH * alpha:
+        raise OptionError("style_weight", f"{max(weights):g} is a strength, not a paper β: under weighting "
+                          f"paper the style weight is Gatys et al.'s β (about {PAPER_STYLE_WEIGHT:g} at 512 px "
+                          "with content weight 1) and this one would leave the photo unchanged; set "
+                          f"weighting=relative to keep {max(weights):g} as a strength, or give a paper β such "
+                          f"as style_weight={PAPER_STYLE_WEIGHT:g}")
+    legacy = [w for w in weights if w > MAX_STRENGTH]
     if weighting not in SIZE_FREE_WEIGHTINGS or not legacy:
         return weighting, None
     return "paper", (f"style weight {max(legacy):g} is a paper-weighting β from an older workflow: ran with "

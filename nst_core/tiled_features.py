@@ -22,7 +22,9 @@ import torch
 
 from .memory import FLOAT, SAFETY, layer_outputs
 from .errors import ImageError
-from .tiling import MAX_TILES_PER_AXIS, _axis_options, _gram_sum, halo_and_stride, plan_tiles, reach
+from .statistics import STATISTICS
+from .statistics.base import total_weight
+from .tiling import MAX_TILES_PER_AXIS, axis_options, halo_and_stride, layer_core, plan_tiles, reach
 
 # Above this estimated peak the targets' forward is tiled. 1 GiB keeps target building inside the
 # 3 GiB that a 2048 px run is allowed (a whole 2048x2048 no-grad forward to relu5_1 needs ~4 GB).
@@ -52,8 +54,8 @@ def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tu
     assembled = forward_bytes(arch, size, layers) - forward_bytes(arch, size, layers, keep=False) \
         if keep_full else 0
     best = None
-    for th, crop_h, sum_h in _axis_options(size[0], halo, stride):
-        for tw, crop_w, sum_w in _axis_options(size[1], halo, stride):
+    for th, crop_h, sum_h in axis_options(size[0], halo, stride):
+        for tw, crop_w, sum_w in axis_options(size[1], halo, stride):
             if forward_bytes(arch, (crop_h, crop_w), layers) + assembled > budget:
                 continue
             if best is None or sum_h * sum_w < best[0]:
@@ -89,13 +91,9 @@ def _tiled_forward(vgg, x: torch.Tensor, layers, tile, on_core: Callable) -> Non
         if hook is not None:
             hook(size, t.index + 1, len(tiles))
         cy0, cy1, cx0, cx1 = t.crop
-        ky0, ky1, kx0, kx1 = t.core
 
-        def on_feature(name, h):
-            s = strides[name]
-            gy0, gy1, gx0, gx1 = ky0 // s, ky1 // s, kx0 // s, kx1 // s
-            oy, ox = cy0 // s, cx0 // s
-            on_core(name, h[..., gy0 - oy:gy1 - oy, gx0 - ox:gx1 - ox], (gy0, gy1, gx0, gx1))
+        def on_feature(name, h, t=t):
+            on_core(name, *layer_core(h, t, strides[name]))
 
         with torch.no_grad():
             vgg.features(x[..., cy0:cy1, cx0:cx1], layers, on_feature)
@@ -134,6 +132,7 @@ def extract_features(vgg, x: torch.Tensor, layers, tile=None) -> dict[str, torch
 def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[str, torch.Tensor]:
     """{layer: Gram target [1,N,N]} of x: Σ m f fᵀ / Σ m over positions (m = 1 without a mask; `masks`
     {layer: [1,1,h,w] or None} at each layer's resolution), as statistics.gram's target, from tiles."""
+    gram = STATISTICS["gram"]
     layers = list(layers)
     masks = masks or {}
     size = tuple(x.shape[-2:])
@@ -145,14 +144,13 @@ def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[s
         mask = masks.get(name)
         weights = None if mask is None else \
             mask[..., gy0:gy1, gx0:gx1].to(core.device, torch.float32).reshape(-1)
-        total, weight = sums.get(name, (0, 0))
-        sums[name] = [total + _gram_sum(core, weights),
-                      weight + (core.shape[-2] * core.shape[-1] if weights is None else weights.sum())]
+        total, count = sums.get(name, (0, 0))
+        sums[name] = (total + gram.sums(core, weights), count + total_weight(core, weights))
 
     _tiled_forward(vgg, x, layers, tile, on_core)
     if any(not bool(sums[name][1] > 0) for name in layers):
         raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
-    return {name: sums[name][0] / sums[name][1] for name in layers}
+    return {name: gram.finish(*sums[name]) for name in layers}
 
 
 __all__ = ["FORWARD_BYTES", "extract_features", "extract_grams", "fits_one_forward", "forward_bytes",

@@ -1,14 +1,13 @@
 """An exact tiled objective: the loss and pixel gradient of an Objective, evaluated tile by tile.
 
-Why it is exact. A Gram matrix is a sum over positions, so the global Grams are the sum of the tiles' core
-sums; the content loss is a sum over positions too. Pass 1 (no grad) forwards each tile (its core plus a
-halo of real pixels), crops every requested layer to the tile's core at that layer's resolution and adds
-up Σ F Fᵀ and the content terms. Pass 2 forwards each tile with grad and back-propagates a surrogate whose
-gradient w.r.t. the core features is the true one with the global (G − A) held fixed:
-dE_l/dF = (G − A) F / (N² M) (nst_core.losses), so the surrogate's backward is D_l F with
-D_l = β·w_l·(G_l − A_l) / (N_l² M_l), plus α·w·(F − P) from the content term. Each core feature is
-computed by exactly one tile, so the sum of the tiles' gradients w.r.t. their whole input crops is the
-full image's gradient. The features themselves are exact when:
+Why it is exact. The content loss and the Gram statistic are sums over positions (the statistics'
+`sums`), so the whole image's sums are the sum of the tiles' core sums. Pass 1 forwards each tile (its
+core plus a halo of real pixels), crops every requested layer to the tile's core at that layer's
+resolution and adds up each term's sums; the terms are finished from the whole sums, by the objective's
+own code (objective.Term.loss_of), and the gradient of the loss w.r.t. each sum is held fixed. Pass 2
+forwards each tile with grad and back-propagates those held gradients through its sums (a vector-Jacobian
+product: the chain rule). Each core feature is computed by exactly one tile, so the sum of the tiles'
+gradients w.r.t. their whole input crops is the full image's gradient. The features are exact when:
   - the halo is at least the deepest requested layer's reach (receptive field radius, `reach`), so a
     core unit sees only real pixels of its crop, and zero padding only where the image itself ends;
   - every crop starts at a multiple of the network's total stride at that depth, so the 2x2 pooling
@@ -18,7 +17,7 @@ the real VGG-19 and the default layers: loss equal to ~1e-7 relative, gradient t
 2x2 tiles, 6e-7 at 87x131 px in 15 tiles).
 
 Cost. Pass 1 is an extra forward: the last tile's pass-1 forward is run with grad and its graph kept
-until the Grams are complete, so a T-tile evaluation costs (2T − 1) tile forwards + T tile backwards
+until the sums are complete, so a T-tile evaluation costs (2T − 1) tile forwards + T tile backwards
 (one tile = the untiled cost), plus the halos' share of each crop. With the whole network in tiles that is
 at least (2F + B)/(F + B) ≈ 1.46x an untiled step even without halos, and relu5_1's 80 px halo makes it
 2.2x at 512 px (2x2 tiles).
@@ -44,7 +43,7 @@ in 16 tiles of 512 px +0.99 GiB. (memory.activation_bytes estimates 1.87 GiB at 
 pairs, against ~2.3 KB per pixel for the untiled activations of the default layers (up to relu5_1,
 with memory.SAFETY). So once tiled, the history is the limit: it alone takes 2.4 GiB at 1024², 9.7 GiB at
 2048², 38.6 GiB at 4096², and fills a 3 GiB budget at ~1.3 MP (1140² px), a 22 GiB one at ~9.5 MP
-(3090² px). `choose_tile` and `needs_tiling` subtract it from the budget (history_size=...); the run plan
+(3090² px). `choose_tile` subtracts it from the budget (history_size=...); the run plan
 (nst_core.plan.fit_memory) keeps fewer pairs at large sizes (each pair costs 24 B per pixel) and picks
 the tile per level; the loop builds a TiledObjective for the levels it tiles.
 
@@ -56,59 +55,35 @@ crop: 1.72x the area, and pass 1 adds T − 1 forwards) and 2.0x at 1024 px (512
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import torch
 
 from .errors import ImageError
-from .layers import layer_names
-from .losses import content_loss, tv_loss
-from .memory import FLOAT, SAFETY, activation_bytes, available_bytes, conv_macs, feature_shape, layer_outputs
+from .layers import Layer, feature_shape, layer_names, layer_table
+from .memory import FLOAT, SAFETY, activation_bytes, available_bytes, layer_outputs
+from .objective import with_gradient
 from .settings import LBFGS_HISTORY, OptionError
+from .statistics import STATISTICS
 
 # image-sized float32 buffers a tiled evaluation keeps besides the tile's activations: the pixels, the
 # gradient accumulator, the gradient saved for backward, the TV term's autograd (3), the crop and its grad
 IMAGE_BUFFERS = 8
 # style statistics that are sums over positions, so that the tiles' sums add up to the image's
-TILEABLE_STATISTICS = ("gram",)
+TILEABLE_STATISTICS = tuple(name for name, statistic in STATISTICS.items() if statistic.additive)
 # at most this many tiles per axis are considered by choose_tile (tiles of 1/64 of the side are all halo)
 MAX_TILES_PER_AXIS = 64
 
 
 # ---------------------------------------------------------------------------------------------- geometry
 
-@dataclass(frozen=True)
-class Reach:
-    """How far a unit of `layer` sees, in input pixels: a unit at index i depends on the pixels
-    [i·stride − before, i·stride + stride − 1 + after] (zero padding outside the image)."""
-    layer: str
-    stride: int
-    before: int
-    after: int
-
-    @property
-    def radius(self) -> int:
-        return max(self.before, self.after)
-
-
-def reach(arch: str, layer: str) -> Reach:
-    """The reach of `layer` from the architecture: a 3x3 conv (padding 1) widens the window by one unit of
-    the current stride on each side; a 2x2/2 pool widens it by one unit on the far side, then doubles
-    the stride. (VGG-16 conv5_3: 196 px, the published receptive field; VGG-19 relu5_1: 156 px.)"""
-    names = layer_names(arch)
-    if layer not in names:
+def reach(arch: str, layer: str) -> Layer:
+    """The layer table's row of `layer`: its stride and reach (`before`, `after`, `radius`) in input
+    pixels. (VGG-16 conv5_3: 196 px, the published receptive field; VGG-19 relu5_1: 156 px.)"""
+    if layer not in layer_names(arch):
         raise OptionError("layers", f"unknown layer {layer!r} for {arch}")
-    stride, start, end = 1, 0, 0            # window of unit 0: [start, end] in input pixels
-    for name in names:
-        if name.startswith("conv"):
-            start, end = start - stride, end + stride
-        elif name.startswith("pool"):
-            end += stride
-            stride *= 2
-        if name == layer:
-            return Reach(layer, stride, -start, end - (stride - 1))
-    raise AssertionError("unreachable")
+    return layer_table(arch)[layer]
 
 
 def halo_and_stride(arch: str, layers) -> tuple[int, int]:
@@ -123,20 +98,20 @@ def halo_and_stride(arch: str, layers) -> tuple[int, int]:
 def stem_candidates(arch: str, layers) -> list[str | None]:
     """The stems a tiled evaluation of `layers` can use: None (the whole network tiled), then each pooling
     layer before the deepest of `layers` (tiles up to it, the rest on the whole stitched map)."""
-    names = layer_names(arch)
-    deepest = max(names.index(name) for name in layers)
-    return [None] + [name for name in names[:deepest] if name.startswith("pool")]
+    table = layer_table(arch)
+    deepest = table.deepest(layers).position
+    return [None] + [pool.name for pool in table.pools if pool.position < deepest]
 
 
 def stem_layers(arch: str, layers, stem: str | None) -> list[str]:
     """The layers the tiles forward: `layers` up to `stem` plus the stem itself (all of them: None)."""
     if stem is None:
         return list(layers)
-    names = layer_names(arch)
-    if stem not in names or not stem.startswith("pool"):
+    table = layer_table(arch)
+    if stem not in table.names or table[stem].kind != "pool":
         raise OptionError("stem", f"the stem must be a pooling layer of {arch}, got {stem!r}")
-    end = names.index(stem)
-    return [name for name in layers if names.index(name) < end] + [stem]
+    end = table[stem].position
+    return [name for name in layers if table[name].position < end] + [stem]
 
 
 def split(length: int, tile: int, stride: int) -> list[tuple[int, int]]:
@@ -248,13 +223,7 @@ def tiled_bytes(vgg, size, layers, tile, stem: str | None = None, halo: int | No
             + IMAGE_BUFFERS * 3 * h * w * FLOAT)
 
 
-def needs_tiling(vgg, size, layers, budget_bytes: int, *, history_size: int = LBFGS_HISTORY) -> bool:
-    """True when one untiled step at `size` (H, W) (activations + L-BFGS state) exceeds the budget."""
-    size = tuple(int(s) for s in size)
-    return untiled_bytes(vgg, size, layers) + optimizer_bytes(size, history_size) > budget_bytes
-
-
-def _axis_options(length: int, halo: int, stride: int) -> list[tuple[int, int, int]]:
+def axis_options(length: int, halo: int, stride: int) -> list[tuple[int, int, int]]:
     """(tile, largest crop, sum of crops) for each distinct tiling of one axis, fewest tiles first."""
     seen, options = set(), []
     for count in range(1, min(MAX_TILES_PER_AXIS, math.ceil(length / stride)) + 1):
@@ -286,9 +255,10 @@ def tiling_cost(arch: str, size, layers, tile, stem: str | None, halo: int | Non
     tiles = plan_tiles(size, _pair(tile, "tile"), need if halo is None else halo, stride)
     area = [t.crop_size[0] * t.crop_size[1] for t in tiles]
     h, w = size
-    total = conv_macs(arch, layers)
-    stem_share = conv_macs(arch, front) / total
-    trunk_share = 0.0 if stem is None else conv_macs(arch, layers, after=stem) / total
+    table = layer_table(arch)
+    total = table.macs(layers)
+    stem_share = table.macs(front) / total
+    trunk_share = 0.0 if stem is None else table.macs(layers, after=stem) / total
     return (stem_share * (3 * sum(area) - area[-1]) + 2 * trunk_share * h * w) / (h * w)
 
 
@@ -308,7 +278,8 @@ def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBF
     if untiled_bytes(arch, size, layers) <= room:
         return Tiling(size)
     buffers = IMAGE_BUFFERS * 3 * size[0] * size[1] * FLOAT
-    total = conv_macs(arch, layers)
+    table = layer_table(arch)
+    total = table.macs(layers)
     best = None
     for stem in (stem_candidates(arch, layers) if stems is None else stems):
         trunk = trunk_bytes(arch, size, layers, stem)
@@ -317,10 +288,10 @@ def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBF
         front = stem_layers(arch, layers, stem)
         need, stride = halo_and_stride(arch, front)
         pad = need if halo is None else max(need, stride * math.ceil(int(halo) / stride))
-        stem_share = conv_macs(arch, front) / total
-        trunk_cost = 0.0 if stem is None else 2 * conv_macs(arch, layers, after=stem) / total * size[0] * size[1]
-        for th, crop_h, sum_h in _axis_options(size[0], pad, stride):
-            for tw, crop_w, sum_w in _axis_options(size[1], pad, stride):
+        stem_share = table.macs(front) / total
+        trunk_cost = 0.0 if stem is None else 2 * table.macs(layers, after=stem) / total * size[0] * size[1]
+        for th, crop_h, sum_h in axis_options(size[0], pad, stride):
+            for tw, crop_w, sum_w in axis_options(size[1], pad, stride):
                 if (th, tw) == size:
                     continue
                 tiles = math.ceil(size[0] / th) * math.ceil(size[1] / tw)
@@ -334,80 +305,22 @@ def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBF
 
 # ------------------------------------------------------------------------------------------- evaluation
 
-def _flat_positions(features: torch.Tensor) -> tuple[torch.Tensor, bool]:
-    """[B,N,h,w] (any strides, e.g. a crop of a channels-last map) -> ([B,h·w,N] float32, channels_last)."""
-    b, n, h, w = features.shape
-    wide = features if features.dtype == torch.float64 else features.float()
-    if features.stride(1) == 1:
-        return wide.permute(0, 2, 3, 1).reshape(b, h * w, n), True
-    return wide.reshape(b, n, h * w).transpose(1, 2), False
+def layer_core(h: torch.Tensor, tile: Tile, stride: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """The tile's core of `h`, a layer's output over the tile's crop, and where that core lies in the
+    whole layer's output (y0, y1, x0, x1); `stride`: the layer's (crops start at multiples of it)."""
+    y0, y1, x0, x1 = (v // stride for v in tile.core)
+    oy, ox = tile.crop[0] // stride, tile.crop[2] // stride
+    return h[..., y0 - oy:y1 - oy, x0 - ox:x1 - ox], (y0, y1, x0, x1)
 
 
-def _gram_sum(features: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Σ over positions of m_i f_i f_iᵀ (m = 1 without weights), [B,N,N] in float32."""
-    flat, _ = _flat_positions(features)
-    if weights is None:
-        return torch.bmm(flat.transpose(1, 2), flat)
-    return torch.bmm(flat.transpose(1, 2) * weights.view(1, 1, -1), flat)
-
-
-class _HeldGram(torch.autograd.Function):
-    """A zero whose gradient w.r.t. the core features F is D F (each position times its mask weight m_i),
-    D = held[key]: filled in once the global Grams are known, possibly after this node was built (that is
-    what lets pass 1 keep its last tile's graph)."""
-
-    @staticmethod
-    def forward(ctx, features, weights, held, key):
-        ctx.save_for_backward(features, weights)
-        ctx.held, ctx.key = held, key
-        return features.new_zeros((), dtype=torch.float32)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        features, weights = ctx.saved_tensors
-        b, n, h, w = features.shape
-        d = ctx.held[ctx.key] * grad                         # [B,N,N], symmetric
-        flat, channels_last = _flat_positions(features)      # [B,M,N]
-        out = torch.bmm(flat, d)                             # (D F)ᵀ
-        if weights.numel():
-            out = out * weights.view(1, h * w, 1)
-        if channels_last:
-            out = out.view(b, h, w, n).permute(0, 3, 1, 2)
-        else:
-            out = out.transpose(1, 2).reshape(b, n, h, w)
-        return out.to(features.dtype), None, None, None
-
-
-class _HeldMapGradient(torch.autograd.Function):
-    """A zero whose gradient w.r.t. a tile's core of the stem's output is the trunk's gradient there:
-    held["stem"] (the whole map's, filled in once the trunk has run) cropped to `region` (rows y0:y1,
-    cols x0:x1 of the map)."""
-
-    @staticmethod
-    def forward(ctx, features, held, region):
-        ctx.held, ctx.region, ctx.dtype = held, region, features.dtype
-        return features.new_zeros((), dtype=torch.float32)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        y0, y1, x0, x1 = ctx.region
-        return (ctx.held["stem"][..., y0:y1, x0:x1] * grad).to(ctx.dtype), None, None
-
-
-class _PrecomputedGradient(torch.autograd.Function):
-    """`value`, attached to x with a precomputed gradient: backward gives grad_output · gradient."""
-
-    @staticmethod
-    def forward(ctx, x, value, gradient):
-        ctx.save_for_backward(gradient)
-        return value.detach().clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (gradient,) = ctx.saved_tensors
-        return gradient * grad, None, None
+@dataclass
+class _TilePass:
+    """One tile's forward: the crop it forwarded, its cores' sums and counts per (layer, term index), its
+    core of the stem's output with where that lies in the map (None without a stem)."""
+    crop: torch.Tensor
+    sums: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    stem: tuple | None = None
 
 
 class TiledObjective:
@@ -453,11 +366,10 @@ class TiledObjective:
         # the tiles forward these (with their halo); the trunk, the rest, on the whole stitched map
         self.front = stem_layers(self.vgg.arch, self.layers, self.stem) if self.layers else []
         self.trunk = [name for name in self.layers if name not in self.front]
-        for name, entries in objective.terms.items():
-            for kind, _, statistic, _, _ in entries:
-                if kind == "style" and name in self.front and \
-                        getattr(statistic, "name", "gram") not in TILEABLE_STATISTICS:
-                    raise OptionError("style_loss", f"the {statistic.name} style loss cannot be tiled (only "
+        for name in self.front:
+            for term in objective.terms.get(name, ()):
+                if not term.additive:
+                    raise OptionError("style_loss", f"the {term.statistic.name} style loss cannot be tiled (only "
                                       f"{', '.join(TILEABLE_STATISTICS)}: sums over positions); use a smaller "
                                       "size or a larger memory budget")
         if self.front:
@@ -476,8 +388,6 @@ class TiledObjective:
                           for t, side in zip((th, tw), self.size))
         self.tiles = plan_tiles(self.size, self.tile, self.halo, self.stride)
         self._strides = {name: reach(self.vgg.arch, name).stride for name in self.front}
-        self.pixel_terms = tuple(getattr(objective, "pixel_terms", ()))
-        self.term_names = tuple(getattr(objective, "term_names", ("total", "content", "style", "tv")))
 
     def __getattr__(self, name):
         # anything else the loop or a caller reads (weights, targets, autocast...) is the objective's
@@ -498,163 +408,114 @@ class TiledObjective:
         if tuple(x.shape[-2:]) != self.size:
             raise ImageError(f"the tiled objective is for {self.size[1]}x{self.size[0]} px, "
                              f"got {x.shape[-1]}x{x.shape[-2]} px")
-        obj = self.objective
-        zero = x.new_zeros(())
-        want_grad = x.requires_grad and torch.is_grad_enabled()
-        content, style, gradient = zero, zero, None
+        content = style = x.new_zeros(())
+        gradient, want_grad = None, x.requires_grad and torch.is_grad_enabled()
         if self.layers:
             with torch.inference_mode(False):
                 content, style, gradient = self._evaluate(x.detach(), want_grad)
-        value = zero
-        if obj.content_weight:
-            value = value + obj.content_weight * content
-        if obj.style_weight:
-            value = value + obj.style_weight * style
-        total = _PrecomputedGradient.apply(x, value, gradient) if gradient is not None else value
-        tv = tv_loss(x) if obj.tv_weight else zero
-        if obj.tv_weight:
-            total = total + obj.tv_weight * tv
-        parts = {"content": content, "style": style, "tv": tv}
-        for term in self.pixel_terms:                        # pixel-level terms: on the whole image, like TV
-            value = term.loss(x)
-            parts[term.name] = value
-            if term.weight:
-                total = total + term.weight * value
-        return total, {"total": total, **parts}
+        value = self.objective.layer_total(content, style)
+        return self.objective.combine(x, content, style, value if gradient is None else
+                                      with_gradient(x, value, gradient))
 
     # -- the two passes
 
     def _evaluate(self, x: torch.Tensor, want_grad: bool):
-        """(content, style, pixel gradient or None) of the layer terms at x (detached)."""
+        """(content, style, pixel gradient or None) of the layer terms at x (detached).
+
+        Pass 1 adds up each term's sums over the tiles' cores and stitches the stem's map; the terms are
+        finished from the whole sums (`Term.loss_of`) and the trunk's on the map, and the gradient of
+        α·content + β·style w.r.t. each sum and the map is held fixed; pass 2 back-propagates it through
+        every tile. The last tile's pass-1 graph is kept, so it is forwarded once."""
         obj, tiles = self.objective, self.tiles
-        held: dict = {}
-        sums: dict[tuple[str, int], list] = {}              # (layer, term index): [Σ m f fᵀ, Σ m]
-        content = x.new_zeros((), dtype=torch.float32)
-        stitched: list[torch.Tensor] = []                   # the stem's output over the whole image
-        kept = None
-        for tile in tiles:                                   # pass 1: Grams and content over the cores
-            keep = want_grad and tile is tiles[-1]           # its graph is kept for pass 2
-            c, pieces, crop = self._tile(x, tile, 1, with_grad=keep, sums=sums, held=held, stitched=stitched)
-            content = content + c
-            if keep:
-                kept = (tile, pieces, crop)
-        style = x.new_zeros((), dtype=torch.float32)
+        sums: dict = {}
+        counts: dict = {}
+        stitched: list[torch.Tensor] = []
+        for tile in tiles:
+            kept = self._tile(x, tile, 1, with_grad=want_grad and tile is tiles[-1], stitched=stitched)
+            for key, value in kept.sums.items():
+                sums[key] = sums[key] + value.detach() if key in sums else value.detach()
+                counts[key] = counts[key] + kept.counts[key] if key in counts else kept.counts[key]
+        content = style = x.new_zeros((), dtype=torch.float32)
+        map_gradient = None
         if self.trunk:
-            trunk_content, trunk_style = self._trunk(stitched[0], want_grad, held)
-            content, style = content + trunk_content, style + trunk_style
-        del stitched
-        for name, entries in obj.terms.items():
-            if name not in self.front:
-                continue
-            for index, (kind, w, _, target, _) in enumerate(entries):
-                if kind != "style":
-                    continue
-                n = target.shape[-1]
-                total, weight = sums[name, index]
-                if not weight > 0:
-                    raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
-                diff = total / weight - target
-                style = style + w * diff.pow(2).sum() / (4.0 * n * n)
-                held[name, index] = (obj.style_weight * w / (n * n * weight)) * diff
+            stem_map = stitched.pop().requires_grad_(want_grad)
+            with torch.set_grad_enabled(want_grad):
+                content, style = obj.layer_terms(stem_map, self.trunk, after=self.stem)
+                if want_grad:
+                    weighted = obj.layer_total(content, style)
+                    map_gradient = torch.autograd.grad(weighted, stem_map)[0] if weighted.requires_grad \
+                        else torch.zeros_like(stem_map)
+            content, style = content.detach(), style.detach()
+        # the tiles' terms finished from the whole sums, and the gradient w.r.t. each sum
+        leaves = {key: value.detach().requires_grad_(want_grad) for key, value in sums.items()}
+        with torch.set_grad_enabled(want_grad):
+            front = {"content": x.new_zeros((), dtype=torch.float32), "style": x.new_zeros((), dtype=torch.float32)}
+            for (name, index), leaf in leaves.items():
+                term = obj.terms[name][index]
+                front[term.kind] = front[term.kind] + term.loss_of(leaf, counts[name, index])
+            weighted = obj.layer_total(front["content"], front["style"])
+        content, style = content + front["content"].detach(), style + front["style"].detach()
         if not want_grad:
             return content, style, None
+        keys = list(leaves)
+        grads = dict(zip(keys, torch.autograd.grad(weighted, [leaves[k] for k in keys], allow_unused=True))) \
+            if weighted.requires_grad else {}
         gradient = torch.zeros_like(x)
-        self._backward(gradient, *kept)
+        self._backward(gradient, tiles[-1], kept, grads, map_gradient)
         del kept
-        for tile in tiles[:-1]:                              # pass 2: gradient with (G − A) held fixed
-            _, pieces, crop = self._tile(x, tile, 2, with_grad=True, sums=None, held=held)
-            self._backward(gradient, tile, pieces, crop)
+        for tile in tiles[:-1]:                              # pass 2: the held gradients through each tile
+            self._backward(gradient, tile, self._tile(x, tile, 2, with_grad=True), grads, map_gradient)
         return content, style, gradient
 
-    def _trunk(self, stitched: torch.Tensor, want_grad: bool, held: dict):
-        """The layers behind the stem on the whole stitched map: (their content, their style), detached;
-        with want_grad, held["stem"] = the gradient of their weighted sum w.r.t. the map."""
-        obj = self.objective
-        leaf = stitched.requires_grad_(want_grad)
-        losses: dict[str, list] = {"content": [], "style": []}
-
-        def on_feature(name, h):
-            for kind, loss in obj.layer_losses(name, h):
-                losses[kind].append(loss)
-
-        autocast = obj.autocast
-        with torch.set_grad_enabled(want_grad), \
-                torch.autocast(leaf.device.type, dtype=autocast, enabled=autocast is not None):
-            self.vgg.features(leaf, self.trunk, on_feature, after=self.stem)
-        zero = leaf.new_zeros((), dtype=torch.float32)
-        content, style = sum(losses["content"], zero), sum(losses["style"], zero)
-        if want_grad:
-            weighted = obj.content_weight * content + obj.style_weight * style
-            held["stem"] = torch.autograd.grad(weighted, leaf)[0] if weighted.requires_grad \
-                else torch.zeros_like(leaf)
-        return content.detach(), style.detach()
-
     @staticmethod
-    def _backward(gradient, tile, pieces, crop) -> None:
-        if not pieces:
+    def _backward(gradient, tile: Tile, forward: _TilePass, grads: dict, map_gradient) -> None:
+        """Back-propagates the held gradients of one tile's sums (and its core of the stem's map) to its
+        crop and adds the crop's gradient to `gradient`."""
+        roots = [(forward.sums[key], grad) for key, grad in grads.items() if grad is not None]
+        if forward.stem is not None and map_gradient is not None:
+            core, (y0, y1, x0, x1) = forward.stem
+            roots.append((core, map_gradient[..., y0:y1, x0:x1].to(core.dtype)))
+        roots = [(root, grad) for root, grad in roots if root.requires_grad]
+        if not roots:
             return
-        torch.autograd.backward(sum(pieces))
+        torch.autograd.backward([root for root, _ in roots], [grad for _, grad in roots])
         y0, y1, x0, x1 = tile.crop
-        gradient[..., y0:y1, x0:x1] += crop.grad
+        gradient[..., y0:y1, x0:x1] += forward.crop.grad
 
-    def _tile(self, x, tile: Tile, pass_number: int, *, with_grad: bool, sums, held, stitched=None):
-        """Forward one tile's crop. Adds its cores' Σ m f fᵀ and Σ m into `sums` (when given), its core of
-        the stem's output into stitched[0] (when given; created at the first tile) and returns (its content
-        value, the surrogate pieces to back-propagate (with_grad), the crop leaf)."""
+    def _tile(self, x, tile: Tile, pass_number: int, *, with_grad: bool, stitched=None) -> _TilePass:
+        """Forward one tile's crop: its terms' sums and counts over its cores; its core of the stem's output
+        goes into stitched[0] too (when given; created at the first tile)."""
         obj = self.objective
         if self.on_tile is not None:
             self.on_tile(pass_number, tile.index, len(self.tiles))
         cy0, cy1, cx0, cx1 = tile.crop
-        ky0, ky1, kx0, kx1 = tile.core
         crop = x[..., cy0:cy1, cx0:cx1]
         if with_grad:
             crop = crop.detach().requires_grad_(True)
-        pieces: list[torch.Tensor] = []
-        content = [x.new_zeros((), dtype=torch.float32)]
+        forward = _TilePass(crop)
 
         def on_feature(name, h):
-            s = self._strides[name]
-            # the core at this layer, in global and in crop units (crop origins are multiples of s)
-            gy0, gy1, gx0, gx1 = ky0 // s, ky1 // s, kx0 // s, kx1 // s
-            oy, ox = cy0 // s, cx0 // s
-            f = h[..., gy0 - oy:gy1 - oy, gx0 - ox:gx1 - ox]
+            core, region = layer_core(h, tile, self._strides[name])
             if name == self.stem:
                 if stitched is not None:
                     if not stitched:
                         mh, mw, _ = feature_shape(self.vgg.arch, self.size, name)
                         stitched.append(h.new_zeros(h.shape[:2] + (mh, mw)).contiguous(
                             memory_format=torch.channels_last if h.stride(1) == 1 else torch.contiguous_format))
-                    stitched[0][..., gy0:gy1, gx0:gx1] = f.detach()
-                if with_grad:
-                    pieces.append(_HeldMapGradient.apply(f, held, (gy0, gy1, gx0, gx1)))
+                    y0, y1, x0, x1 = region
+                    stitched[0][..., y0:y1, x0:x1] = core.detach()
+                forward.stem = (core, region)
             with torch.autocast(x.device.type, enabled=False):
-                for index, (kind, w, _, target, mask) in enumerate(obj.terms.get(name, ())):
-                    m = None if mask is None else mask[..., gy0:gy1, gx0:gx1].to(f.device, torch.float32)
-                    if kind == "content":
-                        p = target[..., gy0:gy1, gx0:gx1]
-                        if sums is not None:
-                            content[0] = content[0] + w * content_loss(f.detach(), p, m)
-                        if with_grad and obj.content_weight:
-                            pieces.append((obj.content_weight * w) * content_loss(f, p, m))
-                        continue
-                    weights = None if m is None else m.reshape(-1)
-                    if sums is not None:
-                        total, weight = sums.get((name, index), (0, 0))
-                        sums[name, index] = [total + _gram_sum(f.detach(), weights),
-                                             weight + (f.shape[-2] * f.shape[-1] if weights is None
-                                                       else weights.sum())]
-                    if with_grad and obj.style_weight:
-                        none = f.new_empty(0, dtype=torch.float32)
-                        pieces.append(_HeldGram.apply(f, none if weights is None else weights, held,
-                                                      (name, index)))
+                for index, term in enumerate(obj.terms.get(name, ())):
+                    forward.sums[name, index] = term.sums(core, region)
+                    forward.counts[name, index] = term.count(region)
 
-        autocast = obj.autocast
-        grad_mode = torch.enable_grad() if with_grad else torch.no_grad()
-        with grad_mode, torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
+        with torch.set_grad_enabled(with_grad), \
+                torch.autocast(x.device.type, dtype=obj.autocast, enabled=obj.autocast is not None):
             self.vgg.features(crop, self.front, on_feature)
-        return content[0], pieces, crop
+        return forward
 
 
-__all__ = ["Reach", "Tile", "TiledObjective", "Tiling", "choose_tile", "halo_and_stride", "needs_tiling",
-           "optimizer_bytes", "plan_tiles", "reach", "split", "stem_candidates", "stem_layers", "tiled_bytes",
-           "tiling_cost", "trunk_bytes", "untiled_bytes"]
+__all__ = ["TILEABLE_STATISTICS", "Tile", "TiledObjective", "Tiling", "axis_options", "choose_tile", "halo_and_stride",
+           "layer_core", "optimizer_bytes", "plan_tiles", "reach", "split", "stem_candidates", "stem_layers",
+           "tiled_bytes", "tiling_cost", "trunk_bytes", "untiled_bytes"]

@@ -9,7 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .errors import ImageError
-from .layers import ARCHITECTURES, layer_names, min_input_size, parse_layers
+from .layers import layer_table, parse_layers
 from .settings import CONVENTIONS, POOLINGS
 
 # Input conventions of the weight families. Callers always give RGB in 0..1; the network sees:
@@ -72,7 +72,8 @@ class VGG(nn.Module):
         self.convention = convention
         self.source = source
         self.normalized = normalized
-        self.layer_names = layer_names(arch)
+        self.table = layer_table(arch)
+        self.layer_names = self.table.names
         self.preprocess = InputConvention(convention)
         self.convs = nn.ModuleList()
         for weight, bias in convs:
@@ -83,14 +84,6 @@ class VGG(nn.Module):
             self.convs.append(conv)
         self.requires_grad_(False)
         self.eval()
-        # (kind, name, conv index) in forward order
-        self._plan: list[tuple[str, str, int]] = []
-        conv_index = 0
-        for name in self.layer_names:
-            kind = name[:4]
-            self._plan.append((kind, name, conv_index))
-            if kind == "conv":
-                conv_index += 1
 
     @property
     def device(self) -> torch.device:
@@ -101,9 +94,9 @@ class VGG(nn.Module):
 
     def check_size(self, height: int, width: int, layers) -> None:
         """Raise ImageError when the image is too small to reach the deepest layer asked for."""
-        need = max(min_input_size(name) for name in layers)
+        need = max(self.table[name].stride for name in layers)
         if min(height, width) < need:
-            deepest = max(layers, key=min_input_size)
+            deepest = self.table.deepest(layers).name
             raise ImageError(
                 f"image of {width}x{height} px is too small for layer {deepest}: "
                 f"it needs at least {need} px on each side")
@@ -124,8 +117,8 @@ class VGG(nn.Module):
             self.check_size(x.shape[-2], x.shape[-1], wanted)
             h = self.preprocess(x)
         else:
-            start = self.layer_names.index(self.check_layers([after])[0]) + 1
-            if any(self.layer_names.index(name) < start for name in wanted):
+            start = self.table[self.check_layers([after])[0]].position + 1
+            if any(self.table[name].position < start for name in wanted):
                 raise ValueError(f"layers {sorted(wanted)} are not all after {after}")
             h = x
         out: dict[str, torch.Tensor] = {}
@@ -135,9 +128,10 @@ class VGG(nn.Module):
         if channels_last:
             h = h.contiguous(memory_format=torch.channels_last)
         previous = self.layer_names[start - 1] if start else None
-        for kind, name, index in self._plan[start:]:
+        for layer in self.table.layers[start:]:
+            kind, name = layer.kind, layer.name
             if kind == "conv":
-                h = self.convs[index](h)
+                h = self.convs[layer.conv](h)
             elif kind == "relu":
                 # in place: a conv's output is saved by nobody, unless it is a requested feature
                 h = F.relu(h, inplace=previous not in wanted)
@@ -191,9 +185,5 @@ class VGG(nn.Module):
 
 
 def expected_conv_shapes(arch: str) -> list[tuple[int, int]]:
-    shapes, channels = [], 3
-    for item in ARCHITECTURES[arch]:
-        if item != "M":
-            shapes.append((item, channels))
-            channels = item
-    return shapes
+    """(out, in) channels of each conv of `arch`."""
+    return [(conv.channels, conv.in_channels) for conv in layer_table(arch).convs]

@@ -1,8 +1,14 @@
-"""Shared fixtures: the real default VGG-19 (built once per session) and small example images."""
+"""Shared fixtures (the real default VGG-19, built once per session, and small example images), the torch
+thread count, and the two test tiers: `python -m pytest` runs the fast tier (pyproject's addopts deselect
+the tests marked `slow`), `python -m pytest -m slow` the long optimizations, the process, subprocess and
+Ray tests and the full template runs. A test marked `extra("ray")` needs that optional extra: where it is
+not installed the test is deselected and the summary says so and what to install."""
 
 from __future__ import annotations
 
+import collections
 import importlib.util
+import os
 import pathlib
 import sys
 
@@ -11,6 +17,56 @@ import torch
 
 import nst_core
 from nst_core.api import fit
+
+# the optional extras (pyproject's optional-dependencies) a test may need: extra -> the module it installs
+EXTRAS = {"ray": "ray"}
+
+
+def _threads() -> int:
+    """One process: torch's own count (OMP_NUM_THREADS where set, else the cores). A pytest-xdist worker:
+    the cores shared out among the workers, since each with torch's default would use them all."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers is None:
+        return torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // int(workers))
+
+
+THREADS = _threads()
+torch.set_num_threads(THREADS)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)      # the command lines the tests start as processes
+
+_DESELECTED: list = []                      # every test deselected in this process, whatever deselected it
+_MISSING_EXTRA: dict = {}                   # test -> the extra it needs and this environment lacks
+
+
+def pytest_deselected(items):
+    _DESELECTED.extend(items)
+
+
+@pytest.hookimpl(trylast=True)             # after `-m`: only tests that would otherwise have run
+def pytest_collection_modifyitems(config, items):
+    missing = {extra for extra, module in EXTRAS.items() if importlib.util.find_spec(module) is None}
+    for item in items:
+        marker = item.get_closest_marker("extra")
+        if marker is not None and marker.args[0] in missing:
+            _MISSING_EXTRA[item] = marker.args[0]
+    if _MISSING_EXTRA:
+        config.hook.pytest_deselected(items=list(_MISSING_EXTRA))
+        items[:] = [item for item in items if item not in _MISSING_EXTRA]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    slow = sum(1 for item in _DESELECTED if item not in _MISSING_EXTRA and item.get_closest_marker("slow"))
+    if slow:
+        terminalreporter.write_line(f"{slow} slow tests deselected (this is the fast tier): "
+                                    "`python -m pytest -m slow` runs them")
+    for extra, count in sorted(collections.Counter(_MISSING_EXTRA.values()).items()):
+        terminalreporter.write_line(f"{count} {extra} tests deselected: {EXTRAS[extra]} is not installed "
+                                    f"(pip install -e \".[{extra}]\")")
 
 
 @pytest.fixture(scope="session")

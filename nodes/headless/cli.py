@@ -30,6 +30,7 @@ from .core_nodes import CORE_NODE_CLASS_MAPPINGS, CORE_NODE_DISPLAY_NAME_MAPPING
 from .executor import ExecutionError, Executor
 from .format import WorkflowFormatError
 from .graph import node_label, node_title
+from .node_spec import runnable
 from .overrides import OverrideError, apply_overrides, parse_override
 from .progress import NodeProgress
 from .runtime import Interrupted
@@ -43,22 +44,35 @@ __all__ = ["main", "build_registry", "apply_overrides", "parse_override", "Overr
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SKIPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-# The node pack whose NODE_CLASS_MAPPINGS the runner is handed: the package above this one
-# (comfyui_nst.nodes). Imported by name, so the runner itself never imports the engine.
+# The node pack whose NODES the runner is handed: the package above this one (comfyui_nst.nodes).
+# Imported by name, so the runner itself never imports the engine.
 PACK_PACKAGE = (__package__ or "").rpartition(".")[0] or "comfyui_nst.nodes"
 
 
 def build_registry(package: str = PACK_PACKAGE) -> tuple:
-    """(node classes, display names): the pack's nodes plus the core stand-ins.
+    """(node classes, display names): the pack's nodes (NODES: V3-shaped nodes with a NodeSpec; a V1
+    pack's NODE_CLASS_MAPPINGS works too) plus the core stand-ins, as the executor runs them.
 
     Core names win, as in ComfyUI (which drops pack entries named like core nodes).
     """
     pack = importlib.import_module(package)
     classes = dict(getattr(pack, "NODE_CLASS_MAPPINGS", None) or {})
     names = dict(getattr(pack, "NODE_DISPLAY_NAME_MAPPINGS", None) or {})
+    for node in getattr(pack, "NODES", None) or ():
+        spec = node.spec()
+        classes[spec.node_id], names[spec.node_id] = node, spec.display_name
     classes.update(CORE_NODE_CLASS_MAPPINGS)
     names.update(CORE_NODE_DISPLAY_NAME_MAPPINGS)
-    return classes, names
+    return runnable(classes), names
+
+
+def _own_process(package: str = PACK_PACKAGE) -> None:
+    """nst-run owns its process (a host such as ComfyUI never runs this): the pack may tune it through its
+    optional `own_process()` (the NST pack: malloc hands freed activations back, so RSS follows the live
+    tensors a memory budget counts)."""
+    hook = getattr(importlib.import_module(package), "own_process", None)
+    if callable(hook):
+        hook()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -176,6 +190,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 def main(argv: Optional[list] = None) -> int:
     args = _parser().parse_args(argv)
     err = sys.stderr
+    _own_process()
     if args.device:
         os.environ["NST_DEVICE"] = args.device
     if not args.workflow and args.ray not in (None, LOCAL) and os.path.isfile(args.ray):

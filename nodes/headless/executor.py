@@ -1,7 +1,8 @@
-"""Run ComfyUI V1 node graphs without ComfyUI.
+"""Run ComfyUI node graphs without ComfyUI.
 
 The executor knows nothing of what the nodes do: it takes a mapping of class names
-to V1 node classes and reproduces ComfyUI's calling convention (keyword inputs,
+to node classes (V1 classes, or V3-shaped nodes described by a NodeSpec, run through
+their V1 view: node_spec.py) and reproduces ComfyUI's calling convention (keyword inputs,
 hidden inputs, list mapping, INPUT_IS_LIST / OUTPUT_IS_LIST, ui results), its
 validation, its run-only-what-outputs-need order, its output cache (class + literal
 inputs + IS_CHANGED + upstream keys, kept across runs of one Executor) and its
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 from .cache import OutputCache
 from .format import Workflow, load_workflow
 from .graph import execution_order, input_info, is_link, node_title
+from .node_spec import runnable
 from .runtime import (Interrupted, ProgressSink, RunContext, activate, check_interrupted, executing_node,
                       get_directory)
 from .validation import PromptValidation, ValidationError, validate_outputs
@@ -89,7 +91,7 @@ class Executor:
                  output_dir: Optional[str] = None, temp_dir: Optional[str] = None,
                  display_names: Optional[Mapping[str, str]] = None,
                  progress: Optional[ProgressSink] = None, cancel: Any = None):
-        self.node_classes = dict(node_classes)
+        self.node_classes = runnable(node_classes)
         self.display_names = dict(display_names or {})
         self.input_dir, self.output_dir, self.temp_dir = input_dir, output_dir, temp_dir
         self.progress, self.cancel = progress, cancel

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from .graph import is_link, spec_type_and_options, types_connectable
+from .node_spec import runnable
 
 __all__ = [
     "WorkflowFormatError",
@@ -545,6 +546,7 @@ def load_workflow(source: Any, node_classes: Mapping[str, Any],
     else:
         _check_nesting(source, "the workflow")
     fmt = detect_format(source)
+    node_classes = runnable(node_classes)
     warnings: list = []
     if fmt == "ui":
         prompt = ui_to_api(source, node_classes, display_names, warnings)

@@ -1,4 +1,4 @@
-"""The text a workflow's output nodes show (PreviewAny, reports): collected after a run and saved
+"""The text a workflow's nodes show (PreviewAny, reports): collected after a run and saved
 as numbered .txt files in the output folder, the way SaveImage saves pictures."""
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ class TextOutput:
 
 
 def collect_texts(result: Any) -> list:
-    """The strings in the `text` ui lists of the output nodes that ran, in run order."""
+    """The strings in the `text` ui lists of the nodes that ran (output nodes, and nodes that show their
+    report on themselves), in run order. A text that several nodes show (a report also wired to a Preview
+    Any) is listed once, under the last node that showed it."""
     texts = []
     for nid, ui in result.outputs.items():
         items = ui.get("text") if isinstance(ui, dict) else None
@@ -29,7 +31,7 @@ def collect_texts(result: Any) -> list:
             continue
         label = node_label(nid, result.prompt.get(nid, {}))
         texts += [TextOutput(nid, label, item) for item in items if isinstance(item, str) and item]
-    return texts
+    return [item for i, item in enumerate(texts) if all(later.text != item.text for later in texts[i + 1:])]
 
 
 def _file_prefix(result: Any, nid: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Optional
 
 from .graph import execution_order, id_sort_key, input_info, is_link, node_title, output_nodes, types_match
+from .node_spec import missing_modules, runnable
 
 __all__ = [
     "Problem",
@@ -232,6 +233,14 @@ class _NodeChecker:
             report(target, message, "custom_validation_failed")
 
 
+def _check_dependencies(prompt: Mapping, nid: str, node_classes: Mapping, problems: list) -> None:
+    """A node whose declared Python modules are missing cannot run: say what to install before anything runs."""
+    class_type = prompt[nid]["class_type"]
+    for module, hint in missing_modules(node_classes[class_type]).items():
+        problems.append(Problem(nid, class_type, None, f"needs the Python module {module!r}, which is not "
+                                f"installed: {hint}", "missing_dependency", node_title(prompt[nid])))
+
+
 @dataclass(frozen=True)
 class PromptValidation:
     """What `validate_outputs` found: the outputs that can run, and the problems of the others."""
@@ -258,10 +267,11 @@ def validate_outputs(prompt: Mapping, node_classes: Mapping, extra: Optional[Map
 
     Checks, for every node an output needs: required inputs, links (shape, target, slot,
     type), INT/FLOAT/STRING/BOOLEAN coercion, min/max, combo choices, VALIDATE_INPUTS,
-    and dependency cycles. An output is good when none of its upstream nodes (itself
-    included) has a problem or lies on a cycle.
+    the Python modules the node declares it needs, and dependency cycles. An output is good
+    when none of its upstream nodes (itself included) has a problem or lies on a cycle.
     """
     extra = extra or {}
+    node_classes = runnable(node_classes)
     problems: list = []
     if not isinstance(prompt, Mapping) or not prompt:
         raise ValidationError([Problem(None, None, None, "the workflow has no nodes", "invalid_prompt")])
@@ -301,6 +311,7 @@ def validate_outputs(prompt: Mapping, node_classes: Mapping, extra: Optional[Map
     for nid in order:
         if prompt[nid].get("class_type") in node_classes and isinstance(prompt[nid].get("inputs", {}), Mapping):
             result[nid]["inputs"] = checker.check(nid)
+            _check_dependencies(prompt, nid, node_classes, problems)
     with_problems = {p.node_id for p in problems if p.node_id is not None}
     good, failed, dependent = [], [], {}
     for out in outputs:

@@ -35,7 +35,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nst_core.settings import COARSE_PRECISIONS
+from nst_core.cli_options import add_option
+
+from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, write_json
 
 CONTENT = "content_chelsea.png"
 STYLE = "style_starry_night.jpg"
@@ -75,20 +77,11 @@ def judge(vgg, ct, st, image_nchw, size) -> float:
 # ----------------------------------------------------------------------------------------------- flops
 def conv_flops(vgg, size, layers) -> dict:
     """Analytic FLOPs of one step: forward convs, input-gradient convs, Grams (forward + backward)."""
-    h = w = size
-    names = vgg.layer_names
-    deepest = max(names.index(n) for n in layers)
     fwd, gram = 0, 0
-    conv_index, channels = 0, 3
-    for name in names[:deepest + 1]:
-        if name.startswith("conv"):
-            conv = vgg.convs[conv_index]
-            conv_index += 1
-            fwd += 2 * conv.in_channels * conv.out_channels * 9 * h * w
-            channels = conv.out_channels
-        elif name.startswith("pool"):
-            h, w = h // 2, w // 2
-        if name in STYLE_LAYERS:
+    for layer in vgg.table.span(layers):
+        h, w, channels = layer.shape((size, size))
+        fwd += 2 * layer.macs * h * w
+        if layer.name in STYLE_LAYERS:
             gram += 2 * channels * channels * h * w * 2      # G = F Fᵀ and dL/dF = 2 dG F
     # the input-gradient pass of a conv costs what its forward costs (a transposed conv, same MACs)
     return {"forward": fwd, "backward": fwd, "gram": gram, "step": 2 * fwd + gram}
@@ -158,9 +151,9 @@ def _rss_kib(field: str) -> int:
 
 
 def _exact_rss() -> None:
-    """Make RSS track live memory (nst_core.memory.track_live_memory)."""
-    from nst_core.memory import track_live_memory
-    track_live_memory()
+    """Make RSS track live memory (nst_core.memory.tune_process_allocator)."""
+    from nst_core.memory import tune_process_allocator
+    tune_process_allocator()
 
 
 def _trim() -> None:
@@ -344,29 +337,37 @@ def _median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="square sizes in px")
-    parser.add_argument("--steps", type=int, default=6, help="timed steps per run")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per side and size (interleaved)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the engine's)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    add_sizes(parser, [256, 512], "square sizes")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per run (default: 6)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run (default: 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side and size, interleaved (default: 3)")
+    add_device(parser)
+    add_threads(parser)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and steps: a smoke run")
-    parser.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
+    add_json(parser)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
-    parser.add_argument("--memory-steps", type=int, default=3, help="steps per memory probe")
+    parser.add_argument("--memory-steps", type=int, default=3, help="steps per memory probe (default: 3)")
     parser.add_argument("--no-ttq", action="store_true", help="skip time to quality")
-    parser.add_argument("--ttq-size", type=int, default=512)
-    parser.add_argument("--ttq-ref-steps", type=int, default=500)
-    parser.add_argument("--ttq-schedule", default=None, help='e.g. "128:200,256:100,512:60"')
-    parser.add_argument("--coarse-precision", default="auto", choices=COARSE_PRECISIONS,
-                        help="the engine's coarse_precision in time to quality (nst_core.precision)")
+    parser.add_argument("--ttq-size", type=int, default=512, help="size of time to quality (default: 512)")
+    parser.add_argument("--ttq-ref-steps", type=int, default=500,
+                        help="the reference's steps in time to quality (default: 500)")
+    parser.add_argument("--ttq-schedule", default=None,
+                        help='the engine\'s levels, e.g. "128:200,256:100,512:60" (default: stylize\'s plan)')
+    add_option(parser, "coarse_precision")
     parser.add_argument("--ttq-ref-history", default=None,
-                        help="JSON of an earlier reference run (written by --save-ref) instead of running it")
+                        help="JSON of an earlier reference run (written by --save-ref) instead of running it "
+                             "(default: none, run it)")
     parser.add_argument("--save-ref", default=None, metavar="OUT",
-                        help="write the reference's time-to-quality run (losses per step) to this JSON")
+                        help="write the reference's time-to-quality run (losses per step) to this JSON "
+                             "(default: none)")
     parser.add_argument("--_memprobe", nargs=4, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None) -> dict:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     threads = args.threads or os.cpu_count() or 1
@@ -383,7 +384,7 @@ def main(argv=None) -> dict:
         args.no_memory = True
         args.ttq_size, args.ttq_ref_steps = 64, 8
         args.ttq_schedule = args.ttq_schedule or "32:8,64:8"
-    device = torch.device(args.device) if args.device else nst_core.default_device()
+    device = bench_device(args)
     vgg = nst_core.load_vgg(device=device)
     layers = list(CONTENT_LAYERS + STYLE_LAYERS)
     report: dict = {
@@ -456,7 +457,5 @@ def main(argv=None) -> dict:
             else:
                 print(f"  engine pyramid {sched}: {what} NOT reached in {hit['engine_seconds']:.1f} s")
         print(f"  engine result judged: {ttq['engine_judged_loss']:.6g} after {ttq['engine_steps_run']} steps")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=2, default=str)
+    write_json(args.json, report)
     return report

@@ -18,13 +18,13 @@ runs at small sizes in tests (it would take hours at these sizes on a 2-core CPU
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
 import torch
 
 from . import _rss_kib, _sync, judge, setup
+from .flags import add_device, add_json, device as bench_device, write_json
 
 
 def steps_at(vgg, size: int, steps: int, graphs: bool) -> dict:
@@ -32,20 +32,13 @@ def steps_at(vgg, size: int, steps: int, graphs: bool) -> dict:
     import nst_core
     from . import WEIGHTING
     _, _, ct, st = setup(vgg, size)
-    previous = os.environ.get("NST_CUDA_GRAPHS")
-    os.environ["NST_CUDA_GRAPHS"] = "1" if graphs else "0"
-    try:
-        nst_core.optimize(vgg, ct, st, steps=3, weighting=WEIGHTING)          # warm-up: cuDNN's choices
-        _sync(vgg.device)
-        start = time.perf_counter()
-        result = nst_core.optimize(vgg, ct, st, steps=steps, weighting=WEIGHTING)
-        _sync(vgg.device)
-        seconds = time.perf_counter() - start
-    finally:
-        if previous is None:
-            os.environ.pop("NST_CUDA_GRAPHS", None)
-        else:
-            os.environ["NST_CUDA_GRAPHS"] = previous
+    run = dict(weighting=WEIGHTING, cuda_graphs=graphs)                # one level, as optimize runs by default
+    nst_core.optimize(vgg, ct, st, steps=3, **run)                     # warm-up: cuDNN's choices
+    _sync(vgg.device)
+    start = time.perf_counter()
+    result = nst_core.optimize(vgg, ct, st, steps=steps, **run)
+    _sync(vgg.device)
+    seconds = time.perf_counter() - start
     return {"size": size, "steps": steps, "graphs": graphs, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps,
             "last_running_loss": result.history[-1]["total"],
             "judged_loss": judge(vgg, ct, st, result.image.permute(0, 3, 1, 2), size),
@@ -79,7 +72,7 @@ def big_stylize(vgg, size: int, steps: int | None = None, images: str | None = N
     report = {"size": size, "plan": result.plan.describe(), "seconds": seconds,
               "before_first_step_s": min(times[0] for times in stamps.values()) - start,
               "top_level_s_per_step": (top[-1] - top[0]) / max(1, len(top) - 1),
-              "top_level_tiles": result.plan.levels[-1].tiles, "top_level_pairs": result.plan.levels[-1].history,
+              "top_level_tiles": result.plan.levels[-1].tiles, "top_level_pairs": result.plan.levels[-1].lbfgs_pairs,
               "peak_gib": (torch.cuda.max_memory_allocated() if cuda else _rss_kib("VmHWM") * 1024) / 2**30,
               "peak_of": "torch.cuda.max_memory_allocated" if cuda else "process peak RSS",
               "final_losses": result.history[-1], "warnings": result.warnings}
@@ -95,18 +88,24 @@ def big_stylize(vgg, size: int, steps: int | None = None, images: str | None = N
     return report
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.gpu", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default: the engine's)")
-    parser.add_argument("--size", type=int, default=512, help="side of the timed run (default 512)")
-    parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default 500)")
-    parser.add_argument("--big", type=int, default=4096, help="long side of the default stylize (default 4096)")
+    add_device(parser)
+    parser.add_argument("--size", type=int, default=512, help="side of the timed run (default: 512)")
+    parser.add_argument("--steps", type=int, default=500, help="steps of the timed run (default: 500)")
+    parser.add_argument("--big", type=int, default=4096, help="long side of the default stylize (default: 4096)")
     parser.add_argument("--big-steps", type=int, default=None, help="its steps (default: stylize's)")
-    parser.add_argument("--images", default=None, help="folder for the big result (downscaled, and a 1:1 crop)")
-    parser.add_argument("--json", default=None, help="write the figures here")
+    parser.add_argument("--images", default=None,
+                        help="folder for the big result, downscaled and a 1:1 crop (default: none)")
+    add_json(parser, "the figures")
+    return parser
+
+
+def main(argv=None) -> dict:
+    parser = build_parser()
     args = parser.parse_args(argv)
     import nst_core
-    device = torch.device(args.device) if args.device else nst_core.default_device()
+    device = bench_device(args)
     vgg = nst_core.load_vgg(device=device)
     report: dict = {"device": str(device), "torch": torch.__version__,
                     "name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
@@ -122,9 +121,7 @@ def main(argv=None) -> dict:
     print(f"stylize to {args.big} px with the defaults ({big['plan']}): {big['seconds']:.1f} s in all, "
           f"{big['before_first_step_s']:.1f} s before the first step, {big['top_level_s_per_step']:.3f} s per "
           f"step at the top level; peak {big['peak_gib']:.1f} GiB ({big['peak_of']})", flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=1, default=str)
+    write_json(args.json, report)
     return report
 
 

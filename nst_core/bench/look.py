@@ -26,11 +26,13 @@ Measured on a shared 2-core CPU (L-BFGS at one size; style ratio / content dista
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+
+from ..cli_options import add_option
+from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, set_threads, write_json
 
 CONTENT_LAYER = "relu4_2"
 # The five pairs the README's table measures (only one of them the cat + Starry Night).
@@ -56,7 +58,8 @@ def look(vgg, photo: torch.Tensor, result_image: torch.Tensor, style) -> dict[st
     """{style_ratio, content_distance} of a result [1,H,W,3] against the photo (resized to it) and a
     StyleTarget (its targets at the result's size), with the paper's raw definitions."""
     from nst_core.image import resize, to_nchw
-    from nst_core.losses import style_layer_loss
+    from nst_core.statistics import STATISTICS
+    style_layer_loss = STATISTICS["gram"].loss
     out = to_nchw(result_image).to(vgg.device)
     size = tuple(out.shape[-2:])
     ref = resize(to_nchw(photo), size).to(vgg.device)
@@ -124,31 +127,41 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> list[dict]:
+def build_parser() -> argparse.ArgumentParser:
     from nst_core.settings import WEIGHTINGS
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.look", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="long sides in px")
-    parser.add_argument("--pairs", default=",".join(DEFAULT_PAIRS), help="photo+painting, comma-separated")
+    add_sizes(parser, list(DEFAULT_SIZES), "long sides")
+    parser.add_argument("--pairs", default=",".join(DEFAULT_PAIRS),
+                        help=f"photo+painting, comma-separated (default: {','.join(DEFAULT_PAIRS)})")
     parser.add_argument("--weightings", default=",".join(WEIGHTINGS),
-                        help="relative, normalized, paper (comma-separated)")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="L-BFGS steps per run")
-    parser.add_argument("--style-weight", type=float, help="style weight of the relative and normalized runs "
-                                                           "(default: the engine's)")
+                        help=f"comma-separated (default: {','.join(WEIGHTINGS)})")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"L-BFGS steps per run (default: {DEFAULT_STEPS})")
+    add_option(parser, "style_weight", help="style weight of the relative and normalized runs; the paper runs "
+                                            "use settings.PAPER_STYLE_WEIGHT")
     parser.add_argument("--view", type=int, default=0, help="measure each result seen at this long side "
-                                                             "(downscaled to it; default: at its own size)")
-    parser.add_argument("--look-size", type=int, help="the runs' look_size (default: the engine's)")
-    parser.add_argument("--save", type=Path, help="folder to write each result as a PNG")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
-    parser.add_argument("--device", default="cpu")
+                                                             "(downscaled to it; default: 0, at its own size)")
+    add_option(parser, "look_size")
+    parser.add_argument("--save", type=Path, help="folder to write each result as a PNG (default: none)")
+    add_json(parser, "the rows")
+    add_device(parser)
+    add_threads(parser)
+    return parser
+
+
+def main(argv=None) -> list[dict]:
+    from nst_core.settings import WEIGHTINGS
+    parser = build_parser()
     args = parser.parse_args(argv)
     import nst_core
-    vgg = nst_core.load_vgg(device=args.device)
+    set_threads(args)
+    vgg = nst_core.load_vgg(device=bench_device(args))
     rows = []
     for weighting in [w.strip() for w in args.weightings.split(",") if w.strip()]:
         if weighting not in WEIGHTINGS:
             parser.error(f"--weightings: {weighting!r} is not one of {', '.join(WEIGHTINGS)}")
         for pair in [p.strip() for p in args.pairs.split(",") if p.strip()]:
-            for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
+            for size in args.sizes:
                 weight = args.style_weight if weighting != "paper" else None
                 row = measure(vgg, pair, size, weighting, args.steps, weight, args.save, args.view,
                               args.look_size)
@@ -156,8 +169,7 @@ def main(argv=None) -> list[dict]:
                       f"distance {row['content_distance']:.3f} ({row['seconds']:.0f} s)", flush=True)
                 rows.append(row)
     print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    write_json(args.json, rows)
     return rows
 
 

@@ -42,6 +42,7 @@ import time
 import torch
 
 from . import _exact_rss, _rss_kib, _trim
+from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, write_json
 
 CONTENT = "content_chelsea.png"
 STYLE = "style_starry_night.jpg"
@@ -73,11 +74,11 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     else:
         base = _rss_kib("VmRSS")
     ballast = []
-    plan = nst_core.plan_run((size, size), steps, vgg=vgg, layers=list(ct.layers) + list(st.layers),
-                             max_memory_gb=budget_gb, tile_size=tile_size)
+    plan = nst_core.plan.fit_memory(nst_core.plan_run((size, size), steps), vgg, list(ct.layers) + list(st.layers),
+                                    max_memory_gb=budget_gb, tile_size=tile_size)
     level = plan.levels[-1]
     if mode == "budget":
-        missing = 2 * max(0, level.history - steps)           # pairs a full run holds, not yet filled
+        missing = 2 * max(0, level.lbfgs_pairs - steps)           # pairs a full run holds, not yet filled
         ballast = [torch.ones(1, 3, size, size, device=device) for _ in range(missing)]
 
     def stamp(_progress):
@@ -98,7 +99,7 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     return {"mode": mode, "size": size, "steps": steps, "s_per_step": seconds,
             "s_per_step_per_mp": seconds / (size * size / 1e6), "peak_mib": peak / 1024, "base_mib": base / 1024,
             "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "stem": level.stem,
-            "history": level.history,
+            "history": level.lbfgs_pairs,
             "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started,
             "device": torch.cuda.get_device_name(device) if cuda else "cpu"}
 
@@ -127,25 +128,32 @@ def _line(r: dict) -> str:
             f"(after setup {r['base_mib'] / 1024:4.2f})")
 
 
-def main(argv=None) -> list[dict]:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nst_core.bench.scale", description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
-    p.add_argument("--steps", type=int, default=3, help="steps per measurement (default 3)")
+    add_sizes(p, [512, 1024, 2048], "square sizes")
+    p.add_argument("--steps", type=int, default=3, help="steps per measurement (default: 3)")
     p.add_argument("--budget-gb", type=float, default=2.25,
-                   help="max_memory_gb of the budget run at the largest size (default 2.25: with the ~0.7 GiB "
+                   help="max_memory_gb of the budget run at the largest size (default: 2.25: with the ~0.7 GiB "
                         "the process holds before the run, peak RSS stays under 3 GiB)")
     p.add_argument("--no-untiled", action="store_true", help="skip the untiled runs")
-    p.add_argument("--untiled-max", type=int, default=1024, help="largest size run untiled (default 1024)")
-    p.add_argument("--big", type=int, default=0, help="also run this size under --big-budget-gb (e.g. 4096)")
-    p.add_argument("--big-steps", type=int, default=1)
-    p.add_argument("--big-budget-gb", type=float, default=12.0)
+    p.add_argument("--untiled-max", type=int, default=1024, help="largest size run untiled (default: 1024)")
+    p.add_argument("--big", type=int, default=0, help="also run this size under --big-budget-gb, e.g. 4096 "
+                                                       "(default: 0, none)")
+    p.add_argument("--big-steps", type=int, default=1, help="steps of the --big run (default: 1)")
+    p.add_argument("--big-budget-gb", type=float, default=12.0, help="max_memory_gb of the --big run (default: 12)")
     p.add_argument("--budget-steps", type=int, default=0, help="steps of the budget run (default: --steps)")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: on CUDA the peak is the "
-                   "tensors' (torch.cuda.max_memory_allocated), on the CPU the process's RSS")
-    p.add_argument("--json", help="write the results here")
+    add_threads(p)
+    add_device(p)
+    add_json(p, "the results")
     p.add_argument("--_probe", nargs=5, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None) -> list[dict]:
+    p = build_parser()
     args = p.parse_args(argv)
+    args.threads = args.threads or torch.get_num_threads()
+    args.device = str(bench_device(args))          # the probes run in subprocesses: the same device there
     if args._probe:
         mode, size, steps, budget, tile = args._probe
         print(json.dumps(probe(mode, int(size), int(steps), float(budget), int(tile), args.threads,
@@ -172,9 +180,7 @@ def main(argv=None) -> list[dict]:
     run("budget", largest, args.budget_steps or args.steps, args.budget_gb, 0)
     if args.big:
         run("budget", args.big, args.big_steps, args.big_budget_gb, 0)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=1)
+    write_json(args.json, results)
     return results
 
 

@@ -17,12 +17,12 @@ ladder conv1_1, +conv2_1 ... +conv5_1 (nst_core.reconstruct_style, its default s
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
-from nst_core.settings import DEFAULTS
+from ..cli_options import add_option
+from .flags import add_json, add_threads, set_threads, write_json
 
 PAINTINGS = ("starry_night", "the_scream", "shipwreck", "composition_vii")
 LADDER = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -102,22 +102,26 @@ def save_strip(image: torch.Tensor, textures: torch.Tensor, path: str) -> None:
     picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST).save(path)
 
 
-def main(argv=None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nst_core.bench.texture", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=DEFAULTS["reconstruction_max_size"],
-                        help="long side in px (default: reconstruct_style's)")
-    parser.add_argument("--steps", type=int, default=DEFAULTS["reconstruction_steps"],
-                        help="L-BFGS steps per rung (default: reconstruct_style's)")
-    parser.add_argument("--paintings", default=",".join(PAINTINGS), help=f"comma-separated: {PAINTINGS}")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--save", default=None, help="PNG path; <name> is inserted before .png per painting")
-    parser.add_argument("--json", default=None, help="write the numbers to this JSON file")
+    add_option(parser, "reconstruction_max_size", flag="--size")
+    add_option(parser, "reconstruction_steps", flag="--steps")
+    parser.add_argument("--paintings", default=",".join(PAINTINGS),
+                        help=f"comma-separated (default: {','.join(PAINTINGS)})")
+    add_option(parser, "seed")
+    add_threads(parser)
+    parser.add_argument("--save", default=None, help="PNG path; <name> is inserted before .png per painting "
+                                                     "(default: none)")
+    add_json(parser, "the numbers")
+    return parser
+
+
+def main(argv=None) -> dict:
+    parser = build_parser()
     args = parser.parse_args(argv)
     import nst_core
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    vgg = nst_core.load_vgg(device="cpu")
+    set_threads(args)
+    vgg = nst_core.load_vgg(device="cpu")          # the ladder's measures run on the CPU
     out = {}
     for name in [n.strip() for n in args.paintings.split(",") if n.strip()]:
         if name not in PAINTINGS:
@@ -128,9 +132,7 @@ def main(argv=None) -> dict:
         if args.save:
             save_strip(image, measured["images"], args.save.replace(".png", f"_{name}.png"))
         out[name] = {k: v for k, v in measured.items() if k != "images"}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1)
+    write_json(args.json, out)
     return out
 
 

@@ -108,22 +108,11 @@ def _targets(vgg, layer, channel) -> tuple[list[str], list[int]]:
     if len(channels) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} channels at once, got {len(channels)}")
     layers = vgg.check_layers(layers)
-    counts = channel_counts(vgg)
     for name, c in zip(layers, channels):
-        if not 0 <= c < counts[name]:
-            raise LayerError(f"channel {c} out of range for {name}: it has channels 0..{counts[name] - 1}")
+        count = vgg.table[name].channels
+        if not 0 <= c < count:
+            raise LayerError(f"channel {c} out of range for {name}: it has channels 0..{count - 1}")
     return layers, channels
-
-
-def channel_counts(vgg) -> dict[str, int]:
-    """{layer name: number of channels} for every layer of the network."""
-    counts, current = {}, 3
-    convs = iter(vgg.convs)
-    for name in vgg.layer_names:
-        if name.startswith("conv"):
-            current = next(convs).out_channels
-        counts[name] = current
-    return counts
 
 
 def channel_means(vgg, x: torch.Tensor, layers: Sequence[str], channels: Sequence[int],

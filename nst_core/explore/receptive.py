@@ -1,4 +1,4 @@
-"""Receptive fields of VGG units, computed from the architecture (Araujo et al. 2019's recurrence).
+"""Receptive fields of VGG units, read from the layer table (nst_core.layers).
 
 A unit at index i of a layer sees the input pixels centred on `offset + i * stride`, `size` pixels wide
 (pixel centres at integer coordinates). Near the border part of that window is zero padding, so a box
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..layers import ARCHITECTURES, layer_names, parse_layers
+from ..layers import layer_names, layer_table, parse_layers
 
 DEFAULT_ARCH = "vgg19"
-CONV_KERNEL, CONV_PADDING = 3, 1
-POOL_KERNEL, POOL_STRIDE = 2, 2
 
 
 @dataclass(frozen=True)
@@ -43,36 +41,12 @@ class ReceptiveField:
         return f"{self.layer}: receptive field {self.size} px, stride {self.stride} px, offset {self.offset:g} px"
 
 
-def _fields(arch: str) -> dict[str, ReceptiveField]:
-    fields = {}
-    size, stride, offset = 1, 1, 0.0
-    names = iter(layer_names(arch))
-    for item in ARCHITECTURES[arch]:
-        if item == "M":
-            kernel, step, pad = POOL_KERNEL, POOL_STRIDE, 0
-        else:
-            kernel, step, pad = CONV_KERNEL, 1, CONV_PADDING
-        size += (kernel - 1) * stride
-        offset += ((kernel - 1) / 2 - pad) * stride
-        stride *= step
-        name = next(names)
-        fields[name] = ReceptiveField(name, size, stride, offset)
-        if item != "M":                       # the relu after a conv sees what the conv sees
-            relu = next(names)
-            fields[relu] = ReceptiveField(relu, size, stride, offset)
-    return fields
-
-
-_CACHE: dict[str, dict[str, ReceptiveField]] = {}
-
-
 def receptive_field(layer: str, arch: str = DEFAULT_ARCH) -> ReceptiveField:
     """The receptive field of `layer` ('conv4_2', 'relu3_1', 'pool2', ...) of VGG `arch`."""
     names = layer_names(arch)                 # raises LayerError for an unknown arch
     (layer,) = parse_layers([layer], names)
-    if arch not in _CACHE:
-        _CACHE[arch] = _fields(arch)
-    return _CACHE[arch][layer]
+    row = layer_table(arch)[layer]
+    return ReceptiveField(layer, row.field, row.stride, row.offset)
 
 
 def receptive_fields(arch: str = DEFAULT_ARCH) -> dict[str, ReceptiveField]:

@@ -1,9 +1,12 @@
-"""Style statistics behind one interface (StyleStatistic: target, blend, loss), each accepting masks.
+"""Style statistics behind one interface (StyleStatistic: target, blend, loss, energy), each accepting masks.
 
     from nst_core.statistics import STATISTICS, DEFAULT_STYLE_LOSS, layer_masks
     stat = STATISTICS["sliced_wasserstein"]
     target = stat.target(style_features, style_mask)          # [1,N,H,W], mask [1,1,H,W] or None
     loss = stat.loss(output_features, target, output_mask, generator)
+
+A statistic that is a mean over positions (`additive`: the Gram) computes its loss as
+distance(finish(sums, Σ m), target), which the tiled objective finishes from its tiles' sums.
 """
 
 from __future__ import annotations

@@ -42,6 +42,22 @@ class StyleStatistic:
         weighting "normalized" each layer's loss is divided by it (nst_core.objective)."""
         raise NotImplementedError
 
+    # A statistic that is a (weighted) mean over positions also offers it as sums, so that a tiled
+    # evaluation (nst_core.tiling) can add its tiles' sums and finish the same loss on the whole image.
+    additive = False
+
+    def sums(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_i m_i s(f_i) over the positions of features [B,N,h,w] (m = `weights` [h*w], or 1)."""
+        raise NotImplementedError
+
+    def finish(self, sums: torch.Tensor, count) -> torch.Tensor:
+        """The statistic from the sums over all positions and their total weight Σ m."""
+        raise NotImplementedError
+
+    def distance(self, value: torch.Tensor, target, layer: str | None = None) -> torch.Tensor:
+        """The loss of a finished statistic against the target (a float32 scalar)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -77,7 +93,24 @@ def pixel_weights(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Te
     return weights
 
 
-def flat_pixels(features: torch.Tensor) -> torch.Tensor:
-    """[1,N,H,W] (either memory layout) -> float32 [N, H*W] (float64 stays)."""
-    flat = features.reshape(features.shape[1], -1)
-    return flat if flat.dtype == torch.float64 else flat.float()
+def total_weight(features: torch.Tensor, weights: torch.Tensor | None):
+    """Σ m over the positions of features [B,N,h,w]: h·w without weights."""
+    return features.shape[-2] * features.shape[-1] if weights is None else weights.sum()
+
+
+def positions(features: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """[B,N,h,w] -> ([B,h·w,N] float32 (float64 stays), channels_last?): a view, not a copy, of a
+    contiguous map in either memory layout (a crop of one may be copied)."""
+    b, n, h, w = features.shape
+    wide = features if features.dtype == torch.float64 else features.float()
+    if n > 1 and features.stride(1) == 1:
+        return wide.permute(0, 2, 3, 1).reshape(b, h * w, n), True
+    return wide.reshape(b, n, h * w).transpose(1, 2), False
+
+
+def unflatten(flat: torch.Tensor, shape, channels_last: bool) -> torch.Tensor:
+    """`positions`' inverse: [B,h·w,N] -> [B,N,h,w] in the memory layout `positions` read."""
+    b, n, h, w = shape
+    if channels_last:
+        return flat.view(b, h, w, n).permute(0, 3, 1, 2)
+    return flat.transpose(1, 2).reshape(b, n, h, w)

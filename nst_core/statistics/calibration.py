@@ -8,12 +8,12 @@ from typing import Sequence
 import torch
 
 from .base import StyleStatistic
+from .normalization import layer_scale
 
 
 def layer_losses(vgg, photo: torch.Tensor, painting: torch.Tensor, layers: Sequence[str],
                  statistics: dict[str, StyleStatistic], seed: int = 0) -> dict[str, dict[str, float]]:
     """{statistic: {layer: unscaled loss}} between a photo's and a painting's features ([1,3,H,W] in 0..1)."""
-    from .normalization import layer_scale
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         photo_features = vgg.features(photo.to(vgg.device), layers)

@@ -1,15 +1,17 @@
 """Gram matrices (Gatys et al. 2016), guided by masks as in Gatys et al. 2017.
 
-Without a mask this is exactly nst_core.losses: target Â = F Fᵀ / M, loss E = Σ (Ĝ − Â)² / (4 N²)
-(the paper's Σ (G − A)² / (4 N² M²)), with its hand-written backward.
+    Ĝ = Σ_i m_i f_i f_iᵀ / Σ_i m_i        E = Σ (Ĝ − Â)² / (4 N²)
 
-With a mask m (per pixel, 0..1) the Gram is the mask-weighted mean of the outer products,
-G_m = Σ_i m_i f_i f_iᵀ / Σ_i m_i: for a 0/1 mask this is Gatys 2017's guided Gram (features multiplied
-by the mask, normalized by the mask's area instead of M). For soft masks weighting by m (not m², which
-multiplying the features by m and squaring gives) keeps the statistic a weighted mean: a uniform 0.5
-mask gives the same Gram as no mask, so a half-covered region is pulled towards the painting's Gram,
-not towards half of it. It is computed as style_layer_loss of F·sqrt(m·M/Σm), which reuses the
-hand-written backward and, for an all-ones mask, multiplies by exactly 1.
+the mask-weighted mean outer product over positions (m = 1 without a mask: Ĝ = F Fᵀ / M, and E is the
+paper's Σ (G − A)² / (4 N² M²)). For a 0/1 mask this is Gatys 2017's guided Gram (features times the
+mask, normalized by the region's area instead of M). Weighting by m, not m² (what multiplying the
+features by a soft mask and squaring gives), keeps it a weighted mean: a uniform 0.5 mask gives the
+Gram of no mask, so a half-covered region is pulled towards the painting's Gram, not towards half of it.
+
+The loss is written once, as distance(finish(sums)): an untiled evaluation sums over the whole map, a
+tiled one (nst_core.tiling) adds its tiles' sums. The sums Σ m f fᵀ are one batched matmul in float32
+whatever the features' dtype or memory layout, with a hand-written backward, (D + Dᵀ) F m for the
+gradient D of the sums: one matmul where autograd would take two.
 """
 
 from __future__ import annotations
@@ -18,31 +20,45 @@ from typing import Sequence
 
 import torch
 
-from ..losses import gram, style_layer_loss
-from .base import StyleStatistic, blend_weights, check_features, pixel_weights
+from .base import StyleStatistic, blend_weights, check_features, pixel_weights, positions, total_weight, unflatten
 
 
-def _guided(features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Features scaled so that gram() of them is the mask-weighted mean outer product."""
-    weights = pixel_weights(features, mask)
-    if weights is None:
-        return features
-    h, w = features.shape[-2:]
-    scale = (weights * (h * w / weights.sum())).sqrt().view(1, 1, h, w)
-    return features * scale.to(features.dtype)
+class _GramSums(torch.autograd.Function):
+    """Σ_i m_i f_i f_iᵀ [B,N,N] of features [B,N,h,w] (weights [h·w] or None: m = 1)."""
+
+    @staticmethod
+    def forward(ctx, features, weights):
+        flat, _ = positions(features)                                 # [B,M,N]
+        left = flat.transpose(1, 2)
+        if weights is not None:
+            if weights.is_inference():            # a mask made under inference mode (ComfyUI's nodes)
+                weights = weights.clone()
+            left = left * weights.view(1, 1, -1)
+        ctx.save_for_backward(features, weights)
+        return torch.bmm(left, flat)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        features, weights = ctx.saved_tensors
+        flat, channels_last = positions(features)
+        out = torch.bmm(flat, (grad + grad.transpose(1, 2)).to(flat.dtype))     # [B,M,N]: rows m_i f_iᵀ (D + Dᵀ)
+        if weights is not None:
+            out = out * weights.view(1, -1, 1)
+        return unflatten(out, features.shape, channels_last).to(features.dtype), None
 
 
 class GramStatistic(StyleStatistic):
-    """The paper's statistic: target [1,N,N] (a plain tensor, as nst_core.targets builds it)."""
+    """The paper's statistic: target Â [1,N,N] (a plain tensor, as nst_core.targets builds it)."""
 
     name = "gram"
-    # The reference the other statistics are scaled to: 1 by definition.
-    scale = 1.0
+    additive = True
 
     def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_features(features)
         with torch.no_grad():
-            return gram(_guided(features.detach(), mask))
+            weights = pixel_weights(features, mask)
+            return self.finish(self.sums(features.detach(), weights), total_weight(features, weights))
 
     def blend(self, targets: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
         weights = blend_weights(weights, len(targets))
@@ -53,7 +69,18 @@ class GramStatistic(StyleStatistic):
         n = target.shape[-1]
         return float(target.double().pow(2).sum()) / (4.0 * n * n)
 
+    def sums(self, features: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        return _GramSums.apply(features, weights)
+
+    def finish(self, sums: torch.Tensor, count) -> torch.Tensor:
+        return sums / count
+
+    def distance(self, value: torch.Tensor, target: torch.Tensor, layer: str | None = None) -> torch.Tensor:
+        n = value.shape[-1]
+        return (value - target).pow(2).sum() / (4.0 * n * n)
+
     def loss(self, features: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
         check_features(features)
-        return style_layer_loss(_guided(features, mask), target)
+        weights = pixel_weights(features, mask)
+        return self.distance(self.finish(self.sums(features, weights), total_weight(features, weights)), target)

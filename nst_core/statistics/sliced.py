@@ -24,7 +24,7 @@ from typing import Sequence
 
 import torch
 
-from .base import StyleStatistic, blend_weights, check_features, flat_pixels, pixel_weights
+from .base import StyleStatistic, blend_weights, check_features, pixel_weights, positions
 from .normalization import layer_scale
 
 
@@ -82,7 +82,7 @@ class SlicedWassersteinStatistic(StyleStatistic):
     def target(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> SampleTarget:
         check_features(features)
         with torch.no_grad():
-            pixels = flat_pixels(features.detach()).contiguous()
+            pixels = positions(features.detach())[0][0].T.contiguous()
             weights = pixel_weights(features, mask)
             if weights is not None:
                 keep = weights > 0
@@ -113,7 +113,7 @@ class SlicedWassersteinStatistic(StyleStatistic):
     def loss(self, features: torch.Tensor, target: SampleTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
         check_features(features)
-        flat = flat_pixels(features)                                  # [N, M]
+        flat = positions(features)[0][0].T                             # [N, M]
         channels = flat.shape[0]
         if target.pixels.shape[0] != channels:
             raise ValueError(f"target has {target.pixels.shape[0]} channels, features {channels}")

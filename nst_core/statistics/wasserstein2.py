@@ -23,7 +23,7 @@ from typing import Sequence
 
 import torch
 
-from .base import StyleStatistic, blend_weights, check_features, flat_pixels, pixel_weights
+from .base import StyleStatistic, blend_weights, check_features, pixel_weights, positions
 from .normalization import layer_scale
 
 _EIGEN_FLOOR = 1e-12
@@ -50,7 +50,7 @@ def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
 
 def _spread(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask-weighted mean [N] (float64) and X [N,M] (float64) with X Xᵀ = the weighted covariance."""
-    flat = flat_pixels(features)                                   # [N, M] float32
+    flat = positions(features)[0][0].T                            # [N, M] float32
     weights = pixel_weights(features, mask)
     if weights is None:
         mean = flat.mean(dim=1)

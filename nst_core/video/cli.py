@@ -1,13 +1,15 @@
 """`python -m nst_core.video`: stylize a clip's frames from the command line, its chunks fanned out over
 local worker processes.
 
-    python -m nst_core.video FRAMES_DIR --style style.jpg --output out/ --steps 100 --size 256 --workers 2
+    python -m nst_core.video FRAMES_DIR --style style.jpg --output out/ --steps 100 --workers 2
 
 FRAMES_DIR holds the frames as images, in name order (or give the files). Writes out/frame_00000.png, ...
 (the folder must hold no frame_*.png yet: nothing is overwritten; each file is written whole, then renamed).
---workers N > 1 cuts the clip into chunks (--chunk-frames, by default N chunks), runs them in N processes
-and joins them, each aligned to the one before where they meet (nst_core.video.chunks). Exit codes as nst-stylize's: 0 written,
-1 the run failed, 2 a usage or input problem found before any work, 130 interrupted (nothing written).
+The options are nst-stylize's, with its defaults (nst_core.cli_options), --steps counting per frame; several
+--style images are blended. --workers N > 1 cuts the clip into chunks (--chunk-frames, by default N
+chunks), runs them in N processes and joins them, each aligned to the one before where they meet
+(nst_core.video.chunks). Exit codes as nst-stylize's: 0 written, 1 the run failed, 2 a usage or input
+problem found before any work, 130 interrupted (nothing written).
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import argparse
 import math
 import sys
 import time
+import traceback
 from pathlib import Path
 
+from .. import memory
 from ..api import fit
-from ..cli import FLAGS, add_option, save_image
+from ..cli import (Usage, _device, add_common_flags, add_style_flags, load_network, run_options, save_image,
+                   style_inputs)
+from ..cli_options import add_option, add_option_flags, flag_message, transfer_options
 from ..errors import NSTError
 from ..image import load_image
-from ..loader import load_vgg
-from ..settings import OPTIONS, OptionError
+from ..progress import ConsoleProgress
+from ..settings import OptionError
 from .chunks import border_pairs
 from .consistency import warped_differences
 from .flow import available
@@ -35,30 +41,22 @@ PROG = "python -m nst_core.video"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FRAME_NAME = "frame_{:05d}.png"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-LOSS_OPTIONS = ("content_weight", "style_weight", "weighting", "tv_weight", "preserve_color")
-CLI_SIZE = 256            # as nst-stylize: the engine's 512 px takes minutes per frame on a CPU
-
-
-class Usage(Exception):
-    """A problem with the command line or its files, found before any work (exit 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Stylize the frames of a clip with temporal consistency "
-                                "(Ruder et al. 2016), optionally in chunks over worker processes.")
-    p.add_argument("frames", nargs="+", help="a folder of frames (in name order) or the frame files, in order")
-    p.add_argument("--style", required=True, help="the style image")
-    p.add_argument("--output", "-o", required=True, help="the folder for frame_00000.png, ...")
-    p.add_argument("--steps", type=int, default=100, help="optimizer steps per frame (default 100)")
-    p.add_argument("--size", type=int, default=CLI_SIZE, help=f"long side of the frames in px (default {CLI_SIZE})")
-    p.add_argument("--temporal-weight", type=float, default=TEMPORAL_WEIGHT.default, help=TEMPORAL_WEIGHT.help)
-    p.add_argument("--seed", type=int, default=OPTIONS["seed"].default, help=OPTIONS["seed"].help)
-    p.add_argument("--workers", type=int, default=1, help="worker processes for the chunks (default 1: here)")
-    p.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
-    p.add_argument("--chunk-frames", type=int, help=CHUNK_FRAMES.help + " (default with --workers N: N chunks)")
-    loss = p.add_argument_group("the loss (as nst-stylize's)")
-    for name in LOSS_OPTIONS:
-        add_option(loss, name)
+                                "(Ruder et al. 2016), optionally in chunks over worker processes. --steps is "
+                                "per frame; the other options are nst-stylize's.")
+    io = p.add_argument_group("frames and files")
+    io.add_argument("frames", nargs="+", help="a folder of frames (in name order) or the frame files, in order")
+    add_style_flags(io)
+    io.add_argument("--output", "-o", required=True, help="the folder for frame_00000.png, ...")
+    clip = p.add_argument_group("the clip")
+    add_option(clip, TEMPORAL_WEIGHT)
+    add_option(clip, CHUNK_FRAMES, help=CHUNK_FRAMES.help + "; with --workers N and no --chunk-frames: N chunks")
+    clip.add_argument("--workers", type=int, default=1, help="worker processes for the chunks (default: 1, here)")
+    clip.add_argument("--threads", type=int, help="torch threads per worker (default: the cores shared out)")
+    add_common_flags(p, add_option_flags(p, transfer_options()))
     return p
 
 
@@ -93,23 +91,29 @@ def output_folder(text: str) -> Path:
 
 
 def run(args) -> int:
+    options = run_options(args)
     files = frame_files(args.frames)
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise Usage("--workers and --threads must be 1 or more")
-    chunk_frames = args.chunk_frames if args.chunk_frames is not None else \
-        chunks_for_workers(len(files), args.workers)
+    chunk_frames = args.chunk_frames if args.chunk_frames else chunks_for_workers(len(files), args.workers)
+    device = _device(args.device)
     folder = output_folder(args.output)
     frames = [load_image(path) for path in files]
-    style = load_image(args.style)
-    vgg = load_vgg()
-    options = dict(vgg=vgg, steps=args.steps, max_size=args.size, temporal_weight=args.temporal_weight,
-                   seed=args.seed, chunk_frames=chunk_frames, **{name: getattr(args, name) for name in LOSS_OPTIONS})
+    styles, blend, init_image = style_inputs(args)
+    vgg = load_network(args, options, device)
+    clip = dict(options=options, vgg=vgg, temporal_weight=args.temporal_weight, content_layers=args.content_layers,
+                style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=blend,
+                init_image=init_image, chunk_frames=chunk_frames)
     started = time.perf_counter()
     if args.workers > 1 and chunk_frames:
-        with chunk_processes(args.workers, args.threads) as chunk_map:
-            result = stylize_frames(frames, style, chunk_map=chunk_map, **options)
+        with chunk_processes(args.workers, args.threads) as chunk_map:       # no progress from other processes
+            result = stylize_frames(frames, styles, chunk_map=chunk_map, **clip)
     else:
-        result = stylize_frames(frames, style, **options)
+        bar = ConsoleProgress(every=10, disable=args.quiet)
+        try:
+            result = stylize_frames(frames, styles, callback=bar, **clip)
+        finally:
+            bar.close()
     seconds = time.perf_counter() - started
     for t in range(result.image.shape[0]):
         save_image(result.image[t:t + 1], folder / FRAME_NAME.format(t), overwrite=False)
@@ -119,7 +123,7 @@ def run(args) -> int:
     for message in result.warnings:
         sys.stderr.write(f"warning: {message}\n")
     if available() and result.image.shape[0] > 1 and args.temporal_weight > 0:
-        contents = as_frames([fit(frame, args.size) for frame in frames])[:result.image.shape[0]]
+        contents = as_frames([fit(frame, options.max_size) for frame in frames])[:result.image.shape[0]]
         sys.stderr.write(flicker_summary(result, contents) + "\n")
     return EXIT_OK
 
@@ -139,26 +143,29 @@ def flicker_summary(result, contents) -> str:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:
+    except SystemExit as exc:           # --help (0) or a usage error (2), already printed by argparse
         return EXIT_USAGE if exc.code else EXIT_OK
+    if args.max_memory_gb:              # a cap is honoured in RSS only if freed blocks go back (memory.py)
+        memory.tune_process_allocator()
+
+    def fail(code: int, message: str) -> int:
+        if args.verbose:
+            traceback.print_exc()
+        sys.stderr.write(f"{PROG}: {message}\n")
+        return code
+
     try:
         return run(args)
     except Usage as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return EXIT_USAGE
+        return fail(EXIT_USAGE, str(exc))
     except OptionError as exc:
-        flag = FLAGS.get(exc.option, "--" + exc.option.replace("_", "-"))
-        sys.stderr.write(f"{PROG}: {flag}: {exc.detail}\n")
-        return EXIT_USAGE
+        return fail(EXIT_USAGE, flag_message(exc))
     except NSTError as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return EXIT_USAGE
+        return fail(EXIT_USAGE, str(exc))
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return EXIT_INTERRUPTED
+        return fail(EXIT_INTERRUPTED, "interrupted")
     except (OSError, RuntimeError) as exc:
-        sys.stderr.write(f"{PROG}: the run failed: {exc}\n")
-        return EXIT_FAILED
+        return fail(EXIT_FAILED, f"the run failed: {exc}")
 
 
 __all__ = ["build_parser", "chunks_for_workers", "frame_files", "flicker_summary", "main"]

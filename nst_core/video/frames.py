@@ -2,9 +2,11 @@
 
 Frame 0 is stylized as a single image. Frame t starts from frame t−1's result warped onto it by the
 optical flow of the content frames (init "image"; pixels the flow does not keep start from the content)
-and adds the short-term temporal loss on the pixels the forward-backward check keeps. Later frames run at full size (a one-level plan): coarse-to-fine would
-shrink the warped start and blur away exactly what it carries. temporal_weight = 0 stylizes every frame
-on its own (no flow, the same start as frame 0): the flickering baseline.
+and adds the short-term temporal loss on the pixels the forward-backward check keeps. Later frames run at
+full size (a one-level plan): coarse-to-fine would shrink the warped start and blur away exactly what it
+carries. Every frame uses frame 0's relative unit (its plan's photo distance), so the strength holds.
+temporal_weight = 0 stylizes every frame on its own (no flow, the same start as frame 0): the flickering
+baseline.
 
 Measured (tests/engine/test_video.py: 4 frames of 64x48 px panning 3 px right and 1 px down over
 content_chelsea, starry night, 12 L-BFGS steps a frame): mean warped-frame difference 0.041 independent,
@@ -20,15 +22,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from .. import color
-from ..api import fit, optimize
+from ..api import _AS_OPTIONS, OPTION_NAMES, _run_options, fit, optimize, prepare
 from ..errors import ImageError
 from ..image import as_bhwc, to_nchw
 from ..loader import load_vgg
 from ..loop import Result
-from ..photo_distance import style_scales
-from ..settings import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS, OptionError, check,
-                        resolve_weighting)
+from ..options import RunOptions
+from ..settings import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OptionError
 from ..targets import ContentTarget, StyleTarget
 from .flow import flow_pair, require_opencv, warp
 from .chunks import Chunk, align, owners, plan_chunks, stitch
@@ -83,26 +83,20 @@ class ClipProgress:
         self._inner.stop()
 
 
-def _style_scale(style: StyleTarget) -> float:
+def _temporal_unit(style: StyleTarget) -> float:
     """What the temporal weight is relative to: the style weight β (1 when β = 0). The style term is what
     pulls a frame away from its warped start, and users set β over decades (5e6 at 512 px, less at small
     sizes); relative to it, one temporal weight holds the frames the same whatever β is chosen."""
     return style.weight if style.weight > 0 else 1.0
 
 
-def _with_clips_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, content_weight: float,
-                     options: dict) -> dict:
-    """`options` with the clip's style unit under weighting "relative" (1/d, d frame 0's distance to the
-    painting: nst_core.photo_distance), so that every frame and every chunk gets one strength, not one
-    that moves with each frame's own distance."""
-    weighting = resolve_weighting(options.get("weighting", DEFAULTS["weighting"]), [target.weight])[0]
-    if weighting != "relative" or options.get("style_scales") is not None:
-        return options
-    first = ContentTarget(vgg, clip[:1], content_layers, content_weight)
-    mode = options.get("preserve_color", DEFAULTS["preserve_color"])
-    content, style, _, _ = color.prepare(mode, first, target)      # the targets frame 0's run optimizes
-    look_size = options.get("look_size", DEFAULTS["look_size"])
-    return {**options, "style_scales": style_scales(vgg, content, style, tuple(clip.shape[1:3]), look_size)}
+def _clip_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, options: RunOptions):
+    """The relative weighting's unit of the clip (1/d, d frame 0's distance to the painting: frame 0's
+    plan, nst_core.api.prepare), so that every frame and every chunk gets one strength, not one that moves
+    with each frame's own distance. None under another weighting (nothing to hold)."""
+    first = ContentTarget(vgg, clip[:1], content_layers, options.content_weight)
+    plan = prepare(vgg, first, target, options, size=tuple(clip.shape[1:3]))[3]
+    return plan.style_scales if plan.weighting == "relative" else None
 
 
 def as_frames(frames) -> torch.Tensor:
@@ -138,22 +132,20 @@ def run_chunk(job: ChunkJob, callback: Callable | None = None) -> FramesResult:
     return _run_clip(job.frames, job.vgg, job.style, callback=callback, first=job.first, **job.options)
 
 
-def stylize_frames(frames, style, *, temporal_weight: float = TEMPORAL_WEIGHT.default, vgg=None,
+def stylize_frames(frames, style, *, options: RunOptions | None = None,
+                   temporal_weight: float = TEMPORAL_WEIGHT.default, vgg=None,
                    content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-                   style_layer_weights=None, content_weight: float = DEFAULTS["content_weight"],
-                   style_weight: float = DEFAULTS["style_weight"], style_blend: Sequence[float] | None = None,
-                   style_scale: float = DEFAULTS["style_scale"], max_size: int | None = DEFAULTS["max_size"],
-                   coarse_to_fine: bool = DEFAULTS["coarse_to_fine"], steps: int = DEFAULTS["steps"],
-                   chunk_frames: int = CHUNK_FRAMES.default,
+                   style_layer_weights=None, style_blend: Sequence[float] | None = None,
+                   max_size: int | None = _AS_OPTIONS, chunk_frames: int = CHUNK_FRAMES.default,
                    chunk_map: Callable | None = None, callback: Callable | None = None,
-                   **options) -> FramesResult:
-    """Stylize the frames of a clip with temporal consistency; `steps` optimizer steps per frame.
+                   **keywords) -> FramesResult:
+    """Stylize the frames of a clip with temporal consistency; `options.steps` optimizer steps per frame.
 
     frames: an IMAGE batch [T,H,W,3] or a list of images of one size (shrunk to `max_size` as `stylize`
     does). style: a style image, a list of them, or a prebuilt StyleTarget (then the style_* options are
-    its own). Other keyword options are `optimize`'s (init, init_image, optimizer, lr, tv_weight, seed,
-    preserve_color); `init` and `init_image` apply to frame 0 and to independent frames. The callback
-    sees a ClipProgress: step / total over the whole clip, and `frame`.
+    its own). `options` (nst_core.options.RunOptions) and keyword options as `stylize`'s (steps,
+    style_weight, weighting, ...); `init` and `init_image` apply to frame 0 and to independent frames. The
+    callback sees a ClipProgress: step / total over the whole clip, and `frame`.
 
     chunk_frames > 0 cuts the clip into chunks of that many frames, each next one starting on the last
     frame of the one before (chunks.py). First, here, the keyframe pass stylizes each chunk's first frame in
@@ -167,7 +159,15 @@ def stylize_frames(frames, style, *, temporal_weight: float = TEMPORAL_WEIGHT.de
     pass keeps frame 0 only (the other keyframes are not next to it).
     """
     temporal_weight = TEMPORAL_WEIGHT.check(temporal_weight)
-    steps = check(steps=steps)["steps"]
+    chosen = {name: value for name, value in keywords.items() if name in OPTION_NAMES}
+    rest = {name: value for name, value in keywords.items() if name not in OPTION_NAMES}
+    if max_size is not _AS_OPTIONS and max_size is not None:
+        chosen["max_size"] = max_size
+    options = _run_options(options, chosen)
+    unknown = sorted(set(rest) - {"init_image"})
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+    steps = options.steps
     clip = as_frames(frames)
     if isinstance(style, StyleTarget):
         vgg = vgg or style.vgg
@@ -178,14 +178,15 @@ def stylize_frames(frames, style, *, temporal_weight: float = TEMPORAL_WEIGHT.de
     else:
         vgg = vgg or load_vgg()
         target = StyleTarget(vgg, style if isinstance(style, (list, tuple)) else [style], style_layers,
-                             style_layer_weights, style_weight, style_blend, style_scale)
-    clip = torch.cat([fit(clip[t:t + 1], max_size) for t in range(clip.shape[0])])
+                             style_layer_weights, options.style_weight, style_blend, options.style_scale,
+                             style_loss=options.style_loss)
+    side = None if max_size is None else options.max_size
+    clip = torch.cat([fit(clip[t:t + 1], side) for t in range(clip.shape[0])])
     chunks = plan_chunks(clip.shape[0], chunk_frames)
     if temporal_weight > 0 and clip.shape[0] > 1:
         require_opencv()                 # a missing OpenCV is reported before any frame is computed
-    options = _with_clips_unit(vgg, clip, target, content_layers, content_weight, options)
-    loop = dict(temporal_weight=temporal_weight, steps=steps, content_layers=content_layers,
-                content_weight=content_weight, coarse_to_fine=coarse_to_fine, **options)
+    loop = dict(temporal_weight=temporal_weight, content_layers=content_layers, options=options,
+                style_scales=_clip_unit(vgg, clip, target, content_layers, options), **rest)
     if len(chunks) == 1:
         return _run_clip(clip, vgg, target, callback=callback, **loop)
     if chunk_map is not None and callback is not None:
@@ -268,21 +269,21 @@ def _carried(previous: torch.Tensor, path: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def _follow(vgg, content: ContentTarget, target: StyleTarget, frame: torch.Tensor, carried: torch.Tensor,
-            mask: torch.Tensor, temporal_weight: float, steps: int, report, options: dict) -> Result:
+            mask: torch.Tensor, temporal_weight: float, report, options: RunOptions, style_scales) -> Result:
     """Stylize `frame` ([1,H,W,3]) from a result carried onto it, held there by the temporal loss."""
     held = mask.reshape(1, 1, *mask.shape)
     # where the flow cannot speak for a pixel (it enters the view, or was hidden) the warp only repeats the
     # border into streaks that the temporal term would then keep: start there from the content
     start = held * carried + (1 - held) * to_nchw(frame)
-    term = TemporalLoss(start, mask, temporal_weight * _style_scale(target))
-    frame_options = {**options, "init": "image", "init_image": start.permute(0, 2, 3, 1).clamp(0, 1)}
-    return optimize(vgg, content, target, steps=steps, coarse_to_fine=False, callback=report, pixel_terms=[term],
-                    **frame_options)
+    term = TemporalLoss(start, mask, temporal_weight * _temporal_unit(target))
+    return optimize(vgg, content, target, options=options.replace(init="image", coarse_to_fine=False),
+                    init_image=start.permute(0, 2, 3, 1).clamp(0, 1), callback=report, pixel_terms=[term],
+                    style_scales=style_scales)
 
 
 def _keyframes(clip: torch.Tensor, vgg, target: StyleTarget, chunks: list[Chunk], *, temporal_weight: float,
-               steps: int, content_layers, content_weight: float, coarse_to_fine: bool,
-               callback: Callable | None = None, **options) -> list[tuple[Result, torch.Tensor]]:
+               content_layers, options: RunOptions, style_scales, init_image=None,
+               callback: Callable | None = None) -> list[tuple[Result, torch.Tensor]]:
     """The first frame of every chunk, in order, each carried from the one before (flows chained over the
     frames between): every chunk then starts in the look the clip already has, so neighbouring chunks differ
     by their drift over a chunk, not by two unrelated stylizations. Returns (Result, mask) per chunk; a stop
@@ -290,24 +291,25 @@ def _keyframes(clip: torch.Tensor, vgg, target: StyleTarget, chunks: list[Chunk]
     keys: list[tuple[Result, torch.Tensor]] = []
     for k, chunk in enumerate(chunks):
         frame = clip[chunk.start:chunk.start + 1]
-        content = ContentTarget(vgg, frame, content_layers, content_weight)
+        content = ContentTarget(vgg, frame, content_layers, options.content_weight)
         report = None if callback is None else (lambda p, k=k, t=chunk.start: callback(p, k, t))
         if k == 0:
-            result = optimize(vgg, content, target, steps=steps, coarse_to_fine=coarse_to_fine, callback=report,
-                              **options)
+            result = optimize(vgg, content, target, options=options, init_image=init_image, callback=report,
+                              style_scales=style_scales)
             mask = torch.zeros(clip.shape[1:3])
         else:
             carried, mask = _carried(keys[-1][0].image, clip[chunks[k - 1].start:chunk.start + 1])
-            result = _follow(vgg, content, target, frame, carried, mask, temporal_weight, steps, report, options)
+            result = _follow(vgg, content, target, frame, carried, mask, temporal_weight, report, options,
+                             style_scales)
         keys.append((result, mask))
         if result.stopped == "callback":
             break
     return keys
 
 
-def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: float, steps: int,
-              content_layers, content_weight: float, coarse_to_fine: bool, callback: Callable | None = None,
-              first: tuple[Result, torch.Tensor] | None = None, **options) -> FramesResult:
+def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: float, content_layers,
+              options: RunOptions, style_scales, init_image=None, callback: Callable | None = None,
+              first: tuple[Result, torch.Tensor] | None = None) -> FramesResult:
     """The clip loop (Ruder et al.): frame 0 on its own (or `first`, its result and mask computed already),
     then each frame from the previous result warped onto it."""
     count = clip.shape[0]
@@ -316,19 +318,20 @@ def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: 
     masks = torch.zeros(clip.shape[:3])
     notes: list[str] = []
     stopped = None
+    steps = options.steps
     for t in range(count):
-        content = ContentTarget(vgg, clip[t:t + 1], content_layers, content_weight)
+        content = ContentTarget(vgg, clip[t:t + 1], content_layers, options.content_weight)
         report = None if callback is None else \
             (lambda p, t=t: callback(ClipProgress(p, t, count, steps)))
         if t == 0 and first is not None:
             result, masks[0] = first
         elif t == 0 or not use_flow:
-            result = optimize(vgg, content, target, steps=steps, coarse_to_fine=coarse_to_fine, callback=report,
-                              **options)
+            result = optimize(vgg, content, target, options=options, init_image=init_image, callback=report,
+                              style_scales=style_scales)
         else:
             carried, masks[t] = _carried(results[-1].image, clip[t - 1:t + 1])
-            result = _follow(vgg, content, target, clip[t:t + 1], carried, masks[t], temporal_weight, steps,
-                             report, options)
+            result = _follow(vgg, content, target, clip[t:t + 1], carried, masks[t], temporal_weight, report,
+                             options, style_scales)
         results.append(result)
         notes += [(t, message) for message in result.warnings]
         if result.stopped == "callback":

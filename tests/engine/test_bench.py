@@ -1,6 +1,7 @@
-"""Smoke tests of the benchmark command, its FLOP count and the memory check it relies on."""
+"""Smoke tests of the benchmark command and its FLOP count; a run refuses a size that cannot fit."""
 
 import json
+import os
 
 import pytest
 
@@ -8,6 +9,7 @@ import nst_core
 from nst_core import bench, memory
 
 
+@pytest.mark.slow
 def test_bench_quick_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
     report = bench.main(["--quick", "--threads", "1", "--json", str(out)])
@@ -30,6 +32,7 @@ def test_bench_quick_smoke(tmp_path, capsys):
             assert hit["engine_loss"] <= hit["loss"] and 1 <= hit["engine_final_steps"] <= 8
 
 
+@pytest.mark.slow
 def test_reference_run_saved_and_reused(tmp_path, capsys):
     """--save-ref keeps the reference run (losses and times per step); --ttq-ref-history reuses it."""
     ref = tmp_path / "ref.json"
@@ -65,18 +68,6 @@ def test_step_flops_match_the_analytic_count(vgg):
     assert 90e9 < flops["step"] < 100e9
 
 
-def test_memory_check_names_the_largest_size_that_fits(vgg, monkeypatch):
-    layers = ["relu4_2", "relu5_1"]
-    need_512 = memory.step_bytes("vgg19", (512, 512), layers)
-    monkeypatch.setattr(memory, "available_bytes", lambda device: need_512)
-    memory.check_fits(vgg, (512, 512), layers)                    # fits exactly
-    with pytest.raises(nst_core.ImageError, match=r"largest size that fits is about (\d+)x\1 px") as info:
-        memory.check_fits(vgg, (1024, 1024), layers)
-    side = int(str(info.value).split("fits is about ")[1].split("x")[0])
-    assert 480 <= side <= 512
-    assert memory.step_bytes("vgg19", (side, side), layers) <= need_512
-
-
 def test_a_run_refuses_a_size_that_cannot_fit(vgg, monkeypatch):
     # the run plan decides memory (nst_core.plan.fit_memory: tiles, L-BFGS pairs); 10 MiB holds no tile
     monkeypatch.setattr(memory, "available_bytes", lambda device: 10 * 2**20)
@@ -98,3 +89,52 @@ def test_gpu_figures_command_runs_small_on_the_cpu(tmp_path, capsys):
     assert big["plan"].startswith("96x64 px") and big["peak_gib"] > 0 and big["top_level_tiles"] == 1
     assert sorted(p.name for p in (tmp_path / "img").iterdir()) == ["stylized_96_crop.png", "stylized_96_small.png"]
     assert json.loads((tmp_path / "gpu.json").read_text())["name"] == "cpu"
+
+
+def test_gpu_figures_switch_graphs_by_option_not_environment(vgg, monkeypatch):
+    """The graphs-on and graphs-off runs differ in their options (RunOptions.cuda_graphs), not in a
+    process-wide environment variable flipped at run time."""
+    from nst_core.bench import gpu
+    seen = []
+    real = nst_core.optimize
+
+    def recording(*args, **kwargs):
+        seen.append((kwargs.get("cuda_graphs"), os.environ.get("NST_CUDA_GRAPHS")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst_core, "optimize", recording)
+    monkeypatch.delenv("NST_CUDA_GRAPHS", raising=False)
+    before = dict(os.environ)
+    for graphs in (True, False):
+        gpu.steps_at(vgg, 32, 1, graphs)
+    assert seen == [(True, None), (True, None), (False, None), (False, None)]
+    assert dict(os.environ) == before
+
+
+@pytest.mark.parametrize("name", ["nst_core.bench", "nst_core.bench.gpu", "nst_core.bench.look",
+                                  "nst_core.bench.scale", "nst_core.bench.texture"])
+def test_bench_flags_mean_the_same_in_every_module(name, capsys):
+    """--json is a file, --sizes takes spaces or commas, --device / --threads one text; every flag says its
+    default; a bad size is a usage error naming --sizes (exit 2)."""
+    import importlib
+    from nst_core.bench import flags
+    module = importlib.import_module(name)
+    parser = module.build_parser()
+    actions = {s: a for a in parser._actions for s in a.option_strings}
+    assert actions["--json"].metavar == "FILE" and actions["--json"].nargs is None
+    assert parser.parse_args(["--json", "out.json"]).json == "out.json"
+    for flag, add in (("--device", flags.add_device), ("--threads", flags.add_threads)):
+        if flag in actions:
+            reference = __import__("argparse").ArgumentParser()
+            add(reference)
+            assert actions[flag].help == reference._actions[-1].help and actions[flag].default is None
+    if "--sizes" in actions:
+        assert parser.parse_args(["--sizes", "256", "512"]).sizes == parser.parse_args(["--sizes", "256,512"]).sizes \
+            == [256, 512]
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args(["--sizes", "8"])
+        assert info.value.code == 2 and "--sizes" in capsys.readouterr().err
+    for action in parser._actions:
+        if action.option_strings and action.help not in (None, "==SUPPRESS==") and action.dest != "help" \
+                and action.nargs != 0:
+            assert "default" in action.help, action.option_strings

@@ -1,5 +1,6 @@
 """The paper's Figure 1, measured: reconstructions from single layers and from sets of layers."""
 
+import pytest
 import torch
 
 import nst_core
@@ -11,6 +12,7 @@ from conftest import psnr
 LADDER = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 
 
+@pytest.mark.slow
 def test_content_ladder_quality_falls_with_depth(vgg, cat64):
     result = nst_core.reconstruct_content(cat64, LADDER, vgg=vgg, steps=120, seed=0)
     assert result.image.shape == (len(LADDER), *cat64.shape[1:])

@@ -27,6 +27,7 @@ def photo():
     return resize(image, (SIDE, SIDE)).permute(0, 2, 3, 1)
 
 
+@pytest.mark.slow
 def test_priors_make_the_deep_reconstruction_more_natural(vgg, photo):
     plain = invert(vgg, photo, LAYER, STEPS, alpha_norm=0, tv=0, jitter=0)
     regular = invert(vgg, photo, LAYER, STEPS)           # the defaults: α-norm, TV and jitter on

@@ -68,14 +68,17 @@ def test_a_refused_pair_is_not_stored():
 
 
 def test_float32_real_objective_first_steps_match_torch():
+    """The first 5 steps (4 of them using the pairs held so far). From step 6 on, float32 rounding, which
+    L-BFGS amplifies about 100x a step, separates the two, by how much depending on the torch thread count
+    and the objective's summation order (at step 7: 6e-4 apart with 1 thread, 2e-7 with 2)."""
     vgg = nst_core.load_vgg(device="cpu")
     content, _, ct, st = setup(vgg, 48)
     objective = nst_core.Objective(vgg, ct, st, 0.0, (48, 48), weighting="normalized")   # the problem measured
     loss_fn = lambda x: objective(x)[0]  # noqa: E731
-    ours, _, _ = trajectory("vector_free", loss_fn, content, 12, 100)
-    reference, _, _ = trajectory("torch", loss_fn, content, 12, 100)
-    assert ours[-1] < 0.6 * ours[0]                # 12 steps at 48 px: 9.8e5 -> 4.5e5
-    assert torch.allclose(ours, reference, rtol=1e-4)   # measured: within 4e-6 over these 12 steps
+    ours, _, _ = trajectory("vector_free", loss_fn, content, 5, 100)
+    reference, _, _ = trajectory("torch", loss_fn, content, 5, 100)
+    assert ours[-1] < 0.8 * ours[0]                # 5 steps at 48 px: 9.8e5 -> 7.5e5
+    assert torch.allclose(ours, reference, rtol=1e-6)   # measured: within 1e-7 with 1 to 4 threads
 
 
 def test_memory_grows_in_chunks_and_never_past_the_history():

@@ -11,7 +11,6 @@ from PIL import Image
 import nst_core
 from nst_core.errors import ImageError
 from nst_core.layers import VGG19_LAYERS
-from nst_core.losses import gram, style_layer_loss
 from nst_core.statistics import (DEFAULT_STYLE_LOSS, STATISTICS, STYLE_LOSSES, get_statistic, layer_masks,
                                  mask_tensor)
 from nst_core.statistics.normalization import LAYER_SCALES, layer_scale
@@ -48,24 +47,36 @@ def test_choice_list_is_defined_once_with_gram_as_default():
 
 # --- gram --------------------------------------------------------------------------------------------
 
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """F Fᵀ / M, written out in float64."""
+    flat = f.double().flatten(2)
+    return flat @ flat.transpose(1, 2) / flat.shape[-1]
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_gram_with_all_ones_mask_equals_the_plain_gram_loss(channels_last):
+def test_gram_loss_and_its_hand_written_backward_are_the_papers(channels_last):
+    """E = Σ (Ĝ − Â)² / (4 N²) with Ĝ = Σ m f fᵀ / Σ m, and its gradient as autograd gives it for that
+    formula written out in float64, in either memory layout, with and without a soft mask."""
     stat = STATISTICS["gram"]
     style, out = features(seed=1), features(seed=2)
     if channels_last:
         style = style.contiguous(memory_format=torch.channels_last)
         out = out.contiguous(memory_format=torch.channels_last)
-    ones = torch.ones(1, 1, *out.shape[-2:])
-    target = stat.target(style, ones)
-    assert torch.equal(target, gram(style))
-    x1 = out.clone().requires_grad_(True)
-    x2 = out.clone().requires_grad_(True)
-    plain = style_layer_loss(x1, gram(style))
-    masked = stat.loss(x2, target, ones)
-    plain.backward()
-    masked.backward()
-    assert torch.equal(plain, masked)
-    assert torch.allclose(x1.grad, x2.grad, rtol=1e-6, atol=0)
+    soft = torch.rand(1, 1, *out.shape[-2:], generator=generator(3))
+    for mask in (None, soft):
+        m = torch.ones_like(soft) if mask is None else soft
+        target = stat.target(style, mask)
+        expected_target = gram(style * m.sqrt()) * m[0, 0].numel() / m.sum()
+        assert torch.allclose(target.double(), expected_target, rtol=1e-6)
+        x, x64 = out.clone().requires_grad_(True), out.double().requires_grad_(True)
+        loss = stat.loss(x, target, mask)
+        n = out.shape[1]
+        expected = (gram(x64 * m.sqrt()) * m[0, 0].numel() / m.sum() - target.double()).pow(2).sum() / (4 * n * n)
+        loss.backward()
+        expected.backward()
+        assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+        assert float((x.grad.double() - x64.grad).norm() / x64.grad.norm()) < 1e-5
+        assert x.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
 def test_guided_gram_of_a_binary_mask_is_the_gram_of_the_region_alone():
@@ -74,7 +85,7 @@ def test_guided_gram_of_a_binary_mask_is_the_gram_of_the_region_alone():
     f = features(h=6, w=8, seed=3)
     mask = torch.zeros(1, 1, 6, 8)
     mask[..., :, :3] = 1
-    assert torch.allclose(stat.target(f, mask), gram(f[..., :3]), rtol=1e-5)
+    assert torch.allclose(stat.target(f, mask), gram(f[..., :3]).float(), rtol=1e-5)
     # and the loss only sees the region: changing the features outside it changes nothing
     other = f.clone()
     other[..., 3:] += 5
@@ -323,7 +334,8 @@ def gram_distance(vgg, image: torch.Tensor, art: torch.Tensor) -> float:
     """Σ_l E_l / 5 between an image (or a crop) and a painting: the paper's style distance."""
     with torch.no_grad():
         a, b = vgg.features(image, LAYERS), vgg.features(art, LAYERS)
-        return sum(float(style_layer_loss(a[n], gram(b[n]))) for n in LAYERS) / len(LAYERS)
+        stat = STATISTICS["gram"]
+        return sum(float(stat.loss(a[n], stat.target(b[n]))) for n in LAYERS) / len(LAYERS)
 
 
 def marginal_distance(vgg, image: torch.Tensor, art: torch.Tensor) -> float:
@@ -345,6 +357,7 @@ def noise(size, seed=0, amplitude=1.0) -> torch.Tensor:
     return 0.5 + amplitude * (torch.rand(1, 3, *size, generator=generator(seed)) - 0.5)
 
 
+@pytest.mark.slow
 def test_wasserstein_losses_match_the_feature_distributions_better_than_gram(vgg):
     art = painting("style_starry_night.jpg", 64)
     x0 = noise((48, 64))
@@ -369,6 +382,7 @@ def region_distances(vgg, out: torch.Tensor, arts, masks) -> list[list[float]]:
              for a in art_feats] for m in masks]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STYLE_LOSSES)
 def test_each_region_takes_its_own_painting(vgg, name):
     """Left/right masks, two very different paintings: each half's Gram distance to its own painting is

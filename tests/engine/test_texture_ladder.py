@@ -25,6 +25,7 @@ def ladder(request, vgg):
     return request.param, image, result
 
 
+@pytest.mark.slow
 def test_every_rung_is_as_fine_grained_as_its_painting(ladder):
     """Share of power above half the Nyquist frequency within 1.5x of the painting's, at the same size."""
     name, image, result = ladder
@@ -34,6 +35,7 @@ def test_every_rung_is_as_fine_grained_as_its_painting(ladder):
     assert all(1 / 1.5 <= r <= 1.5 for r in ratios), (name, painting_share, shares)
 
 
+@pytest.mark.slow
 def test_rungs_are_textures_of_the_painting_not_a_blur(ladder, vgg):
     """Guards the grain number: every rung matches its Gram statistics far better than white noise does
     and keeps most of the painting's contrast (a blur would lower the grain and the contrast)."""
@@ -59,6 +61,7 @@ def scream_128(vgg):
     return image, chained
 
 
+@pytest.mark.slow
 def test_texture_scale_grows_with_depth(scream_128):
     """The autocorrelation radius never falls from one rung to the next and grows 1.4x over the ladder
     (measured 6.3/7.3/9.1/9.8/10.2 px on 2 threads, 6.4/7.6/9.3/9.9/10.3 on 1). From the full spectrum it
@@ -69,6 +72,7 @@ def test_texture_scale_grows_with_depth(scream_128):
     assert radii[-1] >= 1.4 * radii[0], radii
 
 
+@pytest.mark.slow
 def test_chained_rungs_fit_their_grams_better_than_rungs_from_noise(scream_128, vgg):
     """Each rung from the previous rung's texture ends at a lower Gram loss than from the start noise, at
     equal steps (measured 1.2/1.8/2.2/1.6x lower for rungs 2-5; the margin of rung 2 is too thin to

@@ -160,6 +160,7 @@ def _save_strip(rows: list[torch.Tensor]) -> None:
     image.resize((image.width * 3, image.height * 3)).save(STRIP)
 
 
+@pytest.mark.slow
 def test_temporal_loss_halves_the_flicker_at_the_same_style_loss(clip, vgg, starry64):
     seen = []
     t0 = time.perf_counter()
@@ -197,6 +198,18 @@ def test_temporal_loss_halves_the_flicker_at_the_same_style_loss(clip, vgg, star
     assert {total for _, total, _ in seen} == {FRAMES * STEPS}
     assert [frame for _, _, frame in seen[::STEPS]] == list(range(FRAMES))
     assert temporal.stopped is None and independent.stopped is None
+
+
+def test_temporal_loss_lowers_the_flicker_of_a_tiny_clip(vgg, starry64):
+    """The fast tier's check of the claim above: 3 frames of 48x32 px, 6 steps (measured: flicker 0.21x
+    of the independent frames')."""
+    tiny = pan_clip(example("content_chelsea.png", 96), 3, *SHIFT, size=(32, 48))
+    runs = [stylize_frames(tiny, starry64, vgg=vgg, steps=6, max_size=None, temporal_weight=weight).image
+            for weight in (0, DEFAULT_TEMPORAL_WEIGHT)]
+    dx, dy = SHIFT
+    flicker = [sum(float((v[t, :32 - dy, :48 - dx] - v[t - 1, dy:, dx:]).abs().mean()) for t in (1, 2))
+               for v in runs]
+    assert flicker[1] <= 0.5 * flicker[0], flicker
 
 
 def test_a_stop_keeps_the_frames_already_done(clip, vgg, starry64):

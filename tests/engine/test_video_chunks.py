@@ -84,6 +84,7 @@ def _mean(values):
     return sum(values) / len(values)
 
 
+@pytest.mark.slow
 def test_chunk_borders_do_not_jump(long_clip, vgg, starry64):
     pieces = []
     result = stylize_frames(long_clip, starry64, vgg=vgg, steps=STEPS, max_size=None, chunk_frames=CHUNK,
@@ -161,6 +162,7 @@ def test_a_chunk_map_is_checked(tiny_clip, vgg, starry64):
                        chunk_map=lambda run, jobs: [run(jobs[0])])
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_frames(tiny_clip, vgg, starry64):
     here = stylize_frames(tiny_clip, starry64, vgg=vgg, steps=2, max_size=None, chunk_frames=3)
     with chunk_processes(2, threads=torch.get_num_threads()) as chunk_map:

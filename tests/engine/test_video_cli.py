@@ -31,6 +31,7 @@ def test_chunks_for_workers():
     assert chunks_for_workers(12, 1) == 0 and chunks_for_workers(2, 2) == 0
 
 
+@pytest.mark.slow
 def test_two_workers_write_the_frames_of_the_serial_run(frames_dir, tmp_path, capsys):
     threads = ["--threads", str(torch.get_num_threads())]
     assert main([str(frames_dir), "--output", str(tmp_path / "here"), "--chunk-frames", "3", *SMALL, *threads]) == 0
@@ -52,6 +53,9 @@ def test_two_workers_write_the_frames_of_the_serial_run(frames_dir, tmp_path, ca
     (["--temporal-weight", "-1"], "--temporal-weight: "),
     (["--weighting", "raw"], "--weighting: "),
     (["--style-weight", "-1"], "--style-weight: "),
+    (["--weighting", "paper"], "--style-weight: 5 is a strength"),      # would leave every frame the photo
+    (["--init", "image"], "--init image needs --init-image"),
+    (["--device", "warp-drive"], "--device: unknown device"),
 ])
 def test_bad_options_are_usage_errors(frames_dir, tmp_path, capsys, argv, message):
     assert main([str(frames_dir), "--output", str(tmp_path / "out"), *SMALL, *argv]) == 2

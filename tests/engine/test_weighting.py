@@ -107,9 +107,11 @@ def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
     """weighting='relative': normalized with the style term divided by d = Σ w_l ‖Ĝ−Â‖²/‖Â‖² / Σ w_l of the
     photo where the look is set (the look size, or the output's size when smaller: here the 64 px photo
     itself), so the unchanged photo's style term is Σ w_l there whatever the pair."""
+    from nst_core.photo_distance import style_distance, style_scales
     content, style, x = pieces
     normalized = Objective(vgg, content, style, 0.0, content.size, weighting="normalized")
-    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative")
+    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative",
+                         style_scales=style_scales(vgg, content, style, content.size))
     size = content.size
     photo = content.image_at(size)
     out, targets = _features(vgg, photo, style.layers), style.targets_at(size)
@@ -127,12 +129,13 @@ def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
     # above the look size d is measured at the look size: the same factor for every level of a run
     big = nst_core.image.fit_max_side(*content.size, 2 * DEFAULTS["look_size"], upscale=True)
     at_look = nst_core.image.fit_max_side(*content.size, DEFAULTS["look_size"], upscale=True)
-    from nst_core.photo_distance import style_distance
-    assert Objective(vgg, content, style, 0.0, big, weighting="relative").style_scales == \
+    assert style_scales(vgg, content, style, big) == \
         pytest.approx((1 / style_distance(vgg, content, style, max(at_look)),), rel=1e-6)
-    # no photo (a texture): nothing to measure from, the normalized terms
-    texture = Objective(vgg, None, style, 0.0, content.size, weighting="relative")
-    assert texture.style_scales == ()
+    # no photo (a texture): nothing to measure from; without scales the terms are the normalized ones
+    assert style_scales(vgg, None, style, content.size) == ()
+    with torch.no_grad():
+        unscaled = Objective(vgg, content, style, 0.0, content.size, weighting="relative")(x)[1]
+    assert float(unscaled["style"]) == pytest.approx(float(n_parts["style"]), rel=1e-6)
     with pytest.raises(ValueError):
         Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_scales=(1.0,))
 
@@ -276,7 +279,7 @@ def test_an_old_workflow_runs_headless_with_paper_weighting(tmp_path):
                 else:
                     assert node["inputs"].get("weighting", DEFAULTS["weighting"]) in SIZE_FREE_WEIGHTINGS
         result = ex.run(wf)
-        (report,) = [ui["text"][0] for ui in result.outputs.values() if "text" in ui]
+        (report,) = {ui["text"][0] for ui in result.outputs.values() if "text" in ui}    # node and preview
         (image,) = [nst_core.load_image(p) for p in result.files if p.endswith(".png") and "/temp" not in p
                     and pathlib.Path(p).parent.parent == tmp_path / name]
         runs[name] = report, image
@@ -305,6 +308,7 @@ def _spread(values) -> float:
     return max(values) / min(values)
 
 
+@pytest.mark.slow
 def test_the_look_does_not_depend_on_the_size(vgg):
     """The content distance is the same at 96, 128 and 192 px (under paper the issue measured 1.06 / 0.59 /
     0.29 at 128 / 256 / 384 px). The style ratio is not held to 1.5x here: at a fixed number of single-size
@@ -316,8 +320,13 @@ def test_the_look_does_not_depend_on_the_size(vgg):
     assert all(m["style_ratio"] < 0.3 and 0.3 < m["content_distance"] < 0.9 for m in looks), looks
 
 
+@pytest.mark.slow
 def test_the_look_hardly_depends_on_the_pair(vgg):
-    pairs = ("chelsea+starry_night", "astronaut+the_scream", "coffee+composition_vii")
-    looks = [_look(vgg, pair, 128, PAIR_STEPS) for pair in pairs]
+    """The relative unit: the same strength moves a photo statistically close to its painting (the cat and
+    The Starry Night, d = 1.2 at 128 px) and a far one (the astronaut and Composition VII, d = 4.9) about
+    equally far towards it. Measured at 128 px, 30 steps: style ratio 0.163 / 0.034 (4.8x apart) with
+    the unit, 0.150 / 0.014 (10.7x) without it (weighting "normalized"); content distance 0.75 / 0.48."""
+    looks = [_look(vgg, pair, 128, PAIR_STEPS) for pair in ("chelsea+starry_night", "astronaut+composition_vii")]
+    assert _spread([m["style_ratio"] for m in looks]) < 7.0, looks
     assert _spread([m["content_distance"] for m in looks]) < 2.0, looks
     assert all(m["style_ratio"] < 0.5 for m in looks), looks

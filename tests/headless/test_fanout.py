@@ -198,6 +198,7 @@ def test_ray_missing_says_how_to_install_it(work, capsys, monkeypatch):
     assert code == 2 and "pip install 'comfyui-nst[ray]'" in err and not (work / "output").exists()
 
 
+@pytest.mark.slow
 def test_toy_sweep_with_two_worker_processes_equals_serial(work, capsys):
     argv = ["wf.json", "--sweep", "Noise.seed=1,2,3", "--sweep", "2.amount=0.25,0.75", "--threads", "1", "-q"]
     code, _, err = _run([*argv, "--output-dir", "serial"], capsys)
@@ -234,6 +235,7 @@ def _texts_without_timing(outputs):
             for k, v in outputs.items() if k.endswith(".txt")}
 
 
+@pytest.mark.slow
 def test_template_sweep_with_two_worker_processes_is_byte_identical(serial_reference, tmp_path, capsys):
     code = cli.main([str(TEMPLATE), *TINY, *SWEEP, "--workers", "2", "-q", "--output-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
@@ -244,6 +246,8 @@ def test_template_sweep_with_two_worker_processes_is_byte_identical(serial_refer
     assert _texts_without_timing(outputs) == _texts_without_timing(serial_reference)
 
 
+@pytest.mark.slow
+@pytest.mark.extra("ray")
 def test_ray_local_cluster_sweep_is_byte_identical_to_serial(serial_reference, tmp_path, capsys):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'comfyui-nst[ray]')")
     assert not ray.is_initialized()
@@ -260,6 +264,8 @@ def test_ray_local_cluster_sweep_is_byte_identical_to_serial(serial_reference, t
     assert manifest["backend"] == "ray" and manifest["torch_threads_per_worker"] == 1
 
 
+@pytest.mark.slow
+@pytest.mark.extra("ray")
 def test_ray_worker_killed_mid_sweep_still_gives_every_output_once(serial_reference, tmp_path, capsys):
     ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'comfyui-nst[ray]')")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -16,6 +16,7 @@ TINY = ["Style image.max_size=32", "Content image.max_size=32", "Style transfer.
         "Style transfer.init=noise"]
 
 
+@pytest.mark.slow
 def test_bench_times_three_ways_and_the_workers_match(tmp_path, capsys):
     code = bench.main([str(TEMPLATE), "--sweep", "Style transfer.seed=0,1", *sum((["--set", s] for s in TINY), []),
                        "--keep", str(tmp_path / "kept"), "--json"])

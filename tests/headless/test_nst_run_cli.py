@@ -168,7 +168,7 @@ def test_cli_progress_shows_on_stderr(work, capsys):
 
 
 def test_python_dash_m_entry_point_with_the_real_registry(tmp_path, monkeypatch, capsys):
-    # No toy patching: the registry is the pack's NODE_CLASS_MAPPINGS (if any) plus the core stand-ins;
+    # No toy patching: the registry is the pack's NODES plus the core stand-ins;
     # run through nodes/__main__.py as `python -m comfyui_nst.nodes` does (in-process: no second torch import).
     g = {"1": {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 2, "batch_size": 1, "color": 255}},
          "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
@@ -183,6 +183,22 @@ def test_python_dash_m_entry_point_with_the_real_registry(tmp_path, monkeypatch,
     assert info.value.code == 0, err
     assert out.split() == [os.path.join("out", "core_00001_.png")]
     assert np.asarray(Image.open(tmp_path / "out" / "core_00001_.png"))[0, 0].tolist() == [255, 255, 0]
+
+
+def test_validate_names_a_node_whose_python_module_is_missing(monkeypatch, capsys):
+    """The clip template's NST Stylize Frames declares OpenCV (REQUIRES); without it --validate says which
+    nodes need it and what to install, instead of calling the workflow valid."""
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "cv2" else real(name, *a, **k))
+    clip = pathlib.Path(__file__).parents[2] / "workflows" / "nst_stylize_a_short_clip.json"
+    code, out, err = _run(["--validate", clip], capsys)
+    assert code == 1 and out == ""
+    assert "(NST_StylizeFrames 'Temporally consistent'): needs the Python module 'cv2', which is not installed: " \
+           "pip install" in err
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert _run(["--validate", clip], capsys)[0] == 0
 
 
 # ---------------------------------------------------------------- texts, previews, help, errors

@@ -158,6 +158,7 @@ sys.exit(cli.main([sys.argv[1], "--output-dir", "out", "-q"]))
 """
 
 
+@pytest.mark.slow
 def test_nst_run_terminated_mid_save_leaves_nothing(tmp_path):
     workflow = tmp_path / "wf.json"
     workflow.write_text('{"1": {"class_type": "ToyNoise", "inputs": {"width": 8, "height": 8, "seed": 1}},'

@@ -14,7 +14,8 @@ from comfyui_nst.nodes.headless.format import (
     ui_to_api,
     widget_slots,
 )
-from comfyui_nst.nodes import NODE_CLASS_MAPPINGS as NST_NODES
+from comfyui_nst.nodes import NODES
+from comfyui_nst.nodes.headless.node_spec import runnable
 from nst_core import DEFAULTS
 from conftest import load_toy_nodes
 
@@ -122,7 +123,7 @@ def test_values_saved_before_widgets_were_appended():
         "noise_seed": 7, "label": "x"}
     # NST Optimize as saved before coarse_to_fine was appended after preview_every
     old = ["noise", "adam", 40, 0.5, "1e-3", 3, "fixed", "luminance", 7]
-    nst = {**CLASSES, **NST_NODES}
+    nst = {**CLASSES, **runnable({node.NODE_ID: node for node in NODES})}
     inputs = ui_to_api(_single("NST_Optimize", old), nst)["1"]["inputs"]
     assert inputs == {"init": "noise", "optimizer": "adam", "steps": 40, "learning_rate": 0.5, "tv_weight": "1e-3",
                       "seed": 3, "preserve_color": "luminance", "preview_every": 7, "coarse_to_fine": True,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nst_core
-from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_nst.nodes import NODES
 from comfyui_nst.nodes.base import NSTNode
 from comfyui_nst.nodes.mask_nodes import NST_ShapeMask
 from nst_core import masks_shapes as shapes
@@ -18,7 +18,7 @@ H, W = 40, 60
 
 
 def _draw(shape, **kw):
-    return NST_ShapeMask().draw(torch.rand(1, H, W, 3), shape, **kw)
+    return NST_ShapeMask.execute(torch.rand(1, H, W, 3), shape, **kw)
 
 
 def test_halves_split_at_x_and_y_and_complement_each_other():
@@ -76,8 +76,8 @@ def test_outside_lifts_the_rest_of_the_image():
 
 
 def test_node_outputs_mask_and_inverse_at_the_image_size():
-    mask, inverted = NST_ShapeMask().draw(torch.rand(2, H, W, 3), "ellipse", x=0.5, y=0.4, size=0.4,
-                                          aspect=1.3, feather=0.1)
+    mask, inverted = NST_ShapeMask.execute(torch.rand(2, H, W, 3), "ellipse", x=0.5, y=0.4, size=0.4,
+                                           aspect=1.3, feather=0.1)
     assert mask.shape == inverted.shape == (1, H, W) and mask.dtype == torch.float32
     assert float(mask.min()) >= 0 and float(mask.max()) <= 1
     assert torch.equal(inverted, 1 - mask)
@@ -88,7 +88,7 @@ def test_node_outputs_mask_and_inverse_at_the_image_size():
 
 
 def test_widgets_are_the_engines_options():
-    spec = NST_ShapeMask.INPUT_TYPES()["required"]
+    spec = NST_ShapeMask.spec().input_types()["required"]
     assert list(spec) == ["image", "shape", "x", "y", "size", "aspect", "feather", "outside"]
     assert spec["shape"][0] == list(shapes.SHAPES) and spec["shape"][1]["default"] == shapes.DEFAULT_SHAPE
     for name, default in (("x", shapes.DEFAULT_X), ("y", shapes.DEFAULT_Y), ("size", shapes.DEFAULT_SIZE),
@@ -96,10 +96,10 @@ def test_widgets_are_the_engines_options():
                           ("outside", shapes.DEFAULT_OUTSIDE)):
         assert spec[name][0] == "FLOAT" and spec[name][1]["default"] == default
         assert spec[name][1]["min"] == shapes.OPTIONS[name].min and spec[name][1]["max"] == shapes.OPTIONS[name].max
-    assert NODE_CLASS_MAPPINGS["NST_ShapeMask"] is NST_ShapeMask
-    assert NODE_DISPLAY_NAME_MAPPINGS["NST_ShapeMask"] == "NST Shape Mask"
-    assert NST_ShapeMask.CATEGORY == "style_transfer/image"
-    assert NST_ShapeMask().draw(torch.rand(1, H, W, 3))[0].shape == (1, H, W)      # every default works
+    assert NST_ShapeMask in NODES
+    assert NST_ShapeMask.spec().display_name == "NST Shape Mask"
+    assert NST_ShapeMask.spec().category == "style_transfer/image"
+    assert NST_ShapeMask.execute(torch.rand(1, H, W, 3))[0].shape == (1, H, W)      # every default works
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -118,7 +118,7 @@ def test_bad_values_name_the_node_and_input(kwargs, message):
 
 def test_bad_image_names_the_image_input():
     with pytest.raises(ValueError, match=r"^\[NST ShapeMask\] input 'image': no image connected"):
-        NST_ShapeMask().draw(None, "left")
+        NST_ShapeMask.execute(None, "left")
     with pytest.raises(OptionError, match="image size 0x4"):
         shapes.shape_mask((4, 0), "left")
 
@@ -130,9 +130,9 @@ def test_masks_made_in_inference_mode_drive_an_optimization():
 
     with torch.inference_mode():
         photo = torch.rand(1, 32, 32, 3)
-        vgg = NST_LoadVGG().load()[0]
-        mask, inverted = NST_ShapeMask().draw(photo, "ellipse", size=0.5, outside=0.2)
-        content = NST_ContentTarget().build(vgg, photo, weight="5", mask=mask)[0]
-        style = NST_StyleTarget().build(vgg, torch.rand(1, 32, 32, 3), weight="1e3", mask=inverted)[0]
-        image, _, report = NST_Optimize().optimize(vgg, content, steps=2, style=style, preview_every=0)
+        vgg = NST_LoadVGG.execute()[0]
+        mask, inverted = NST_ShapeMask.execute(photo, "ellipse", size=0.5, outside=0.2)
+        content = NST_ContentTarget.execute(vgg, photo, weight="5", mask=mask)[0]
+        style = NST_StyleTarget.execute(vgg, torch.rand(1, 32, 32, 3), weight="1e3", mask=inverted)[0]
+        image, _, report = NST_Optimize.execute(vgg, content, steps=2, style=style, preview_every=0)
     assert image.shape == (1, 32, 32, 3) and "masked" in report

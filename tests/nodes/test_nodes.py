@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import nst_core
-from comfyui_nst.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from comfyui_nst.nodes import NODES
 from comfyui_nst.nodes import host, plotting
 from comfyui_nst.nodes.headless import runtime
 from comfyui_nst.nodes.nst_nodes import (NST_ContentTarget, NST_ExampleImage, NST_ImageResize, NST_LoadVGG,
@@ -61,6 +61,7 @@ EXPECTED_RETURNS = {
     "NST_TopPatches": ('IMAGE', 'IMAGE', 'IMAGE', 'STRING'),
     "NST_ReceptiveField": ('IMAGE', 'STRING'),
 }
+NODE_CLASSES = {node.NODE_ID: node for node in NODES}
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 SOCKET_TYPES = ("IMAGE", "MASK", "NST_VGG", "NST_TARGET")
 
@@ -69,32 +70,33 @@ SOCKET_TYPES = ("IMAGE", "MASK", "NST_VGG", "NST_TARGET")
 # contract (no weights needed)
 
 def _inputs(cls):
-    spec = cls.INPUT_TYPES()
+    spec = cls.spec().input_types()
     return {**spec.get("required", {}), **spec.get("optional", {})}
 
 
-def test_mappings_cover_exactly_the_nst_nodes():
-    assert list(NODE_CLASS_MAPPINGS) == list(EXPECTED_INPUTS)
-    assert set(NODE_DISPLAY_NAME_MAPPINGS) == set(NODE_CLASS_MAPPINGS)
-    for name, cls in NODE_CLASS_MAPPINGS.items():
-        assert name.startswith("NST_") and cls.NODE_ID == name and cls.__name__ == name
+def test_nodes_cover_exactly_the_nst_nodes():
+    assert list(NODE_CLASSES) == list(EXPECTED_INPUTS)
+    for name, cls in NODE_CLASSES.items():
+        spec = cls.spec()
+        assert name.startswith("NST_") and spec.node_id == name and cls.__name__ == name
+        assert spec.display_name.startswith("NST ")
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_INPUTS))
 def test_node_contract(name):
-    cls = NODE_CLASS_MAPPINGS[name]
-    spec = cls.INPUT_TYPES()
+    cls = NODE_CLASSES[name]
+    node = cls.spec()
+    spec = node.input_types()
     assert set(spec) <= {"required", "optional", "hidden"}
     assert list(_inputs(cls)) == EXPECTED_INPUTS[name]
     assert list(spec.get("optional", {})) == EXPECTED_OPTIONAL.get(name, [])
-    assert cls.RETURN_TYPES == EXPECTED_RETURNS[name]
-    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
-    assert cls.CATEGORY.split("/")[0] == "style_transfer"
-    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
-    fn = getattr(cls, cls.FUNCTION)
-    params = inspect.signature(fn).parameters
-    # every input is a keyword of FUNCTION; optional inputs (absent when unconnected) have defaults
-    assert list(params)[1:] == EXPECTED_INPUTS[name]
+    assert tuple(o.type for o in node.outputs) == EXPECTED_RETURNS[name]
+    assert all(o.name and o.tooltip for o in node.outputs)
+    assert node.category.split("/")[0] == "style_transfer"
+    assert isinstance(node.description, str) and len(node.description) > 40
+    params = inspect.signature(cls.execute).parameters
+    # every input is a keyword of execute; optional inputs (absent when unconnected) have defaults
+    assert list(params) == EXPECTED_INPUTS[name]
     for opt in spec.get("optional", {}):
         assert params[opt].default is not inspect.Parameter.empty
     for iname, entry in _inputs(cls).items():
@@ -121,26 +123,26 @@ def test_seeds_have_control_after_generate():
 
 
 def test_defaults_pass_validation_and_match_the_engine():
-    assert NST_ContentTarget.VALIDATE_INPUTS(layers="conv4_2", weight="1") is True
+    assert NST_ContentTarget.validate_inputs(layers="conv4_2", weight="1") is True
     style = _inputs(NST_StyleTarget)
-    assert NST_StyleTarget.VALIDATE_INPUTS(layers=style["layers"][1]["default"],
+    assert NST_StyleTarget.validate_inputs(layers=style["layers"][1]["default"],
                                            layer_weights="", weight=style["weight"][1]["default"]) is True
     assert float(style["weight"][1]["default"]) == nst_core.DEFAULTS["style_weight"]
     assert style["layers"][1]["default"].split(",") == list(nst_core.DEFAULT_STYLE_LAYERS)
     assert _inputs(NST_Optimize)["steps"][1]["default"] == nst_core.DEFAULTS["steps"]
-    assert NST_Optimize.VALIDATE_INPUTS(tv_weight="0") is True
-    assert NST_Reconstruct.VALIDATE_INPUTS(layers="auto") is True
+    assert NST_Optimize.validate_inputs(tv_weight="0") is True
+    assert NST_Reconstruct.validate_inputs(layers="auto") is True
     assert "content_chelsea.png" in _inputs(NST_ExampleImage)["image"][0]
     # linked inputs arrive as None at validation time
-    assert NST_ContentTarget.VALIDATE_INPUTS(layers=None, weight=None) is True
+    assert NST_ContentTarget.validate_inputs(layers=None, weight=None) is True
 
 
-@pytest.mark.parametrize("name", sorted(NODE_CLASS_MAPPINGS))
+@pytest.mark.parametrize("name", sorted(NODE_CLASSES))
 def test_every_default_is_defined_once(name):
     """Widget defaults are the engine's (or the node-only Option's), and every method default equals its
     widget's: a Python caller of a node gets what an editor user gets (β used to fall back to 1e6)."""
-    cls = NODE_CLASS_MAPPINGS[name]
-    params = inspect.signature(getattr(cls, cls.FUNCTION)).parameters
+    cls = NODE_CLASSES[name]
+    params = inspect.signature(cls.execute).parameters
     node_only = {option.name: option for option in cls.NODE_WIDGETS}
     for iname, (kind, opts) in _inputs(cls).items():
         if "default" not in opts:
@@ -175,25 +177,25 @@ def test_the_node_layer_knows_no_engine_internals():
 @pytest.mark.parametrize("text, value", [("1e4", 1e4), ("5e-4", 5e-4), (" 0.5 ", 0.5), ("1_000", 1000.0),
                                          ("1e-5", 1e-5), ("1e5", 1e5), ("0", 0.0), (3, 3.0)])
 def test_weights_spanning_decades_parse(node_vgg, images, text, value):
-    assert NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1", layer_weights="", weight=text) is True
-    target = NST_StyleTarget().build(node_vgg, images[1], "conv1_1", "", text)[0]
+    assert NST_StyleTarget.validate_inputs(layers="conv1_1", layer_weights="", weight=text) is True
+    target = NST_StyleTarget.execute(node_vgg, images[1], "conv1_1", "", text)[0]
     assert target.weight == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["lots", "", "-1", "nan", "inf", "1e99", True])
 def test_bad_weight_text_names_node_and_input(node_vgg, images, text):
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'weight': "):
-        NST_StyleTarget().build(node_vgg, images[1], "conv1_1", "", text)
-    msg = NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1", layer_weights="", weight=text)
+        NST_StyleTarget.execute(node_vgg, images[1], "conv1_1", "", text)
+    msg = NST_StyleTarget.validate_inputs(layers="conv1_1", layer_weights="", weight=text)
     assert isinstance(msg, str) and "input 'weight'" in msg
 
 
 def test_queue_time_validation_of_layer_strings():
-    msg = NST_ContentTarget.VALIDATE_INPUTS(layers="conv4_2, conv9_9", weight="1")
+    msg = NST_ContentTarget.validate_inputs(layers="conv4_2, conv9_9", weight="1")
     assert "[NST ContentTarget] input 'layers'" in msg and "conv9_9" in msg and "conv4_2" in msg
-    msg = NST_StyleTarget.VALIDATE_INPUTS(layers="conv1_1,conv2_1", layer_weights="1,2,3", weight="1")
+    msg = NST_StyleTarget.validate_inputs(layers="conv1_1,conv2_1", layer_weights="1,2,3", weight="1")
     assert "input 'layer_weights'" in msg and "3 weight(s) given for 2 layer(s)" in msg
-    assert "input 'layers'" in NST_Reconstruct.VALIDATE_INPUTS(layers="fc7")
+    assert "input 'layers'" in NST_Reconstruct.validate_inputs(layers="fc7")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,7 +230,8 @@ def fake_comfyui(monkeypatch, tmp_path):
         fp.folder_names_and_paths.setdefault(name, ([], set()))[0].append(path)
     fp.add_model_folder_path = add_model_folder_path
     fp.get_folder_paths = lambda name: list(fp.folder_names_and_paths[name][0])
-    fp.get_filename_list = lambda name: ["a.pth", "act_means_x.safetensors", "readme.txt"]
+    fp.get_filename_list = lambda name: ["a.pth", "act_means_x.safetensors", "readme.txt",
+                                         nst_core.pretrained.DEFAULT_WEIGHTS_NAME]
     fp.get_full_path = lambda name, f: f"/elsewhere/vgg/{f}"
     fp.filename_list_cache = {"vgg": "stale"}
 
@@ -274,7 +277,9 @@ def test_host_inside_comfyui(fake_comfyui):
     assert folders == ["/elsewhere/vgg", vgg_dir]            # merged, existing entry kept first
     assert {".pth", ".safetensors", ".pt", ".bin"} <= fc.fp.folder_names_and_paths["vgg"][1]
     assert "vgg" not in fc.fp.filename_list_cache
-    assert fc.calls["cache_dir"] == vgg_dir                  # engine's default-weights cache -> models/vgg
+    # the engine's 80 MB default-weights cache lives beside models/vgg, never in NST Load VGG's list (an
+    # older version's copy in models/vgg is left out too)
+    assert fc.calls["cache_dir"] == fc.fp.models_dir + "/nst_cache"
     assert host.list_vgg_files() == ["a.pth"]
     assert host.vgg_full_path("a.pth") == "/elsewhere/vgg/a.pth"
     bar = host.ProgressBar(4)
@@ -286,6 +291,19 @@ def test_host_inside_comfyui(fake_comfyui):
     fc.mm.interrupt = True
     with pytest.raises(fc.mm.Interrupted):
         host.check_interrupted()
+
+
+def test_inside_comfyui_only_its_node_cache_holds_the_network(fake_comfyui):
+    """ComfyUI's "Free model and node cache" resets its node cache: the network must not outlive it in the
+    engine's own cache there (a second load is a new network); outside ComfyUI the engine shares it."""
+    with torch.inference_mode():
+        first = NST_LoadVGG.execute()[0]
+        assert NST_LoadVGG.execute()[0] is not first
+    nst_core.release_networks()
+
+
+def test_outside_comfyui_the_engine_shares_the_network():
+    assert NST_LoadVGG.execute()[0] is NST_LoadVGG.execute()[0]
 
 
 def test_register_creates_the_entry_when_absent(fake_comfyui):
@@ -301,15 +319,15 @@ def test_register_creates_the_entry_when_absent(fake_comfyui):
 def node_vgg():
     """The default VGG loaded through the node under inference mode, as ComfyUI would."""
     with torch.inference_mode():
-        return NST_LoadVGG().load("default")[0]
+        return NST_LoadVGG.execute("default")[0]
 
 
 @pytest.fixture(scope="module")
 def images():
     with torch.inference_mode():
         # clones made under inference mode are inference tensors, like every IMAGE inside ComfyUI
-        content = NST_ExampleImage().load("content_chelsea.png", 64)[0].clone()
-        style = NST_ExampleImage().load("style_starry_night.jpg", 64)[0].clone()
+        content = NST_ExampleImage.execute("content_chelsea.png", 64)[0].clone()
+        style = NST_ExampleImage.execute("style_starry_night.jpg", 64)[0].clone()
     assert content.is_inference() and style.is_inference()
     return content, style
 
@@ -323,25 +341,25 @@ def test_example_image_and_resize(images):
     assert content.shape == (1, 43, 64, 3) and max(style.shape[1:3]) == 64
     assert content.dtype == torch.float32 and 0 <= float(content.min()) and float(content.max()) <= 1
     with torch.inference_mode():
-        big = NST_ExampleImage().load("content_chelsea.png", 0)[0]
+        big = NST_ExampleImage.execute("content_chelsea.png", 0)[0]
         assert big.shape == (1, 300, 451, 3)
-        assert NST_ImageResize().resize(big, 96)[0].shape == (1, 64, 96, 3)
-        assert NST_ImageResize().resize(content, 96)[0].shape == content.shape         # no upscale
-        assert NST_ImageResize().resize(content, 96, upscale=True)[0].shape == (1, 64, 96, 3)
+        assert NST_ImageResize.execute(big, 96)[0].shape == (1, 64, 96, 3)
+        assert NST_ImageResize.execute(content, 96)[0].shape == content.shape         # no upscale
+        assert NST_ImageResize.execute(content, 96, upscale=True)[0].shape == (1, 64, 96, 3)
 
 
 def test_load_vgg_node(node_vgg):
     vgg = node_vgg
     assert vgg.arch == "vgg19" and vgg.pooling == "max" and vgg.normalized
     assert vgg.device == host.get_device()
-    assert NST_LoadVGG.IS_CHANGED(weights="default") == "default"
+    assert NST_LoadVGG.fingerprint_inputs(weights="default") == "default"
 
 
 def test_content_ladder_psnr_falls_with_depth(node_vgg, images):
     vgg = node_vgg
     content, _ = images
     with torch.inference_mode():
-        ladder, plot, report = NST_Reconstruct().reconstruct(
+        ladder, plot, report = NST_Reconstruct.execute(
             vgg, content, "content", "conv1_2, conv3_2, conv5_2", 10, "lbfgs", 0, preview_every=0)
     assert ladder.shape == (3, *content.shape[1:])
     psnr = [_psnr(ladder[i], content[0]) for i in range(3)]
@@ -360,11 +378,11 @@ def test_transfer_lowers_the_style_loss_with_progress_and_preview(node_vgg, imag
         seen.append((node_id, value, total, preview))
 
     with torch.inference_mode():
-        ct = NST_ContentTarget().build(vgg, content, "conv4_2", "1")[0]
-        st = NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "", "1e4", 1.0)[0]
+        ct = NST_ContentTarget.execute(vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget.execute(vgg, style, "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1", "", "1e4", 1.0)[0]
         with runtime.activate(runtime.RunContext(progress=sink, node_id="6")):
-            image, plot, report = NST_Optimize().optimize(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none", 3,
-                                                          style=st)
+            image, plot, report = NST_Optimize.execute(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none", 3,
+                                                       style=st)
     assert image.shape == content.shape and torch.isfinite(image).all()
     assert 0 <= float(image.min()) and float(image.max()) <= 1
     assert not torch.equal(image, content)
@@ -395,11 +413,11 @@ def test_coarse_to_fine_input_runs_a_pyramid(node_vgg, images, monkeypatch):
     for flag in (True, False):
         seen = []
         with torch.inference_mode():
-            ct = NST_ContentTarget().build(vgg, content, "relu4_2", "1")[0]
-            st = NST_StyleTarget().build(vgg, style, "relu1_1,relu2_1,relu3_1", "", "1e5", 1.0)[0]
+            ct = NST_ContentTarget.execute(vgg, content, "relu4_2", "1")[0]
+            st = NST_StyleTarget.execute(vgg, style, "relu1_1,relu2_1,relu3_1", "", "1e5", 1.0)[0]
             with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]), node_id="6")):
-                image, _, report = NST_Optimize().optimize(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none",
-                                                           0, coarse_to_fine=flag, style=st)
+                image, _, report = NST_Optimize.execute(vgg, ct, "content", "lbfgs", 6, 0.0, "0", 0, "none",
+                                                        0, coarse_to_fine=flag, style=st)
         assert image.shape == content.shape and torch.isfinite(image).all()
         runs[flag] = (seen, report)
     seen, report = runs[True]
@@ -428,10 +446,10 @@ def test_cancel_stops_within_a_step(node_vgg, images):
         steps_seen.append(value)
 
     with torch.inference_mode():
-        ct = NST_ContentTarget().build(vgg, content, "conv2_2", "1")[0]
+        ct = NST_ContentTarget.execute(vgg, content, "conv2_2", "1")[0]
         ctx = runtime.RunContext(progress=sink, cancel=lambda: len(steps_seen) >= 2)
         with runtime.activate(ctx), pytest.raises(runtime.Interrupted):
-            NST_Optimize().optimize(vgg, ct, "noise", "adam", 50, 0.0, "0", 0, "none", 0)
+            NST_Optimize.execute(vgg, ct, "noise", "adam", 50, 0.0, "0", 0, "none", 0)
     assert steps_seen == [1, 2]          # cancelled after step 2 -> no third step ran
 
 
@@ -439,12 +457,12 @@ def test_style_blend_of_two_sizes_and_style_ladder(node_vgg, images):
     vgg = node_vgg
     content, style = images
     with torch.inference_mode():
-        other = NST_ExampleImage().load("style_the_scream.jpg", 48)[0]
-        st = NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1", "1,0.5", "1e3", 0.8, image2=other,
+        other = NST_ExampleImage.execute("style_the_scream.jpg", 48)[0]
+        st = NST_StyleTarget.execute(vgg, style, "conv1_1,conv2_1", "1,0.5", "1e3", 0.8, image2=other,
                                      blend=0.25)[0]
         assert st.blend == pytest.approx([0.75, 0.25]) and st.layer_weights == [1.0, 0.5]
-        ladder, _, report = NST_Reconstruct().reconstruct(vgg, style, "style", "conv1_1,conv2_1", 2, "adam", 1,
-                                                          preview_every=0)
+        ladder, _, report = NST_Reconstruct.execute(vgg, style, "style", "conv1_1,conv2_1", 2, "adam", 1,
+                                                    preview_every=0)
     assert ladder.shape == (2, *style.shape[1:])
     assert "+conv2_1" in report
 
@@ -455,7 +473,7 @@ def test_style_blend_of_two_sizes_and_style_ladder(node_vgg, images):
 def test_missing_weights_file(monkeypatch, tmp_path):
     monkeypatch.setenv("NST_VGG_DIR", str(tmp_path))
     with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': .*'nope\.pth' not found"):
-        NST_LoadVGG().load("nope.pth")
+        NST_LoadVGG.execute("nope.pth")
 
 
 def test_corrupt_weights_file(monkeypatch, tmp_path):
@@ -463,9 +481,9 @@ def test_corrupt_weights_file(monkeypatch, tmp_path):
     monkeypatch.setenv("NST_VGG_DIR", str(tmp_path))
     with torch.inference_mode():
         with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': .*broken\.pth"):
-            NST_LoadVGG().load("broken.pth")
+            NST_LoadVGG.execute("broken.pth")
         with pytest.raises(ValueError, match=r"^\[NST LoadVGG\] input 'weights': "):
-            NST_LoadVGG().load(str(tmp_path / "broken.pth"))      # a full path, headless
+            NST_LoadVGG.execute(str(tmp_path / "broken.pth"))      # a full path, headless
 
 
 def test_unknown_layer_names(node_vgg, images):
@@ -473,13 +491,13 @@ def test_unknown_layer_names(node_vgg, images):
     content, style = images
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'layers': unknown layer name\(s\) "
                                          r"'conv9_9'; valid names: conv1_1"):
-        NST_ContentTarget().build(vgg, content, "conv9_9", "1")
+        NST_ContentTarget.execute(vgg, content, "conv9_9", "1")
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'layers': .*'banana'"):
-        NST_StyleTarget().build(vgg, style, "conv1_1, banana", "", "1e4", 1.0)
+        NST_StyleTarget.execute(vgg, style, "conv1_1, banana", "", "1e4", 1.0)
     with pytest.raises(ValueError, match=r"^\[NST Reconstruct\] input 'layers': .*'fc7'"):
-        NST_Reconstruct().reconstruct(vgg, content, "content", "fc7", 2, "lbfgs", 0)
+        NST_Reconstruct.execute(vgg, content, "content", "fc7", 2, "lbfgs", 0)
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'layers': no layer names"):
-        NST_ContentTarget().build(vgg, content, " , ", "1")
+        NST_ContentTarget.execute(vgg, content, " , ", "1")
 
 
 def test_image_batches_of_mismatched_sizes(node_vgg, images):
@@ -487,57 +505,57 @@ def test_image_batches_of_mismatched_sizes(node_vgg, images):
     content, style = images
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': the batch mixes image sizes "
                                          r"64x43, 64x40"):
-        NST_StyleTarget().build(vgg, [content, style], "conv1_1", "", "1e4", 1.0)
+        NST_StyleTarget.execute(vgg, [content, style], "conv1_1", "", "1e4", 1.0)
     with pytest.raises(ValueError, match=r"^\[NST ImageResize\] input 'image': the batch mixes image sizes"):
-        NST_ImageResize().resize([content, style], 32)
+        NST_ImageResize.execute([content, style], 32)
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': the batch mixes image sizes"):
-        NST_ContentTarget().build(vgg, [content, style], "conv4_2", "1")
+        NST_ContentTarget.execute(vgg, [content, style], "conv4_2", "1")
     with pytest.raises(ValueError, match=r"^\[NST ContentTarget\] input 'image': .*too small for layer conv5_2"):
-        NST_ContentTarget().build(vgg, content[:, :8, :8], "conv5_2", "1")
+        NST_ContentTarget.execute(vgg, content[:, :8, :8], "conv5_2", "1")
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'image': expected an image tensor"):
-        NST_StyleTarget().build(vgg, torch.zeros(1, 3, 8, 8, 2), "conv1_1", "", "1", 1.0)
+        NST_StyleTarget.execute(vgg, torch.zeros(1, 3, 8, 8, 2), "conv1_1", "", "1", 1.0)
 
 
 def test_zero_weight_everywhere(node_vgg, images):
     vgg = node_vgg
     content, style = images
     with torch.inference_mode():
-        ct0 = NST_ContentTarget().build(vgg, content, "conv4_2", "0")[0]
-        st0 = NST_StyleTarget().build(vgg, style, "conv1_1", "", "0", 1.0)[0]
+        ct0 = NST_ContentTarget.execute(vgg, content, "conv4_2", "0")[0]
+        st0 = NST_StyleTarget.execute(vgg, style, "conv1_1", "", "0", 1.0)[0]
         with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero "
                                              r"\(content α = 0, style β = none"):
-            NST_Optimize().optimize(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+            NST_Optimize.execute(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
         with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': every loss weight is zero "
                                              r"\(content α = 0, style β = 0"):
-            NST_Optimize().optimize(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0, style=st0)
+            NST_Optimize.execute(vgg, ct0, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0, style=st0)
 
 
 def test_widget_values_out_of_range_or_wrong(node_vgg, images):
     vgg = node_vgg
     content, style = images
     with torch.inference_mode():
-        ct = NST_ContentTarget().build(vgg, content, "conv4_2", "1")[0]
-        st = NST_StyleTarget().build(vgg, style, "conv1_1", "", "1e4", 1.0)[0]
-    opt = NST_Optimize()
+        ct = NST_ContentTarget.execute(vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget.execute(vgg, style, "conv1_1", "", "1e4", 1.0)[0]
+    opt = NST_Optimize
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'steps': 0 is below the minimum 1"):
-        opt.optimize(vgg, ct, "content", "lbfgs", 0, 0.0, "0", 0, "none", 0)
+        opt.execute(vgg, ct, "content", "lbfgs", 0, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'optimizer': 'bfgs' is not one of"):
-        opt.optimize(vgg, ct, "content", "bfgs", 2, 0.0, "0", 0, "none", 0)
+        opt.execute(vgg, ct, "content", "bfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'tv_weight': expected a number"):
-        opt.optimize(vgg, ct, "content", "lbfgs", 2, 0.0, "smooth", 0, "none", 0)
+        opt.execute(vgg, ct, "content", "lbfgs", 2, 0.0, "smooth", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init_image': init 'image' needs"):
-        opt.optimize(vgg, ct, "image", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+        opt.execute(vgg, ct, "image", "lbfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'init': init 'style' needs a style"):
-        opt.optimize(vgg, ct, "style", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+        opt.execute(vgg, ct, "style", "lbfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'content': expected a content target"):
-        opt.optimize(vgg, st, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+        opt.execute(vgg, st, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST Optimize\] input 'vgg': expected an NST_VGG"):
-        opt.optimize("vgg19", ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
+        opt.execute("vgg19", ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0)
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'layer_weights': 1 weight\(s\) given "
                                          r"for 2 layer\(s\)"):
-        NST_StyleTarget().build(vgg, style, "conv1_1,conv2_1", "1", "1e4", 1.0)
+        NST_StyleTarget.execute(vgg, style, "conv1_1,conv2_1", "1", "1e4", 1.0)
     with pytest.raises(ValueError, match=r"^\[NST StyleTarget\] input 'scale': 0 is below the minimum 0.05"):
-        NST_StyleTarget().build(vgg, style, "conv1_1", "", "1e4", 0.0)
+        NST_StyleTarget.execute(vgg, style, "conv1_1", "", "1e4", 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -589,10 +607,10 @@ def test_a_failing_plot_does_not_lose_the_finished_image(node_vgg, images, monke
     monkeypatch.setattr(nst_nodes, "plot_losses", broken)
     content, style = images
     with torch.inference_mode():
-        ct = NST_ContentTarget().build(node_vgg, content, "conv4_2", "1")[0]
-        st = NST_StyleTarget().build(node_vgg, style, "conv1_1,conv2_1", "", "1", 1.0)[0]
-        image, plot, report = NST_Optimize().optimize(node_vgg, ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0,
-                                                      style=st)
+        ct = NST_ContentTarget.execute(node_vgg, content, "conv4_2", "1")[0]
+        st = NST_StyleTarget.execute(node_vgg, style, "conv1_1,conv2_1", "", "1", 1.0)[0]
+        image, plot, report = NST_Optimize.execute(node_vgg, ct, "content", "lbfgs", 2, 0.0, "0", 0, "none", 0,
+                                                   style=st)
     assert image.shape == content.shape and plot.shape == (1, 400, 640, 3)
     assert "warning: the loss plot could not be drawn (ValueError: cannot draw)" in report and "final" in report
 
@@ -610,11 +628,11 @@ def test_a_batch_of_photos_is_stylized_photo_by_photo(node_vgg, images):
     batch = torch.cat([content, torch.flip(content, dims=[2])])
     seen = []
     with torch.inference_mode():
-        targets = NST_ContentTarget().build(node_vgg, batch, "relu4_2", "1")[0]
-        st = NST_StyleTarget().build(node_vgg, style, "relu1_1,relu2_1", "", "1e5", 1.0)[0]
+        targets = NST_ContentTarget.execute(node_vgg, batch, "relu4_2", "1")[0]
+        st = NST_StyleTarget.execute(node_vgg, style, "relu1_1,relu2_1", "", "1e5", 1.0)[0]
         with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]), node_id="6")):
-            image, plot, report = NST_Optimize().optimize(node_vgg, targets, "noise", "lbfgs", 3, 0.0, "0", 5,
-                                                          "none", 0, coarse_to_fine=False, style=st)
+            image, plot, report = NST_Optimize.execute(node_vgg, targets, "noise", "lbfgs", 3, 0.0, "0", 5,
+                                                       "none", 0, coarse_to_fine=False, style=st)
     assert len(targets) == 2 and image.shape == (2, *content.shape[1:])
     assert seen == [(i, 6) for i in range(1, 7)]
     assert "batch of 2 (seed + index)" in report

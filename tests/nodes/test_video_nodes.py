@@ -12,8 +12,7 @@ import torch
 import nst_core
 from comfyui_nst.nodes.headless import runtime
 from comfyui_nst.nodes.nst_nodes import NST_ContentTarget, NST_ExampleImage, NST_LoadVGG, NST_StyleTarget
-from comfyui_nst.nodes.video_nodes import (NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, NST_PanClip,
-                                           NST_StylizeFrames)
+from comfyui_nst.nodes.video_nodes import NODES, NST_PanClip, NST_StylizeFrames
 from nst_core.video import CHUNK_FRAMES, TEMPORAL_WEIGHT
 from nst_core.video.options import FRAME_COUNT, PAN_X, PAN_Y, ZOOM
 
@@ -24,23 +23,22 @@ H, W, FRAMES, SHIFT = 41, 58, 3, (3.0, 1.0)    # a 64x43 photo panned: frames of
 
 
 def _inputs():
-    spec = NST_StylizeFrames.INPUT_TYPES()
+    spec = NST_StylizeFrames.spec().input_types()
     return {**spec["required"], **spec.get("optional", {})}
 
 
 def test_contract():
-    assert NODE_CLASS_MAPPINGS == {"NST_StylizeFrames": NST_StylizeFrames, "NST_PanClip": NST_PanClip}
-    assert NODE_DISPLAY_NAME_MAPPINGS == {"NST_StylizeFrames": "NST Stylize Frames",
-                                          "NST_PanClip": "NST Pan Clip (test clip from a photo)"}
-    for name, cls in NODE_CLASS_MAPPINGS.items():
-        assert cls.NODE_ID == name == cls.__name__ and len(cls.DESCRIPTION) > 40
-    spec = NST_StylizeFrames.INPUT_TYPES()
+    assert NODES == (NST_StylizeFrames, NST_PanClip)
+    assert {cls.spec().display_name for cls in NODES} == {"NST Stylize Frames", "NST Pan Clip (test clip from a photo)"}
+    for cls in NODES:
+        assert cls.spec().node_id == cls.__name__ and len(cls.spec().description) > 40
+    node = NST_StylizeFrames.spec()
+    spec = node.input_types()
     assert list(_inputs()) == EXPECTED_INPUTS and list(spec["optional"]) == ["init_image", "chunk_frames"]
-    assert NST_StylizeFrames.RETURN_TYPES == ("IMAGE", "STRING")
-    assert len(NST_StylizeFrames.RETURN_NAMES) == len(NST_StylizeFrames.OUTPUT_TOOLTIPS) == 2
-    assert NST_StylizeFrames.CATEGORY == "style_transfer"
-    params = inspect.signature(NST_StylizeFrames.stylize).parameters
-    assert list(params)[1:] == EXPECTED_INPUTS
+    assert tuple(o.type for o in node.outputs) == ("IMAGE", "STRING") and all(o.tooltip for o in node.outputs)
+    assert node.category == "style_transfer"
+    params = inspect.signature(NST_StylizeFrames.execute).parameters
+    assert list(params) == EXPECTED_INPUTS
     for name, entry in _inputs().items():
         assert entry[1].get("tooltip"), name
         if "default" in entry[1]:
@@ -58,26 +56,26 @@ def test_defaults_come_from_the_engine():
     assert inputs["chunk_frames"][0] == "INT" and inputs["chunk_frames"][1]["default"] == CHUNK_FRAMES.default
     assert (inputs["chunk_frames"][1]["min"], inputs["chunk_frames"][1]["max"]) == (CHUNK_FRAMES.min, CHUNK_FRAMES.max)
     assert inputs["chunk_frames"][1]["default"] == 0                       # today's behaviour: no chunks
-    assert NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight="1e3", content_weight="1", tv_weight="0") is True
-    assert NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight=None) is True     # a linked input
-    message = NST_StylizeFrames.VALIDATE_INPUTS(temporal_weight="-1")
+    assert NST_StylizeFrames.validate_inputs(temporal_weight="1e3", content_weight="1", tv_weight="0") is True
+    assert NST_StylizeFrames.validate_inputs(temporal_weight=None) is True     # a linked input
+    message = NST_StylizeFrames.validate_inputs(temporal_weight="-1")
     assert isinstance(message, str) and message.startswith("[NST StylizeFrames] input 'temporal_weight'")
 
 
 @pytest.fixture(scope="module")
 def node_vgg():
     with torch.inference_mode():
-        return NST_LoadVGG().load("default")[0]
+        return NST_LoadVGG.execute("default")[0]
 
 
 @pytest.fixture(scope="module")
 def clip_and_style(node_vgg):
     """A 3-frame pan over the cat (NST Pan Clip) and a starry-night style target, made under inference mode."""
     with torch.inference_mode():
-        photo = NST_ExampleImage().load("content_chelsea.png", 64)[0]          # 64x43
-        clip = NST_PanClip().make(photo, FRAMES, *SHIFT, 1.0)[0]
-        style_image = NST_ExampleImage().load("style_starry_night.jpg", 64)[0]
-        style = NST_StyleTarget().build(node_vgg, style_image)[0]
+        photo = NST_ExampleImage.execute("content_chelsea.png", 64)[0]          # 64x43
+        clip = NST_PanClip.execute(photo, FRAMES, *SHIFT, 1.0)[0]
+        style_image = NST_ExampleImage.execute("style_starry_night.jpg", 64)[0]
+        style = NST_StyleTarget.execute(node_vgg, style_image)[0]
     assert clip.is_inference()
     return clip, style
 
@@ -87,7 +85,7 @@ def test_stylizes_a_clip_with_progress_over_all_frames(node_vgg, clip_and_style)
     seen = []
     with torch.inference_mode():
         with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:4]), node_id="9")):
-            frames, report = NST_StylizeFrames().stylize(node_vgg, clip, style, steps=3, preview_every=3)
+            frames, report = NST_StylizeFrames.execute(node_vgg, clip, style, steps=3, preview_every=3)
     assert frames.shape == (FRAMES, H, W, 3) and torch.isfinite(frames).all()
     assert 0 <= float(frames.min()) and float(frames.max()) <= 1
     assert not torch.equal(frames, clip)
@@ -108,7 +106,7 @@ def test_cancel_stops_the_clip(node_vgg, clip_and_style):
     with torch.inference_mode():
         context = runtime.RunContext(progress=lambda *a: seen.append(a[1]), cancel=lambda: len(seen) >= 4)
         with runtime.activate(context), pytest.raises(runtime.Interrupted):
-            NST_StylizeFrames().stylize(node_vgg, clip, style, steps=3, preview_every=0)
+            NST_StylizeFrames.execute(node_vgg, clip, style, steps=3, preview_every=0)
     assert seen == [1, 2, 3, 4]                                           # cancelled in frame 1
 
 
@@ -116,11 +114,11 @@ def test_chunks_are_stitched_and_reported(node_vgg, clip_and_style):
     _, style = clip_and_style
     seen = []
     with torch.inference_mode():
-        photo = NST_ExampleImage().load("content_chelsea.png", 64)[0]
-        clip = NST_PanClip().make(photo, 5, *SHIFT, 1.0)[0]                  # 5 frames of 52x39 px
+        photo = NST_ExampleImage.execute("content_chelsea.png", 64)[0]
+        clip = NST_PanClip.execute(photo, 5, *SHIFT, 1.0)[0]                  # 5 frames of 52x39 px
         with runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a[1:3]))):
-            frames, report = NST_StylizeFrames().stylize(node_vgg, clip, style, steps=2, preview_every=0,
-                                                         chunk_frames=4)
+            frames, report = NST_StylizeFrames.execute(node_vgg, clip, style, steps=2, preview_every=0,
+                                                       chunk_frames=4)
     assert frames.shape == clip.shape and torch.isfinite(frames).all()
     assert seen[-1] == (12, 12)                        # keyframes 0 and 3, then frames 1-3 and 4: 6 x 2 steps
     lines = report.splitlines()
@@ -148,15 +146,15 @@ def test_bad_inputs_name_node_and_input(node_vgg, clip_and_style, overrides, nam
     clip, style = clip_and_style
     kwargs = {"vgg": node_vgg, "frames": clip, "style": style, "steps": 1, **overrides}
     with torch.inference_mode(), pytest.raises(ValueError, match=rf"^\[NST StylizeFrames\] input '{name}': "):
-        NST_StylizeFrames().stylize(**kwargs)
+        NST_StylizeFrames.execute(**kwargs)
 
 
 def test_a_content_target_as_style_names_the_input(node_vgg, clip_and_style):
     clip, _ = clip_and_style
     with torch.inference_mode():
-        content = NST_ContentTarget().build(node_vgg, clip[:1])[0]
+        content = NST_ContentTarget.execute(node_vgg, clip[:1])[0]
         with pytest.raises(ValueError, match=r"^\[NST StylizeFrames\] input 'style': expected a style target"):
-            NST_StylizeFrames().stylize(node_vgg, clip, content, steps=1)
+            NST_StylizeFrames.execute(node_vgg, clip, content, steps=1)
 
 
 def test_a_style_target_of_another_network_names_the_input(clip_and_style):
@@ -164,7 +162,7 @@ def test_a_style_target_of_another_network_names_the_input(clip_and_style):
     other = nst_core.load_vgg(normalized=False, device="cpu")          # another network (load_vgg caches)
     assert other is not style.vgg
     with torch.inference_mode(), pytest.raises(ValueError, match=r"input 'style': .*another network"):
-        NST_StylizeFrames().stylize(other, clip, style, steps=1)
+        NST_StylizeFrames.execute(other, clip, style, steps=1)
 
 
 def test_missing_opencv_says_how_to_install_it(monkeypatch, node_vgg, clip_and_style):
@@ -173,7 +171,7 @@ def test_missing_opencv_says_how_to_install_it(monkeypatch, node_vgg, clip_and_s
     seen = []
     with torch.inference_mode(), runtime.activate(runtime.RunContext(progress=lambda *a: seen.append(a))):
         with pytest.raises(ValueError, match=r"^\[NST StylizeFrames\] .*pip install \.\[video\]"):
-            NST_StylizeFrames().stylize(node_vgg, clip, style, steps=1)
+            NST_StylizeFrames.execute(node_vgg, clip, style, steps=1)
     assert seen == []                                                     # refused before any work
 
 
@@ -181,11 +179,12 @@ def test_missing_opencv_says_how_to_install_it(monkeypatch, node_vgg, clip_and_s
 # NST Pan Clip
 
 def test_pan_clip_node_contract_and_defaults():
-    spec = NST_PanClip.INPUT_TYPES()["required"]
+    spec = NST_PanClip.spec().input_types()["required"]
     assert list(spec) == ["image", "frame_count", "pan_x", "pan_y", "zoom"]
-    assert NST_PanClip.RETURN_TYPES == ("IMAGE",) and NST_PanClip.CATEGORY == "style_transfer/image"
-    params = inspect.signature(NST_PanClip.make).parameters
-    assert list(params)[1:] == list(spec)
+    node = NST_PanClip.spec()
+    assert [o.type for o in node.outputs] == ["IMAGE"] and node.category == "style_transfer/image"
+    params = inspect.signature(NST_PanClip.execute).parameters
+    assert list(params) == list(spec)
     for name, option in (("frame_count", FRAME_COUNT), ("pan_x", PAN_X), ("pan_y", PAN_Y), ("zoom", ZOOM)):
         kind, opts = spec[name]
         assert opts["default"] == option.default == params[name].default
@@ -194,13 +193,13 @@ def test_pan_clip_node_contract_and_defaults():
 
 def test_pan_clip_node_makes_a_known_pan():
     with torch.inference_mode():
-        photo = NST_ExampleImage().load("content_chelsea.png", 96)[0].clone()
-        frames = NST_PanClip().make(photo, 4, 3.0, -1.0, 1.0)[0]
+        photo = NST_ExampleImage.execute("content_chelsea.png", 96)[0].clone()
+        frames = NST_PanClip.execute(photo, 4, 3.0, -1.0, 1.0)[0]
     assert frames.shape == (4, 64 - 3, 96 - 9, 3)
     assert torch.allclose(frames[1][1:, :-3], frames[0][:-1, 3:], atol=1e-5)   # moved right 3 px, up 1 px
     with pytest.raises(ValueError, match=r"^\[NST PanClip\] input 'image': .*at least 32 px"):
-        NST_PanClip().make(photo, 40, 3.0, 1.0, 1.0)
+        NST_PanClip.execute(photo, 40, 3.0, 1.0, 1.0)
     with pytest.raises(ValueError, match=r"^\[NST PanClip\] input 'zoom': "):
-        NST_PanClip().make(photo, 4, 3.0, 1.0, 9.0)
+        NST_PanClip.execute(photo, 4, 3.0, 1.0, 9.0)
     with pytest.raises(ValueError, match=r"^\[NST PanClip\] input 'image': expected one image"):
-        NST_PanClip().make(torch.cat([photo, photo]), 4, 3.0, 1.0, 1.0)
+        NST_PanClip.execute(torch.cat([photo, photo]), 4, 3.0, 1.0, 1.0)
