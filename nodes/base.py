@@ -15,7 +15,7 @@ from nst_core.settings import MAX_WEIGHT, OPTIONS, Option, OptionError
 from .headless.node_spec import Input, NodeSpec, Output
 
 CATEGORY = "style_transfer"
-WEIGHT_HELP = "Type a number; exponents are fine: 1e4, 5e-4, 0.5. Must be >= 0."
+WEIGHT_HELP = "Type a number; exponents are fine: 5, 0.5, 5e-4. Must be >= 0."
 AUTO = "auto"
 
 # node-only widgets, checked by the same Option.check as the engine's options
@@ -62,6 +62,15 @@ def engine_widget(name: str, tooltip: str | None = None, **extra) -> tuple:
 def _sentence(text: str) -> str:
     text = text[:1].upper() + text[1:]
     return text if text.endswith(".") else text + "."
+
+
+# The engine options no node input carries, and why (tests/nodes/test_option_reach_nodes.py holds every other
+# option to a node input, through the input's name or a node's OPTION_INPUTS)
+NOT_ON_NODES = {
+    "reconstruction_max_size": "NST Reconstruct works at its image's size: NST Resize (max side) shrinks it first",
+    "coarse_precision": "artists get auto (bfloat16 coarse levels where the CPU has it natively); the node "
+                        "report names the bfloat16 levels",
+}
 
 
 class NSTNode:

@@ -1,6 +1,6 @@
 """The ONE adapter between the NST nodes and their host.
 
-Inside ComfyUI it talks to ComfyUI (``comfy.utils.ProgressBar`` with a preview image,
+Inside ComfyUI it talks to ComfyUI (V3's ``ComfyAPISync().execution.set_progress`` with a preview image,
 ``comfy.model_management`` for the device and the Cancel button, ``folder_paths`` for the
 ``models/vgg`` folder).  Outside ComfyUI (tests, the headless executor, plain Python) it does
 nothing ComfyUI-specific: progress and interruption go to ``nodes/headless/runtime.py``,
@@ -73,11 +73,15 @@ class ProgressBar:
 
     def __init__(self, total: int):
         self.total = max(int(total), 1)
-        self._bar = None
-        utils = _comfy("comfy.utils")
-        if utils is not None:
+        self._execution = self._bar = None
+        if not in_comfyui():
+            return
+        try:        # V3's progress API; comfy.utils.ProgressBar on a host that lacks it
+            from comfy_api.latest import ComfyAPISync
+            self._execution = ComfyAPISync().execution
+        except Exception:   # noqa: BLE001
             try:
-                self._bar = utils.ProgressBar(self.total)
+                self._bar = _comfy("comfy.utils").ProgressBar(self.total)
             except Exception:   # noqa: BLE001
                 self._bar = None
 
@@ -85,11 +89,12 @@ class ProgressBar:
         if total is not None:
             self.total = max(int(total), 1)
         value = min(int(value), self.total)
-        if self._bar is not None:
+        if self._execution is not None:
+            self._execution.set_progress(value, self.total, preview_image=preview)
+        elif self._bar is not None:
             shot = ("JPEG", preview, PREVIEW_MAX_SIZE) if preview is not None else None
             self._bar.update_absolute(value, self.total, shot)
-            return
-        if not in_comfyui():
+        elif not in_comfyui():
             runtime.report_progress(value, self.total, preview)
 
 

@@ -61,7 +61,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     slow = sum(1 for item in _DESELECTED if item not in _MISSING_EXTRA and item.get_closest_marker("slow"))
-    if slow:
+    if slow and "not slow" in (config.option.markexpr or ""):
         terminalreporter.write_line(f"{slow} slow tests deselected (this is the fast tier): "
                                     "`python -m pytest -m slow` runs them")
     for extra, count in sorted(collections.Counter(_MISSING_EXTRA.values()).items()):
