@@ -62,7 +62,7 @@ MIN_PYRAMID_STEPS = 100
 EXPENSIVE_SIDE = 512
 
 # L-BFGS history under a memory budget. Each pair costs 24 B per pixel (two float32 RGB vectors): 100 MB
-# at 2048x2048, so the default 20 pairs take 1.9 GiB at 2048 px. When a level does not fit with
+# at 2048x2048; the default 20 pairs take 2.2 GiB there with the buffers. When a level does not fit with
 # LBFGS_HISTORY pairs untiled, the history gets at most HISTORY_SHARE of the budget (the rest goes to the
 # activations: bigger tiles mean less halo) and never fewer than MIN_HISTORY pairs. Pairs are the
 # cheapest thing to give up (L-BFGS's usual m is 3-20, Nocedal & Wright; nst_core.bench.history).

@@ -10,7 +10,9 @@ import collections
 import importlib.util
 import os
 import pathlib
+import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -123,3 +125,33 @@ def toy_workdir(tmp_path, monkeypatch):
     Image.fromarray(np.full((4, 6, 3), 100, np.uint8)).save(tmp_path / "input" / "harness_test.png")
     toys.reset()
     return tmp_path
+
+
+HEADLESS_DIR = pathlib.Path(__file__).resolve().parents[1] / "nodes" / "headless"
+# A fresh Python in which nst_core cannot be imported and nodes/headless is the package `headless_alone`
+_HEADLESS_ALONE = f"""
+import importlib, importlib.abc, importlib.util, pathlib, sys
+
+class NoEngine(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "nst_core":
+            raise ImportError("nst_core is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, NoEngine())
+folder = pathlib.Path({str(HEADLESS_DIR)!r})
+spec = importlib.util.spec_from_file_location("headless_alone", folder / "__init__.py",
+                                              submodule_search_locations=[str(folder)])
+package = importlib.util.module_from_spec(spec)
+sys.modules["headless_alone"] = package
+spec.loader.exec_module(package)
+"""
+
+
+@pytest.fixture
+def run_headless_alone():
+    """Run a script (its text, any indentation) after the runner was loaded without the engine."""
+    def run(body: str) -> subprocess.CompletedProcess:
+        script = _HEADLESS_ALONE + textwrap.dedent(body)
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    return run

@@ -6,7 +6,6 @@ import json
 import os
 import pathlib
 import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -18,23 +17,8 @@ COMFYUI_DIR = pathlib.Path(os.environ.get("COMFYUI_DIR", pathlib.Path.home() / "
 COMFYUI_PYTHON = pathlib.Path(os.environ.get("COMFYUI_PYTHON", COMFYUI_DIR.parent / "venv" / "bin" / "python"))
 
 
-def test_the_runner_runs_v3_shaped_nodes_without_the_engine():
-    script = textwrap.dedent(f"""
-        import importlib, importlib.abc, importlib.util, pathlib, sys
-
-        class NoEngine(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "nst_core":
-                    raise ImportError("nst_core is blocked in this test")
-                return None
-
-        sys.meta_path.insert(0, NoEngine())
-        folder = pathlib.Path({str(HEADLESS)!r})
-        spec = importlib.util.spec_from_file_location("headless_alone", folder / "__init__.py",
-                                                      submodule_search_locations=[str(folder)])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["headless_alone"] = package
-        spec.loader.exec_module(package)
+def test_the_runner_runs_v3_shaped_nodes_without_the_engine(run_headless_alone):
+    done = run_headless_alone("""
         from headless_alone.core_nodes import CORE_NODE_CLASS_MAPPINGS
         from headless_alone.executor import Executor
         from headless_alone.node_spec import Input, NodeResult, NodeSpec, Output
@@ -44,18 +28,18 @@ def test_the_runner_runs_v3_shaped_nodes_without_the_engine():
         fingerprints = []
 
         class ToyRepeat:
-            needs = {{}}
+            needs = {}
 
             @classmethod
             def spec(cls):
                 return NodeSpec("ToyRepeat", "Toy Repeat", "toy", "Repeats a text.",
-                                inputs=(Input("text", "STRING", {{"default": "ab"}}),
-                                        Input("times", "INT", {{"default": 2, "min": 1, "max": 5}})),
+                                inputs=(Input("text", "STRING", {"default": "ab"}),
+                                        Input("times", "INT", {"default": 2, "min": 1, "max": 5})),
                                 outputs=(Output("text", "STRING", "the text, repeated"),), requires=cls.needs)
 
             @classmethod
             def execute(cls, text, times):
-                return NodeResult(text * times, ui={{"text": [f"repeated {{times}} times"]}})
+                return NodeResult(text * times, ui={"text": [f"repeated {times} times"]})
 
             @classmethod
             def validate_inputs(cls, text):
@@ -67,27 +51,27 @@ def test_the_runner_runs_v3_shaped_nodes_without_the_engine():
                 return text
 
         def graph(text="ab", times=3):
-            return {{"1": {{"class_type": "ToyRepeat", "inputs": {{"text": text, "times": times}}}},
-                    "2": {{"class_type": "PreviewAny", "inputs": {{"source": ["1", 0]}}}}}}
+            return {"1": {"class_type": "ToyRepeat", "inputs": {"text": text, "times": times}},
+                    "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
 
-        ex = Executor({{**CORE_NODE_CLASS_MAPPINGS, "ToyRepeat": ToyRepeat}})
+        ex = Executor({**CORE_NODE_CLASS_MAPPINGS, "ToyRepeat": ToyRepeat})
         result = ex.run(graph())
-        assert result.outputs["1"] == {{"text": ["repeated 3 times"]}}, result.outputs   # ui of a non-output node
-        assert result.outputs["2"] == {{"text": ["ababab"]}}, result.outputs              # its value downstream
+        assert result.outputs["1"] == {"text": ["repeated 3 times"]}, result.outputs   # ui of a non-output node
+        assert result.outputs["2"] == {"text": ["ababab"]}, result.outputs              # its value downstream
         assert [t.text for t in collect_texts(result)] == ["repeated 3 times", "ababab"]
         assert fingerprints == [("ab", 3)]
         assert ex.run(graph()).cached == ["1", "2"]                  # fingerprint unchanged: served from cache
 
-        problems = {{}}
+        problems = {}
         for bad in (graph(times=9), graph(text="bad")):
             try:
                 ex.validate(bad)
             except ValidationError as exc:
-                problems.update({{p.type: p.message for p in exc.problems}})
+                problems.update({p.type: p.message for p in exc.problems})
         assert "not that one" in problems.pop("custom_validation_failed")
         assert problems.pop("value_bigger_than_max") and not problems, problems
 
-        ToyRepeat.needs = {{"no_such_module_h2": "pip install no-such-module"}}
+        ToyRepeat.needs = {"no_such_module_h2": "pip install no-such-module"}
         try:
             ex.validate(graph())
         except ValidationError as exc:
@@ -98,7 +82,6 @@ def test_the_runner_runs_v3_shaped_nodes_without_the_engine():
         assert "nst_core" not in sys.modules
         print("ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
 
