@@ -17,10 +17,10 @@ NODES = nst_nodes.NODES + video_nodes.NODES + mask_nodes.NODES + explore_nodes.N
 
 
 def own_process() -> None:
-    """Called by nst-run, which owns its process (never inside ComfyUI): the engine's process tuning."""
-    from nst_core.memory import tune_process_allocator
+    """Called by nst-run, which owns its process (never inside ComfyUI): runs with a memory cap may tune it."""
+    from . import host
 
-    tune_process_allocator()
+    host.own_process()
 
 
 def comfy_entrypoint():

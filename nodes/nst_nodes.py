@@ -426,6 +426,7 @@ class NST_Optimize(NSTNode):
         init_batch = cls.single_image("init_image", init_image) if init == "image" and init_image is not None \
             else None
         lr = cls.check(LEARNING_RATE, learning_rate) or None
+        host.follow_memory_cap(max_memory_gb)
         t0 = time.perf_counter()
         results = cls.call_engine(nst_core.optimize_batch, vgg, contents, style=style, init=init,
                                   init_image=init_batch, optimizer=optimizer, steps=steps, lr=lr,
