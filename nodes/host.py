@@ -4,7 +4,7 @@ Inside ComfyUI it talks to ComfyUI (V3's ``ComfyAPISync().execution.set_progress
 ``comfy.model_management`` for the device and the Cancel button, ``folder_paths`` for the
 ``models/vgg`` folder).  Outside ComfyUI (tests, the headless executor, plain Python) it does
 nothing ComfyUI-specific: progress and interruption go to ``nodes/headless/runtime.py``,
-the device comes from ``NST_DEVICE`` (else cuda if available, else cpu) and weight files are
+the device comes from ``NST_DEVICE`` (get_device; the engine never reads it) and weight files are
 looked up in the folders named by ``NST_VGG_DIR`` (``os.pathsep``-separated).
 
 ComfyUI is detected through ``sys.modules`` (ComfyUI imports ``folder_paths`` before it loads any
@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
+import torch
 
 import nst_core
 
@@ -143,15 +145,17 @@ def check_interrupted() -> None:
 # device and memory
 
 def get_device():
-    """The torch device to compute on: ComfyUI's choice (honours --cpu), else the engine's
-    (NST_DEVICE, else cuda when available, else cpu)."""
+    """The torch device to compute on: ComfyUI's choice (honours --cpu); outside ComfyUI the environment
+    variable NST_DEVICE (nst-run --device and the fan-out workers set it), else the engine's default (cuda
+    when available, else cpu). The engine never reads NST_DEVICE: the nodes pass this device to it."""
     mm = _comfy("comfy.model_management")
     if mm is not None:
         try:
             return mm.get_torch_device()
         except Exception:   # noqa: BLE001
             pass
-    return nst_core.default_device()
+    name = os.environ.get("NST_DEVICE")
+    return torch.device(name) if name else nst_core.default_device()
 
 
 def hand_networks_to_host() -> None:

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import nst_core
-from nst_core.settings import DEFAULTS, LBFGS_HISTORY, MAX_SIDE, Option
+from nst_core.settings import DEFAULTS, LBFGS_PAIRS, MAX_SIDE, Option
 from nst_core.photo_distance import describe as describe_distance
 
 from . import host
@@ -440,8 +440,8 @@ class NST_Optimize(NSTNode):
         h, w = result.image.shape[1:3]
         plan, content = result.plan, contents[0]
         last = plan.levels[-1]
-        sizes = f" at {plan.describe()}" if len(plan) > 1 or last.tile is not None or last.view is not None else ""
-        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_HISTORY})
+        sizes = f" at {plan.describe()}" if len(plan) > 1 or last.tile is not None or last.look is not None else ""
+        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_PAIRS})
         sizes += f" (L-BFGS pairs {', '.join(map(str, pairs))} to fit memory)" if pairs and optimizer == "lbfgs" else ""
         batch = f", batch of {len(contents)} (seed + index)" if len(contents) > 1 else ""
         header = (f"NST Optimize: {w}x{h} px, {optimizer}, {len(results[-1].history)}/{plan.steps} steps{sizes}, "
@@ -449,7 +449,7 @@ class NST_Optimize(NSTNode):
                   f"α = {content.weight:g} on {', '.join(content.layers)}"
                   + _styles_text(style)
                   + f"; tv_weight = {float(tv_weight):g}; weighting {_weighting_used(weighting, style)}"
-                  + "".join(dict.fromkeys(describe_distance(r.style_scales) for r in results))
+                  + "".join(dict.fromkeys(describe_distance(r.style_units) for r in results))
                   + f"\nvgg: {vgg.arch}, {vgg.pooling} pooling, "
                     f"device {vgg.device}")
         report = format_report(result.history, header=header, stopped=result.stopped,

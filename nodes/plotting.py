@@ -7,7 +7,7 @@ axis gets proper decade ticks. The figure is drawn with the Agg canvas directly 
 state), so it is safe in ComfyUI's worker threads.
 
 ``plot_losses(history, level_marks=...)``: log10(loss) against the step, one curve per loss term (total,
-content, style, tv, view), or, for a ladder (history entries with several ``stage`` values), one total-loss curve
+content, style, tv, look), or, for a ladder (history entries with several ``stage`` values), one total-loss curve
 per stage; ``level_marks`` [(step, label)] draws a dashed line where a plan's level starts (the size
 change explains the loss jump there).
 """
@@ -20,13 +20,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from nst_core.coarse_view import CoarseView
+from nst_core.look import LookTerm
 from nst_core.objective import TERMS as OBJECTIVE_TERMS
 
-# the engine's terms, and the coarse view's (a level larger than look_size: nst_core.coarse_view)
-TERMS = (*OBJECTIVE_TERMS, CoarseView.name)
+# the engine's terms, and the look term's (a level larger than look_size: nst_core.look)
+TERMS = (*OBJECTIVE_TERMS, LookTerm.name)
 TERM_STYLES = {"total": ("#1e1e1e", "-"), "content": ("#1f77b4", "--"), "style": ("#d62728", "-."),
-               "tv": ("#2ca02c", ":"), CoarseView.name: ("#9467bd", (0, (5, 1, 1, 1)))}
+               "tv": ("#2ca02c", ":"), LookTerm.name: ("#9467bd", (0, (5, 1, 1, 1)))}
 CYCLE = [("#1f77b4", "-"), ("#ff7f0e", "--"), ("#2ca02c", "-."), ("#d62728", ":"), ("#9467bd", "-"),
          ("#8c564b", "--"), ("#e377c2", "-."), ("#7f7f7f", ":"), ("#bcbd22", "-"), ("#17becf", "--")]
 FONT_SIZE = 14

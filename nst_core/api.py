@@ -16,7 +16,7 @@ from . import color
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
-from .coarse_view import CoarseView
+from .look import LookTerm
 from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective
 from .layers import min_input_size
@@ -28,10 +28,8 @@ from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 from .tiled_features import reporting_tiles
 
-# Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as
-# jcjohnson's neural-style does. Full-range noise leaves high-frequency residue in the near-null space
-# of the first convolutions: measured at 64 px, 150 L-BFGS steps, conv1_2 reaches 17 dB PSNR from
-# full-range noise and 30-44 dB from low-amplitude noise.
+# Reconstructions start from white noise of this amplitude around mid-gray (0.5 ± 0.05), as jcjohnson's
+# neural-style does: full-range noise leaves high-frequency residue in the first convolutions' near-null space.
 RECONSTRUCTION_NOISE = 0.1
 # Texture synthesis starts from seeded noise with the painting's power spectrum (TEXTURE_START "spectrum",
 # nst_core.spectral_noise; "white": the paper's white noise, which leaves its grain), keeping the spectrum
@@ -50,26 +48,26 @@ _AS_OPTIONS = object()
 
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
              options: RunOptions | None = None, init_image=None, size=None, callback: Callable | None = None,
-             plan: RunPlan | None = None, pixel_terms=(), style_scales: Sequence[float] | None = None,
+             plan: RunPlan | None = None, pixel_terms=(), style_units: Sequence[float] | None = None,
              **keywords) -> Result:
     """Optimize an image against prebuilt targets with `options` (nst_core.options.RunOptions); keyword
     options (steps=50, weighting="paper", ...) change those (or the defaults) and are checked the same way.
     Without `options` a call runs one level unless coarse_to_fine=True (prebuilt targets: Gatys' plain run).
 
-    The run is decided once by nst_core.plan.decide (sizes and steps, views, precision, memory, weighting,
-    the relative unit), then executed by nst_core.loop.run. The output size defaults to the content's
-    size (`size` otherwise); `plan`: explicit levels (make_plan) instead of plan_run's.
+    The run is decided once by nst_core.plan.decide (sizes and steps, look sizes, precision, memory,
+    weighting, the relative unit), then executed by nst_core.loop.run. The output size defaults to the
+    content's size (`size` otherwise); `plan`: explicit levels (make_plan) instead of plan_run's.
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
-    `style_scales`: the relative weighting's unit (1/d per style target) measured already, e.g. on a clip's
+    `style_units`: the relative weighting's unit (1/d per style target) measured already, e.g. on a clip's
     first frame (nst_core.video), so that every frame gets one strength.
     """
     options = _run_options(options, keywords, coarse_to_fine=False)
     content, style, to_output, plan = prepare(vgg, content, style, options, size=size, levels=plan,
-                                              style_scales=style_scales)
+                                              style_units=style_units)
     final_area = plan.size[0] * plan.size[1]
-    # the measured unit goes to every objective, the coarse views' included (None: not "relative")
-    scales = plan.style_scales if plan.weighting == "relative" else None
+    # the measured unit goes to every objective, the look terms' included (None: not "relative")
+    units = plan.style_units if plan.weighting == "relative" else None
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
@@ -78,10 +76,10 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
             objectives.append(Objective(net, _on(content, net), _on(style, net), options.tv_weight, level.size,
                                         content_weight=_level_content_weight(content, level, final_area,
                                                                              plan.weighting),
-                                        pixel_terms=(*pixel_terms, *_views(vgg, content, style, level,
-                                                                           plan.weighting, scales)),
+                                        pixel_terms=(*pixel_terms, *_look_terms(vgg, content, style, level,
+                                                                                plan.weighting, units)),
                                         seed=options.seed + level.index, weighting=plan.weighting,
-                                        style_scales=scales, precision=level.precision))
+                                        style_units=units, precision=level.precision))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(options.init, plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=options.seed, device=vgg.device)
@@ -92,12 +90,12 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
 
 
 def prepare(vgg, content, style, options: RunOptions, *, size=None, levels: RunPlan | None = None,
-            style_scales: Sequence[float] | None = None):
+            style_units: Sequence[float] | None = None):
     """(content, style, to_output, plan): the targets as the run optimizes them (colour preservation,
     nst_core.color.prepare) and the run's whole plan for them (nst_core.plan.decide; its notes include
     colour preservation's). A clip measures its unit with this on its first frame (nst_core.video)."""
     content, style, to_output, colour_notes = color.prepare(options.preserve_color, content, style)
-    plan = decide(options, vgg, content, style, size=size, levels=levels, style_scales=style_scales)
+    plan = decide(options, vgg, content, style, size=size, levels=levels, style_units=style_units)
     return content, style, to_output, replace(plan, notes=plan.notes + tuple(colour_notes))
 
 
@@ -119,13 +117,13 @@ def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_
     return vgg
 
 
-def _views(vgg, content, style, level: Level, weighting: str, scales=None) -> tuple[CoarseView, ...]:
-    """The level's coarse view (nst_core.coarse_view, `level.view`): the objective at the view's size, on
-    `vgg` as a run of that size has it (a view is below HIGH_RES_POOLING_SIDE), with the pair's `scales`."""
-    if level.view is None:
+def _look_terms(vgg, content, style, level: Level, weighting: str, units=None) -> tuple[LookTerm, ...]:
+    """The level's look term (nst_core.look, `level.look`): the objective at the look size, on `vgg` as a
+    run of that size has it (the look size is below HIGH_RES_POOLING_SIDE), with the pair's `units`."""
+    if level.look is None:
         return ()
-    return (CoarseView(Objective(vgg, content, style, 0.0, level.view, weighting=weighting,
-                                 style_scales=scales, precision=level.precision)),)
+    return (LookTerm(Objective(vgg, content, style, 0.0, level.look, weighting=weighting,
+                               style_units=units, precision=level.precision)),)
 
 
 def _on(targets, net):
@@ -151,7 +149,7 @@ def _upsampler(content) -> Callable[[torch.Tensor, Level], torch.Tensor]:
 
     Upsampling blurs: the finest octave (which the shallow style layers and the content layer see) is
     missing. The content's own detail band at this level, content(size) - upsample(content(previous)), is
-    added back: measured at 512 px the final level starts at a 20% lower loss (2.8e6 instead of 3.5e6).
+    added back, so the level starts at a lower loss.
     """
     def next_level(x: torch.Tensor, level: Level) -> torch.Tensor:
         previous = tuple(x.shape[-2:])
@@ -360,7 +358,7 @@ def _ladder(vgg, stages, size, options: RunOptions, *, callback, noise_scale, co
     images, history, notes, stopped = [], [], [], None
     for index, (content, style) in enumerate(stages):
         objectives = [Objective(vgg, content, style, 0.0, level.size, weighting=plan.weighting,
-                                style_scales=plan.style_scales if plan.weighting == "relative" else None,
+                                style_units=plan.style_units if plan.weighting == "relative" else None,
                                 precision=level.precision)
                       for level in plan.levels]
         if chain and images:

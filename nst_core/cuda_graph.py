@@ -1,22 +1,13 @@
 """An objective's loss and pixel gradient replayed from one CUDA graph: the GPU's step without launches.
 
-At 512 px on an H200 one evaluation (forward to relu5_1, the losses, the input-gradient backward) is
-~400 GFLOP of convolutions, ~2 ms of arithmetic, but it took 7.3-8.2 ms: the GPU waits for Python and the
-kernel launches (bf16 and TF32 convs took the same time, and a 128 px step cost what a 512 px step does).
-A CUDA graph records those kernels once and replays them with one launch: 500 steps at 512 px took
-3.6-4.0 s replayed against 6.5 s eager (same loss). From ~1 MP the arithmetic sets the pace (1024 px:
-13.5 ms a step replayed, ~13 ms eager), and a graph keeps its activations allocated for the level's whole
-life, so levels above GRAPH_MAX_PIXELS run eagerly.
-
-What a graph cannot hold falls back to the eager objective: statistics that draw random numbers or solve
-on the host (only the Gram statistic is replayed), pixel terms other than a coarse view (they hold
-images of their own), reduced precision (autocast's weight cache), the CPU. The capture is checked
-against an eager evaluation at the same pixels before it is used (loss and gradient within
-GRAPH_CHECK_RTOL); a capture that fails or disagrees leaves the level eager, with a warning.
-The run option `cuda_graphs` (nst_core.options; environment NST_CUDA_GRAPHS=0) turns graphs off.
-A level with a coarse view (nst_core.coarse_view) replays the view's
-forward and backward with its own; that combination has not run on a GPU yet (no GPU was lent when it
-was added): the check above is what guards it.
+A small step waits on Python and the kernel launches, not on arithmetic; a CUDA graph records the kernels
+once and replays them with one launch (README, "On a GPU"). Above GRAPH_MAX_PIXELS the arithmetic sets the
+pace and a graph's activations would stay allocated for the level's life, so those levels run eagerly, as
+does what a graph cannot hold: statistics that draw random numbers or solve on the host (only the Gram is
+replayed), pixel terms other than a look term (nst_core.look, replayed with its level), reduced precision,
+the CPU. The capture is checked against an eager evaluation (loss and gradient within GRAPH_CHECK_RTOL);
+a capture that fails or disagrees leaves the level eager, with a warning. The run option `cuda_graphs`
+(nst_core.options; environment NST_CUDA_GRAPHS=0) turns graphs off.
 """
 
 from __future__ import annotations
@@ -42,7 +33,7 @@ def graphable(objective, x: torch.Tensor) -> bool:
         return False
     if not getattr(objective, "layers", ()):
         return False
-    # a pixel term holding an objective of its own (coarse_view.CoarseView) is replayed with it
+    # a pixel term holding an objective of its own (look.LookTerm) is replayed with it
     inner = [getattr(term, "objective", None) for term in getattr(objective, "pixel_terms", ())]
     if any(o is None or o.autocast is not None or not o.layers for o in inner):
         return False

@@ -1,11 +1,9 @@
 """L-BFGS with one read from the device per step: torch.optim.LBFGS's update, for GPUs.
 
-torch.optim.LBFGS (one iteration per step, no line search, tolerances off, as the loop runs it) computes
-its direction with the two-loop recursion: for each of the m stored pairs (s_i, y_i) a dot product, then
-`q.add_(y_i, alpha=-al_i)` with a tensor alpha, which Python reads back from the device. On a GPU that is
-2m host reads per step, each one waiting for the device to drain. Measured on an H200 at 512 px: 14 ms
-per step for the optimizer alone with 100 pairs, against 7.3 ms for the loss and gradient, so a 500-step
-run took 9.5 s instead of ~4.
+torch.optim.LBFGS (one iteration per step, no line search, as the loop runs it) computes its direction
+with the two-loop recursion, whose `q.add_(y_i, alpha=-al_i)` with a tensor alpha reads back from the
+device: on a GPU 2m host reads per step (m pairs), each waiting for the device to drain, so the optimizer
+costs more than the loss and gradient (nst_core/bench/README.md).
 
 Every scalar of the two-loop recursion is a combination of dot products among g, the s_i and the y_i
 ("vector-free L-BFGS", Chen, Wang and Zhou, NIPS 2014). With the pairs oldest first, ρ_i = 1/(y_i·s_i)
@@ -15,14 +13,11 @@ and γ = H_diag = (s·y)/(y·y) of the newest pair:
     be_i = ρ_i (γ y_i·q + Σ_{j<i} (al_j − be_j) y_i·s_j),   y_i·q = −y_i·g − Σ_j al_j y_i·y_j   (i = 0 … k−1)
     d    = −γ g + Σ_i (al_i − be_i) s_i − γ Σ_i al_i y_i
 
-which is the recursion's d = r, term for term. So a step computes on the device the dot products of
-[g, s_new, y_new] with the stored pairs (a few matrix products, the pairs held in chunks of CHUNK rows),
-reads those m x 6 numbers and the loss back in ONE transfer, runs the two short recurrences on the host in
-float64 (the s_i·y_j and y_i·y_j of all pairs are kept there: each new pair adds a row and a column), and
-forms d with one matrix-vector product per chunk. The pairs, the acceptance rule (s·y > 1e-10), the
-first step's length min(1, 1/|g|₁)·lr and the quirks (a direction with g·d > −tolerance_change is not
-taken) are torch's, so the iterates are torch's up to float rounding (tests/engine/test_lbfgs.py: float64
-trajectories agree to 1e-9).
+So a step computes the dot products of [g, s_new, y_new] with the stored pairs on the device (the pairs in
+chunks of CHUNK rows), reads those m x 6 numbers and the loss back in ONE transfer, runs the two short
+recurrences on the host in float64, and forms d with one matrix-vector product per chunk. The pairs, the
+acceptance rule (s·y > 1e-10), the first step's length and the quirks are torch's, so the iterates are
+torch's up to float rounding (tests/engine/test_lbfgs.py).
 """
 
 from __future__ import annotations

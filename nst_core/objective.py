@@ -22,7 +22,7 @@ from .losses import content_energy, content_loss, tv_loss
 from .precision import FLOAT32, autocast_dtype
 from .settings import DEFAULTS, OPTIONS, OptionError
 from .statistics.base import StyleStatistic
-from .statistics.normalization import relative_scale
+from .statistics.normalization import relative_loss_scale
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -97,18 +97,18 @@ class Objective:
     style statistics do not, so a plan's coarse levels pass α scaled by (final area / level area).
     "normalized" = every layer's term divided by its target's energy, the loss of an all-zero output
     (content ‖F−P‖²/‖P‖², masked Σm(F−P)²/Σm P²; Gram ‖Ĝ−Â‖²/‖Â‖²; W2 and sliced W the same way times
-    statistics.normalization.relative_scale): dimensionless, so one β gives the same look at every size and
+    statistics.normalization.relative_loss_scale): dimensionless, so one β gives the same look at every size and
     level, and a pair with strong features weighs no more than one with weak ones. Energies, not means
     over positions: the means' factors (ΣP²/(NM), ΣÂ²/N²) vary with the pair (README "Style strength").
-    "relative" (the default) = "normalized" with each style target's terms times 1/d (`style_scales`), d the
+    "relative" (the default) = "normalized" with each style target's terms times 1/d (`style_units`), d the
     photo's own normalized distance to that painting, measured by the caller (nst_core.photo_distance), so
-    that a strength means the same for every pair too; without `style_scales` it is "normalized".
+    that a strength means the same for every pair too; without `style_units` it is "normalized".
     The factors are constants of the targets at this size, folded into each Term's weight.
     """
 
     def __init__(self, vgg, content=None, style=None, tv_weight: float = 0.0, size=None,
                  content_weight: float | None = None, pixel_terms=(), seed: int = 0,
-                 weighting: str = DEFAULTS["weighting"], style_scales: Sequence[float] | None = None,
+                 weighting: str = DEFAULTS["weighting"], style_units: Sequence[float] | None = None,
                  precision: str = FLOAT32):
         self.weighting = OPTIONS["weighting"].check(weighting)
         self.pixel_terms = tuple(pixel_terms)
@@ -143,9 +143,9 @@ class Objective:
             # memory is the run plan's decision (nst_core.plan.fit_memory: untiled or tiled, L-BFGS pairs)
         # "relative": each style target's terms in units of the photo's distance to it, measured by the
         # caller (nst_core.api, nst_core.photo_distance); without them the unit is 1 ("normalized")
-        if style_scales is not None and self.weighting != "relative":
-            raise ValueError(f"style_scales are the relative weighting's, not {self.weighting!r}'s")
-        self.style_scales = tuple(float(s) for s in style_scales or ())
+        if style_units is not None and self.weighting != "relative":
+            raise ValueError(f"style_units are the relative weighting's, not {self.weighting!r}'s")
+        self.style_units = tuple(float(s) for s in style_units or ())
         # the convs' dtype under autocast, None = float32 (nst_core.precision; the run plan's level decides)
         self.autocast = autocast_dtype(self.vgg.device, precision)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
@@ -164,8 +164,8 @@ class Objective:
                 terms.setdefault(name, []).append(Term("content", name, w, feats[name], masks[name]))
         for index, style in enumerate(self.styles):
             share = style.weight / self.style_weight
-            if self.style_scales:                    # the pair's unit (nst_core.photo_distance): 1/d
-                share *= self.style_scales[index]
+            if self.style_units:                    # the pair's unit (nst_core.photo_distance): 1/d
+                share *= self.style_units[index]
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
             for name, w in zip(style.layers, style.layer_weights):
                 w = w * share * self._normalizer("style", style.statistic, targets[name], None, name)
@@ -174,7 +174,7 @@ class Objective:
 
     def _normalizer(self, kind: str, statistic, target, mask, layer: str) -> float:
         """1 under "paper"; under "normalized" the factor that makes the term relative to its target:
-        1 / (½Σ m P²) for content (a content mask counts only its region's energy), relative_scale / energy
+        1 / (½Σ m P²) for content (a content mask counts only its region's energy), relative_loss_scale / energy
         for a style statistic (its loss at an all-zero output; a style mask needs nothing: the masked
         statistics are already weighted means over the region)."""
         if self.weighting == "paper":
@@ -182,7 +182,7 @@ class Objective:
         if kind == "content":
             energy = content_energy(target, mask)
         else:
-            energy = statistic.energy(target, layer) / relative_scale(statistic.name, layer)
+            energy = statistic.energy(target, layer) / relative_loss_scale(statistic.name, layer)
         if not energy > 0:
             raise OptionError("weighting", f"the {kind} target is all zero at {layer}: its relative loss is "
                                            "undefined; use weighting=paper or another layer")

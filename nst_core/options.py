@@ -1,7 +1,7 @@
 """A run's options as one value: `RunOptions`, every field's default and check taken from settings.OPTIONS.
 
 Built once and checked once (a refused value raises OptionError naming the option); `optimize`, `stylize`,
-`optimize_batch`, `stylize_frames` and the reconstructions take it as `options=`, and their
+`optimize_batch`, `stylize_frames`, the reconstructions and the explorer's `invert` take it as `options=`; their
 keyword arguments are a convenience that builds one (`RunOptions.of(options, **keywords)`).
 
 The two GPU switches (`cuda_graphs`, `cuda_autocast`) are not user options of the nodes and CLIs: their

@@ -58,9 +58,9 @@ def style_distance(vgg, content, style, side: int) -> float:
     return max(distance, MIN_DISTANCE)
 
 
-def style_scales(vgg, content, style, size, look_size: int = 0) -> tuple[float, ...]:
+def style_units(vgg, content, style, size, look_size: int = 0) -> tuple[float, ...]:
     """1/d per style target (one StyleTarget or a list, one per region), the factors
-    nst_core.objective.Objective's `style_scales` takes, for targets as a run optimizes them (after colour
+    nst_core.objective.Objective's `style_units` takes, for targets as a run optimizes them (after colour
     preservation) and an output of `size` (H, W): measured where its look is set, at `look_size` (0: the
     default, settings.DEFAULTS), or at the output's long side when that is smaller. () without a photo or
     a style (a texture: nothing to measure from)."""
@@ -72,7 +72,7 @@ def style_scales(vgg, content, style, size, look_size: int = 0) -> tuple[float, 
 
 
 def describe(scales: Sequence[float]) -> str:
-    """' (the photo's distance to the painting d = 0.91)' for a run's Result.style_scales ('' when none;
+    """' (the photo's distance to the painting d = 0.91)' for a run's Result.style_units ('' when none;
     several: one d per style target)."""
     if not scales:
         return ""

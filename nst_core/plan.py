@@ -1,29 +1,17 @@
 """The run plan: which sizes a run optimizes at and how many steps each gets, decided once, as a value.
 
-A plan is a list of levels from coarse to fine; its steps add up exactly to the steps asked for. A plain
-run is a one-level plan. The loop runs a plan; progress totals, previews, reports and loss plots read it.
-
-Coarse-to-fine (`plan_run(..., coarse_to_fine=True)`): the coarse levels are cheap (a step at half the side
-costs about a quarter) and settle the large-scale structure that is slow to emerge at full size, so the
-final level starts close to a good optimum and needs few of its expensive steps. Levels halve the side
-while the coarsest long side stays >= COARSEST_LONG_SIDE, and the last step up is a factor √2 (LAST_RATIO);
-the steps are shared out in the proportions LEVEL_SHARES (coarsest, each level in between, final), most
-of them at the coarsest level. The levels below the final one run in bfloat16 where the CPU has it
-(nst_core.precision). Measured at 512 px (README, "Time to quality"): the reference's 500-step loss is
-reached ~10x sooner than with plain full-size L-BFGS steps.
-
-Large sizes. A level whose side exceeds EXPENSIVE_SIDE gets its share divided by (side / EXPENSIVE_SIDE):
-a step costs ~ its pixel count (nst_core.bench.scale), so a 4096 px step costs 64 steps at 512 px, and
-the levels up to 512 px settle the picture while the large ones mostly add detail. A 300-step plan to
-4096x4096: 128 x 208, 256 x 28, 512 x 28, 1024 x 14, 2048 x 7, 2896 x 5, 4096 x 10.
-
-Memory (`fit_memory`): each level is either untiled or computed tile by tile (nst_core.tiling, exact),
-and gets its L-BFGS history size, so that the step fits the memory budget (`max_memory_gb`; 0 = the
-device's free memory).
+A plan is a list of levels from coarse to fine whose steps add up exactly to the steps asked for (a plain
+run is one level). Coarse-to-fine (`plan_run(..., coarse_to_fine=True)`): the coarse levels are cheap and
+settle the large-scale structure that is slow to emerge at full size, so the final level needs few of its
+expensive steps. Levels halve the side while the coarsest long side stays >= COARSEST_LONG_SIDE, the last
+step up is a factor √2 (LAST_RATIO), and the steps are shared out in the proportions LEVEL_SHARES; a level
+whose side exceeds EXPENSIVE_SIDE gets its share divided by (side / EXPENSIVE_SIDE), since a step costs
+~ its pixel count and the large levels mostly add detail.
 
 `decide` is the whole decision of a run, made once before any work: from the options, the network and the
-targets it gives the levels (size, steps, view, precision, tiles and stem, L-BFGS pairs), the weighting the
-run uses and the relative weighting's unit (the photo's distance to the painting). The loop executes it.
+targets it gives the levels (size, steps, look size, precision (nst_core.precision), tiles and stem,
+L-BFGS pairs: `fit_memory`, for the budget `max_memory_gb`), the weighting the run uses and the relative
+weighting's unit (the photo's distance to the painting). The loop executes it.
 """
 
 from __future__ import annotations
@@ -38,36 +26,31 @@ import torch
 from .errors import ImageError
 from .image import fit_max_side
 from . import memory
-from .photo_distance import style_scales as measure_style_scales
+from .photo_distance import style_units as measure_style_units
 from .precision import BFLOAT16, FLOAT32, coarse_level_precision
-from .settings import LBFGS_HISTORY, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, resolve_weighting
+from .settings import LBFGS_PAIRS, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, resolve_weighting
 
 COARSEST_LONG_SIDE = 128
 # The last step up, to the final size, is a factor √2 rather than 2: upsampled 2x, the coarse result's
-# strokes are read far from the photo by relu4_2 at the finer resolution; from √2 below the final level
-# starts 2.5-4x nearer its target and needs ~15 fewer of its expensive steps (nst_core.bench time to quality).
+# strokes are read far from the photo by relu4_2 at the finer resolution (nst_core.bench time to quality)
 LAST_RATIO = 2 ** 0.5
 # ... and while its short side stays >= this: every VGG layer down to pool5 still has a pixel there
 COARSEST_SHORT_SIDE = 32
-# Relative step shares: the coarsest level, each level in between, the final level, normalized so that
-# the levels' steps add up to the steps asked for (500 steps at 512 px: 300 + 40 + 40 + 120 at 128, 256,
-# 362 and 512 px). The coarsest level is where the arrangement is found, and it needs its steps
-# (the measured trade-off: nst_core.bench time to quality).
+# Relative step shares: the coarsest level (where the arrangement is found), each level in between, the
+# final level; normalized so that the levels' steps add up to the steps asked for.
 LEVEL_SHARES = (1.0, 2 / 15, 0.4)
 # Below this many steps the plan is one level: after each upsampling L-BFGS needs some steps to rebuild
-# its curvature history, which a tiny budget cannot pay for. Measured at 256 px: with 100 steps
-# coarse-to-fine reached the plain loop's loss 2.3x sooner; with 40, it ended at a higher loss.
+# its curvature pairs, which a tiny budget cannot pay for.
 MIN_PYRAMID_STEPS = 100
 # Levels with a longer side than this get their share divided by (side / EXPENSIVE_SIDE) (see above).
 EXPENSIVE_SIDE = 512
 
-# L-BFGS history under a memory budget. Each pair costs 24 B per pixel (two float32 RGB vectors): 100 MB
-# at 2048x2048; the default 20 pairs take 2.2 GiB there with the buffers. When a level does not fit with
-# LBFGS_HISTORY pairs untiled, the history gets at most HISTORY_SHARE of the budget (the rest goes to the
-# activations: bigger tiles mean less halo) and never fewer than MIN_HISTORY pairs. Pairs are the
-# cheapest thing to give up (L-BFGS's usual m is 3-20, Nocedal & Wright; nst_core.bench.history).
-HISTORY_SHARE = 1 / 3
-MIN_HISTORY = 5
+# L-BFGS pairs under a memory budget (24 B per pixel each): when a level does not fit with LBFGS_PAIRS
+# pairs untiled, they get at most PAIRS_SHARE of the budget (the rest goes to the activations: bigger
+# tiles mean less halo) and never fewer than MIN_PAIRS. Pairs are the cheapest thing to give up
+# (L-BFGS's usual m is 3-20, Nocedal & Wright; nst_core.bench.history).
+PAIRS_SHARE = 1 / 3
+MIN_PAIRS = 5
 GIB = 2 ** 30
 
 
@@ -85,9 +68,9 @@ class Level:
     tile: tuple[int, int] | None = None
     tiles: int = 1
     stem: str | None = None
-    lbfgs_pairs: int = LBFGS_HISTORY
-    # the coarse view (H, W) this level also matches its targets at (nst_core.coarse_view), None = none
-    view: tuple[int, int] | None = None
+    lbfgs_pairs: int = LBFGS_PAIRS
+    # the size (H, W) this level also matches its targets at, the look size (nst_core.look), None = none
+    look: tuple[int, int] | None = None
     # the precision its convs run in (nst_core.precision: "float32" or "bfloat16"; with_precision)
     precision: str = FLOAT32
 
@@ -98,11 +81,11 @@ class Level:
 
     @property
     def tiled_label(self) -> str:
-        """'2048x1366 px, 9 tiles (view 256x171)' (the label alone when untiled and without a view);
+        """'2048x1366 px, 9 tiles (look 256x171)' (the label alone when untiled and without a look term);
         ', bfloat16' follows the size of a level that runs in bfloat16."""
         return (self.label + (f", {self.precision}" if self.precision != FLOAT32 else "")
                 + (f", {self.tiles} tiles" if self.tile is not None else "")
-                + (f" (view {self.view[1]}x{self.view[0]})" if self.view is not None else ""))
+                + (f" (look {self.look[1]}x{self.look[0]})" if self.look is not None else ""))
 
     @property
     def last_step(self) -> int:
@@ -120,7 +103,7 @@ class RunPlan:
     budget_bytes: int | None = None
     weighting: str = OPTIONS["weighting"].default
     # 1/d per style target under "relative" (nst_core.photo_distance), () otherwise or without a photo
-    style_scales: tuple[float, ...] = ()
+    style_units: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
@@ -140,7 +123,7 @@ class RunPlan:
 
     def is_tight(self, optimizer: str = "lbfgs") -> bool:
         """Whether the memory budget shaped the plan: a level tiles or keeps fewer L-BFGS pairs."""
-        full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
+        full = LBFGS_PAIRS if optimizer == "lbfgs" else 0
         return any(level.tile is not None or level.lbfgs_pairs < full for level in self.levels)
 
     def cost(self) -> float:
@@ -212,7 +195,7 @@ def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
     """The sizes and steps of a run of `steps` steps ending at `size` ((H, W) or one int for a square).
 
     One level unless `coarse_to_fine`, the long side is at least 2 x COARSEST_LONG_SIDE and `steps` is at
-    least MIN_PYRAMID_STEPS. The rest of the decision (views, precision, memory, weighting): `decide`.
+    least MIN_PYRAMID_STEPS. The rest of the decision (look sizes, precision, memory, weighting): `decide`.
     """
     steps = OPTIONS["steps"].check(steps)
     size = _size(size)
@@ -221,15 +204,15 @@ def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
 
 
 def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan | None = None,
-           style_scales: Sequence[float] | None = None) -> RunPlan:
+           style_units: Sequence[float] | None = None) -> RunPlan:
     """The whole plan of a run, decided once: `options` (nst_core.options.RunOptions) for `vgg` and the
     targets as the run optimizes them (after colour preservation: nst_core.color.prepare).
 
     Sizes and steps: `levels` as given (make_plan), else plan_run(size or the content's size, steps,
     coarse_to_fine). Then the weighting (settings.resolve_weighting: an older workflow's paper β runs
-    with "paper" and leaves a note; a strength under "paper" is refused), each level's coarse view
+    with "paper" and leaves a note; a strength under "paper" is refused), each level's look size
     (size-free weightings only), precision and memory (tiles, stem, L-BFGS pairs), and under "relative"
-    the photo's distance to each painting (`style_scales` when measured already, e.g. on a clip's first
+    the photo's distance to each painting (`style_units` when measured already, e.g. on a clip's first
     frame). Raises OptionError (naming the option) for anything the run cannot do, before any step.
     """
     from .tiling import TILEABLE_STATISTICS
@@ -244,7 +227,7 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
         levels = plan_run(size, options.steps, options.coarse_to_fine)
     layers = list(dict.fromkeys([*(content.layers if content is not None else ()),
                                  *(name for s in styles for name in s.layers)]))
-    plan = with_views(levels, options.look_size if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
+    plan = with_looks(levels, options.look_size if weighting in SIZE_FREE_WEIGHTINGS and layers else 0)
     plan = with_precision(plan, options.coarse_precision, vgg.device, options.cuda_autocast)
     if layers:
         plan = fit_memory(plan, vgg, layers, max_memory_gb=options.max_memory_gb, tile_size=options.tile_size,
@@ -254,33 +237,33 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
         raise OptionError("init", "init 'style' needs a style target")
     if options.init == "content" and content is None:
         raise OptionError("init", "init 'content' needs a content target")
-    if style_scales is not None and (weighting != "relative" or len(style_scales) != len(styles)):
-        raise OptionError("style_scales", f"{len(style_scales)} scale(s) given for {len(styles)} style target(s) "
+    if style_units is not None and (weighting != "relative" or len(style_units) != len(styles)):
+        raise OptionError("style_units", f"{len(style_units)} unit(s) given for {len(styles)} style target(s) "
                                           f"under weighting {weighting}: they are the relative weighting's, "
                                           "one per style target")
     if weighting != "relative":
-        scales = ()
-    elif style_scales is not None:
-        scales = tuple(float(s) for s in style_scales)
+        units = ()
+    elif style_units is not None:
+        units = tuple(float(s) for s in style_units)
     else:
-        scales = measure_style_scales(vgg, content, styles, plan.size, options.look_size)
-    return replace(plan, weighting=weighting, style_scales=scales, notes=(note,) if note else ())
+        units = measure_style_units(vgg, content, styles, plan.size, options.look_size)
+    return replace(plan, weighting=weighting, style_units=units, notes=(note,) if note else ())
 
 
-def view_size(size, look_size: int) -> tuple[int, int] | None:
-    """(H, W) of the coarse view of a level of `size`: the long side `look_size`, aspect kept; None when the
-    level is not larger than that, `look_size` is 0 (off), or the view's short side would be below
+def level_look(size, look_size: int) -> tuple[int, int] | None:
+    """(H, W) a level of `size` holds its look at: the long side `look_size`, aspect kept; None when the
+    level is not larger than that, `look_size` is 0 (off), or that size's short side would be below
     COARSEST_SHORT_SIDE (a banner: the deep layers would have no position there)."""
     h, w = _size(size)
     if not look_size or max(h, w) <= int(look_size):
         return None
-    view = fit_max_side(h, w, int(look_size))
-    return view if min(view) >= COARSEST_SHORT_SIDE else None
+    look = fit_max_side(h, w, int(look_size))
+    return look if min(look) >= COARSEST_SHORT_SIDE else None
 
 
-def with_views(plan: RunPlan, look_size: int) -> RunPlan:
-    """`plan` with each level's coarse view for `look_size` (nst_core.coarse_view; 0 = none)."""
-    return replace(plan, levels=tuple(replace(level, view=view_size(level.size, look_size))
+def with_looks(plan: RunPlan, look_size: int) -> RunPlan:
+    """`plan` with each level's look size for `look_size` (nst_core.look; 0 = none)."""
+    return replace(plan, levels=tuple(replace(level, look=level_look(level.size, look_size))
                                       for level in plan.levels))
 
 
@@ -308,16 +291,16 @@ def budget_bytes(max_memory_gb, device) -> int | None:
 
 def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, optimizer: str = "lbfgs",
                tileable: bool = True, budget: int | None = None) -> RunPlan:
-    """`plan` with each level's memory decision: untiled or its tile, and its L-BFGS history size.
+    """`plan` with each level's memory decision: untiled or its tile, and its L-BFGS pairs.
 
-    Per level: untiled with LBFGS_HISTORY pairs when that fits the budget; else untiled with the pairs
-    the rest of the budget holds, if at least MIN_HISTORY (a tiled step costs >= 1.17x); else tiled: the
-    history gets what HISTORY_SHARE of the budget holds (at least MIN_HISTORY pairs) and the cheapest tile
-    that fits the rest (tiling.choose_tile); if none does, the history drops to MIN_HISTORY and the tile
+    Per level: untiled with LBFGS_PAIRS pairs when that fits the budget; else untiled with the pairs
+    the rest of the budget holds, if at least MIN_PAIRS (a tiled step costs >= 1.17x); else tiled: the
+    pairs get what PAIRS_SHARE of the budget holds (at least MIN_PAIRS) and the cheapest tile
+    that fits the rest (tiling.choose_tile); if none does, the pairs drop to MIN_PAIRS and the tile
     is chosen again. `tile_size` > 0 forces that tile (experts).
     Raises OptionError naming max_memory_gb (or tile_size) when even that does not fit. Adam and SGD keep
-    no history. `tileable`: False when a style statistic is not a sum over positions (W2, sliced).
-    A level with a coarse view (`Level.view`, nst_core.coarse_view) also evaluates the network at that
+    no pairs. `tileable`: False when a style statistic is not a sum over positions (W2, sliced).
+    A level with a look term (`Level.look`, nst_core.look) also evaluates the network at that
     size, untiled: its activations come off that level's budget.
     """
     from .tiling import halo_and_stride, optimizer_bytes, plan_tiles, stem_layers, untiled_bytes
@@ -328,32 +311,32 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     arch = vgg if isinstance(vgg, str) else vgg.arch
     if budget is None:
         budget = budget_bytes(max_memory_gb, device)
-    full = LBFGS_HISTORY if optimizer == "lbfgs" else 0
+    full = LBFGS_PAIRS if optimizer == "lbfgs" else 0
     levels, whole_budget = [], budget
     for level in plan.levels:
         size, px = level.size, level.size[0] * level.size[1]
-        budget = whole_budget if whole_budget is None or level.view is None else \
-            whole_budget - untiled_bytes(arch, level.view, layers)
+        budget = whole_budget if whole_budget is None or level.look is None else \
+            whole_budget - untiled_bytes(arch, level.look, layers)
         if tile_size and tile_size < max(size):
             if not tileable:
                 raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram loss is a sum "
                                                "over positions); set tile_size to 0")
-            tile, history = _forced_tiling(arch, size, layers, tile_size, budget, full)
-            if history is None:
+            tile, pairs = _forced_tiling(arch, size, layers, tile_size, budget, full)
+            if pairs is None:
                 need = _forced_tiling(arch, size, layers, tile_size, None, full, cheapest_memory=True)[0]
                 raise OptionError("tile_size", f"tiles of {tile_size} px at {level.label} need "
-                                  f"{(need + optimizer_bytes(size, min(full, MIN_HISTORY))) / GIB:.2f} GiB, more "
+                                  f"{(need + optimizer_bytes(size, min(full, MIN_PAIRS))) / GIB:.2f} GiB, more "
                                   f"than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); use smaller "
                                   "tiles, 0 (automatic) or raise max_memory_gb")
         elif budget is None or untiled_bytes(arch, size, layers) + optimizer_bytes(size, full) <= budget:
-            tile, history = None, full
+            tile, pairs = None, full
         else:
-            tile, history = _tiled_choice(arch, size, layers, budget, full, tileable)
-            if tile is None and history is None:
-                smallest = _smallest_need(arch, size, layers, min(full, MIN_HISTORY), tileable)
+            tile, pairs = _tiled_choice(arch, size, layers, budget, full, tileable)
+            if tile is None and pairs is None:
+                smallest = _smallest_need(arch, size, layers, min(full, MIN_PAIRS), tileable)
                 how = "in the smallest tiles" if tileable else "untiled (this style loss cannot be tiled)"
                 raise OptionError("max_memory_gb", f"an image of {level.label} needs at least "
-                                  f"{smallest / GIB:.2f} GiB {how} with {min(full, MIN_HISTORY)} L-BFGS pairs, "
+                                  f"{smallest / GIB:.2f} GiB {how} with {min(full, MIN_PAIRS)} L-BFGS pairs, "
                                   f"more than the memory budget ({_budget_text(whole_budget, max_memory_gb)}); raise "
                                   "max_memory_gb or lower the size")
         if tile is not None and tuple(tile.tile) == tuple(size):
@@ -363,14 +346,14 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
             halo, stride = halo_and_stride(arch, stem_layers(arch, layers, tile.stem))
             tiles = len(plan_tiles(size, tile.tile, halo, stride))
         levels.append(replace(level, tile=None if tile is None else tuple(tile.tile), tiles=tiles,
-                              stem=None if tile is None else tile.stem, lbfgs_pairs=history))
+                              stem=None if tile is None else tile.stem, lbfgs_pairs=pairs))
     return replace(plan, levels=tuple(levels), budget_bytes=whole_budget)
 
 
 def _forced_tiling(arch, size, layers, tile_size: int, budget: int | None, full: int, *,
                    cheapest_memory: bool = False):
-    """(Tiling, history) for tiles of `tile_size` px (the expert's choice): the stem of least
-    tiling.tiling_cost whose step fits `budget` with the most pairs (history None: none fits).
+    """(Tiling, pairs) for tiles of `tile_size` px (the expert's choice): the stem of least
+    tiling.tiling_cost whose step fits `budget` with the most pairs (pairs None: none fits).
     cheapest_memory: (the least bytes any stem needs, None) instead, for the error message."""
     from .tiling import Tiling, halo_and_stride, stem_candidates, stem_layers, tiled_bytes, tiling_cost
     options = []
@@ -384,10 +367,10 @@ def _forced_tiling(arch, size, layers, tile_size: int, budget: int | None, full:
         return min(need for _, need, _ in options), None
     best = (None, None)
     for _, need, tiling in sorted(options, key=lambda o: o[0]):
-        history = full if budget is None else _pairs(budget - need, size[0] * size[1], full)
-        if history is not None and (best[1] is None or history > best[1]):
-            best = (tiling, history)
-            if history == full:
+        pairs = full if budget is None else _pairs(budget - need, size[0] * size[1], full)
+        if pairs is not None and (best[1] is None or pairs > best[1]):
+            best = (tiling, pairs)
+            if pairs == full:
                 break
     return best
 
@@ -397,43 +380,43 @@ def _pairs(room: int, px: int, full: int) -> int | None:
     if full == 0:
         return 0 if room >= 0 else None
     pairs = min(full, (room // (3 * px * 4) - 6) // 2)
-    return pairs if pairs >= min(full, MIN_HISTORY) else None
+    return pairs if pairs >= min(full, MIN_PAIRS) else None
 
 
 def _tiled_choice(arch, size, layers, budget: int, full: int, tileable: bool):
-    """(tile or None for untiled, history) for a level that does not fit untiled with `full` pairs;
+    """(tile or None for untiled, pairs) for a level that does not fit untiled with `full` pairs;
     (None, None) when nothing fits."""
     from .tiling import choose_tile, optimizer_bytes, untiled_bytes
     px = size[0] * size[1]
-    floor = min(full, MIN_HISTORY)
+    floor = min(full, MIN_PAIRS)
     untiled = _pairs(budget - untiled_bytes(arch, size, layers), px, full)
     if untiled is not None:                  # fewer pairs cost less than tiling's >= 1.17x per step
         return None, untiled
     if not tileable:
         return None, None
-    shared = max(floor, min(full, _pairs(int(HISTORY_SHARE * budget), px, full) or floor))
-    for history in dict.fromkeys((shared, floor)):
-        room = budget - optimizer_bytes(size, history)
+    shared = max(floor, min(full, _pairs(int(PAIRS_SHARE * budget), px, full) or floor))
+    for pairs in dict.fromkeys((shared, floor)):
+        room = budget - optimizer_bytes(size, pairs)
         if room <= 0:
             continue
-        tiling = choose_tile(arch, size, layers, room, history_size=0)
+        tiling = choose_tile(arch, size, layers, room, lbfgs_pairs=0)
         if tiling is not None:
-            return tiling, history
+            return tiling, pairs
     return None, None
 
 
-def _smallest_need(arch, size, layers, history: int, tileable: bool) -> int:
-    """Bytes of the cheapest configuration: the smallest tiles (or untiled) plus `history` pairs."""
+def _smallest_need(arch, size, layers, pairs: int, tileable: bool) -> int:
+    """Bytes of the cheapest configuration: the smallest tiles (or untiled) plus `pairs` pairs."""
     from .tiling import (MAX_TILES_PER_AXIS, halo_and_stride, optimizer_bytes, stem_candidates, stem_layers,
                          tiled_bytes, untiled_bytes)
     if not tileable:
-        return untiled_bytes(arch, size, layers) + optimizer_bytes(size, history)
+        return untiled_bytes(arch, size, layers) + optimizer_bytes(size, pairs)
     needs = []
     for stem in stem_candidates(arch, layers):
         _, stride = halo_and_stride(arch, stem_layers(arch, layers, stem))
         tile = tuple(max(stride, stride * math.ceil(side / MAX_TILES_PER_AXIS / stride)) for side in size)
         needs.append(tiled_bytes(arch, size, layers, tile, stem=stem))
-    return min(needs) + optimizer_bytes(size, history)
+    return min(needs) + optimizer_bytes(size, pairs)
 
 
 def _budget_text(budget: int | None, max_memory_gb) -> str:
@@ -453,6 +436,6 @@ def _size(size) -> tuple[int, int]:
     return h, w
 
 
-__all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "EXPENSIVE_SIDE", "HISTORY_SHARE", "LEVEL_SHARES",
-           "MIN_HISTORY", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "decide", "fit_memory",
-           "level_sizes", "make_plan", "plan_run", "share_steps", "view_size", "with_precision", "with_views"]
+__all__ = ["COARSEST_LONG_SIDE", "COARSEST_SHORT_SIDE", "EXPENSIVE_SIDE", "PAIRS_SHARE", "LEVEL_SHARES",
+           "MIN_PAIRS", "MIN_PYRAMID_STEPS", "Level", "RunPlan", "budget_bytes", "decide", "fit_memory",
+           "level_sizes", "make_plan", "plan_run", "share_steps", "level_look", "with_precision", "with_looks"]

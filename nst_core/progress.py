@@ -2,11 +2,10 @@
 
     result = nst_core.stylize(content, style, callback=nst_core.console_progress())
 
-The bar's total is the run's (the plan's steps, all stages of a ladder) from the first step on; when a
-coarse-to-fine run moves to a larger size the bar says so ("level 2/3: 256x170 px"), so the loss jump
-there reads as what it is; a level computed tile by tile says how many ("level 3/5: 2048x1366 px, 9 tiles") and, during a step,
-which tile it is on ("step 3/10: tile 4/9 of pass 2/2"); targets computed tile by tile print a line
-per tile ("targets at 4096x2731 px: tile 4/12"). Ctrl-C is left to the caller (the callback does not catch it).
+The bar's total is the run's from the first step on; it names the level when a coarse-to-fine run moves
+to a larger size ("level 2/3: 256x170 px": the loss jump there is the size change), the tile a tiled step
+is on ("step 3/10: tile 4/9 of pass 2/2") and prints a line per tile of targets computed tile by tile.
+Ctrl-C is left to the caller (the callback does not catch it).
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from tqdm import tqdm
 class ConsoleProgress:
     """Callable engine callback drawing one tqdm bar on stderr; `close()` ends the bar (also at the run's
     last step). `every`: refresh the loss shown every N steps (reading it syncs a GPU); `then(p)`: called
-    after each step and before each tile of a tiled step (the CLI stops the run there on Ctrl-C); `step`/`total`: where the run got to. Not on a
-    terminal the bar redraws every 5 s instead of every 0.1 s (log files stay short)."""
+    after each step and before each tile of a tiled step (the CLI stops the run there on Ctrl-C);
+    `step`/`total`: where the run got to. Not on a terminal the bar redraws every 5 s, not every 0.1 s."""
 
     def __init__(self, desc: str = "", every: int = 5, file=None, disable: bool = False,
                  then: Callable | None = None):
@@ -71,7 +70,7 @@ class ConsoleProgress:
                 self.then(t)
             return
         self._open(t)
-        self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile}/{t.tiles} of pass "
+        self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile_index}/{t.tiles} of pass "
                                  f"{t.pass_number}/2", refresh=False)
         self.bar.update(0)
         if self.then is not None:

@@ -69,7 +69,7 @@ STYLE_LADDER = PAPER_STYLE_LAYERS
 
 # L-BFGS keeps at most this many (step, gradient-change) pairs; the memory plan counts them (24 B per pixel
 # each). 20 ends the default run where 100 does (python -m nst_core.bench.history) at a fifth of the memory.
-LBFGS_HISTORY = 20
+LBFGS_PAIRS = 20
 
 MAX_WEIGHT = 1e15
 # The paper weighting's β of the default layers, tuned on the cat + Starry Night at 512 px (under "paper"

@@ -53,11 +53,8 @@ def spectrum_noise(image, size, seed: int = 0, device=None, max_period: float | 
     """[1,3,H,W] in 0..1: random phases (seeded; one per frequency, shared by the channels) with the
     amplitude of `image` ([1,H,W,3] or [1,3,H,W]) resized to `size` (H, W), per channel, radially
     averaged; the painting's channel means added back. Shared phases keep the channels correlated as a
-    painting's are (independent ones start from rainbow clouds and ended grainier: with the painting's
-    own, not radially averaged, amplitudes at 64 px, 50 steps, 3.8-11.3 % of the power above half the
-    Nyquist frequency against 4.2-7.3 % shared, on The Starry Night and The Scream). Radially averaged
-    because the painting's own amplitudes carry its layout (The Scream's rungs came out orange on top,
-    dark below) and the cross of its borders' discontinuity.
+    painting's are (independent ones start from rainbow clouds and end grainier). Radially averaged
+    because the painting's own amplitudes carry its layout and the cross of its borders' discontinuity.
 
     `max_period` (px): the painting's structures longer than that are left out (`spread_long_range`), so
     the start has its grain but not its large-scale correlation."""

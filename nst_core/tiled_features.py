@@ -8,7 +8,7 @@ crops aligned to the network's stride), so each layer's core is the whole image'
     target: relu4_2 of a 4096 px image is 537 MB);
   - `extract_grams` sums Σ m f fᵀ over the cores and divides by Σ m (the Gram target, masks included),
     never holding a full-size map.
-Both run untiled, exactly as before, when the whole no-grad forward fits FORWARD_BYTES.
+Both run untiled when the whole no-grad forward fits FORWARD_BYTES.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tu
 
 
 # Called before each tile of a tiled target forward with (image size (H, W), tile 1.., tiles): the targets
-# of a 4096 px image take minutes (622 s on a 2-core CPU), so progress and Cancel must not wait for them.
+# of a 4096 px image take minutes on a CPU, so progress and Cancel must not wait for them.
 # Set by the engine's entry points around target building (`reporting_tiles`); None elsewhere.
 _ON_TARGET_TILE: ContextVar[Callable | None] = ContextVar("on_target_tile", default=None)
 

@@ -2,54 +2,24 @@
 
 Why it is exact. The content loss and the Gram statistic are sums over positions (the statistics'
 `sums`), so the whole image's sums are the sum of the tiles' core sums. Pass 1 forwards each tile (its
-core plus a halo of real pixels), crops every requested layer to the tile's core at that layer's
-resolution and adds up each term's sums; the terms are finished from the whole sums, by the objective's
-own code (objective.Term.loss_of), and the gradient of the loss w.r.t. each sum is held fixed. Pass 2
-forwards each tile with grad and back-propagates those held gradients through its sums (a vector-Jacobian
-product: the chain rule). Each core feature is computed by exactly one tile, so the sum of the tiles'
-gradients w.r.t. their whole input crops is the full image's gradient. The features are exact when:
-  - the halo is at least the deepest requested layer's reach (receptive field radius, `reach`), so a
-    core unit sees only real pixels of its crop, and zero padding only where the image itself ends;
-  - every crop starts at a multiple of the network's total stride at that depth, so the 2x2 pooling
-    windows (max or avg, floor mode) pair the same pixels as in the whole image.
-Nothing is approximated, so no seam can appear; only the float summation order differs (measured with
-the real VGG-19 and the default layers: loss equal to ~1e-7 relative, gradient to 4e-7 at 512 px in
-2x2 tiles, 6e-7 at 87x131 px in 15 tiles).
+core plus a halo of real pixels), crops every layer to the tile's core and adds up each term's sums; the
+terms are finished from the whole sums by the objective's own code (objective.Term.loss_of), and the
+gradient of the loss w.r.t. each sum is held fixed. Pass 2 forwards each tile with grad and
+back-propagates those held gradients through its sums (the chain rule). The features are exact when the
+halo is at least the deepest layer's reach (`reach`: a core unit sees only real pixels) and every crop
+starts at a multiple of the network's stride at that depth (the pooling windows pair the same pixels as
+in the whole image): no seam can appear; only the float summation order differs. A T-tile evaluation
+costs (2T − 1) tile forwards + T tile backwards plus the halos.
 
-Cost. Pass 1 is an extra forward: the last tile's pass-1 forward is run with grad and its graph kept
-until the sums are complete, so a T-tile evaluation costs (2T − 1) tile forwards + T tile backwards
-(one tile = the untiled cost), plus the halos' share of each crop. With the whole network in tiles that is
-at least (2F + B)/(F + B) ≈ 1.46x an untiled step even without halos, and relu5_1's 80 px halo makes it
-2.2x at 512 px (2x2 tiles).
+The stem. Most of the memory is in the first blocks, most of the reach in the last ones. So the tiles may
+forward only the layers up to a pooling layer (`stem`, e.g. "pool2": halo 8 px instead of 80) and stitch
+their cores of its output into the whole image's map; the layers behind it, the trunk, run once on that
+map, whole, with grad, and pass 2 back-propagates each tile's core of the trunk's gradient to the pixels.
+`choose_tile` takes the cheapest (stem, tile) that fits (`tiling_cost`, `trunk_bytes`).
 
-The stem. Most of the memory is in the first blocks (full and half resolution: 64-128 channels per
-pixel), most of the reach in the last ones. So the tiles may forward only the network's stem, the layers
-up to a pooling layer (`stem`, e.g. "pool2": halo 8 px instead of 80), and stitch their cores of its
-output into the whole image's map (exact for the same two reasons as above); the layers behind it, the
-trunk, run once on that map, whole, with grad (a quarter of the pixels behind pool1, a sixteenth behind
-pool2). The trunk's loss gives its gradient w.r.t. the map, and pass 2 back-propagates each tile's core of
-it (with the stem layers' own terms) to the pixels. Cost: the stem's share of the multiply-adds (VGG-19 to
-relu5_1: 11 % up to pool1, 26 % to pool2, 62 % to pool3) is forwarded twice with small halos, the rest once:
-measured 1.10x / 1.14x / 1.38x an untiled step at 512 px and 1.16x / 1.15x / 1.21x at 1024 px (2x2 tiles
-to pool1 / pool2 / pool3; `tiling_cost` models it). Memory: the trunk's graph (activation_bytes behind the
-stem) and the map with its gradient are whole-image (`trunk_bytes`), so a tight budget takes a deeper stem
-or none; `choose_tile` takes the cheapest (stem, tile) that fits. The trunk may use any style statistic.
-
-Memory. A tiled evaluation holds one tile's graph (activation_bytes of the crop) plus one no-grad
-forward of another tile and a few image-sized buffers. Measured (CPU, default layers, RSS growth during
-one loss + gradient): untiled 1024² +1.66 GiB; tiled 1024² in 16 tiles of 256 px +0.34 GiB; tiled 2048²
-in 16 tiles of 512 px +0.99 GiB. (memory.activation_bytes estimates 1.87 GiB at 1024², x SAFETY 2.33.) The L-BFGS history does not tile: it is
-(2·history + 6) image-sized float32 vectors, (2·100 + 6)·12 B = 2472 B per pixel with the default 100
-pairs, against ~2.3 KB per pixel for the untiled activations of the default layers (up to relu5_1,
-with memory.SAFETY). So once tiled, the history is the limit: it alone takes 2.4 GiB at 1024², 9.7 GiB at
-2048², 38.6 GiB at 4096², and fills a 3 GiB budget at ~1.3 MP (1140² px), a 22 GiB one at ~9.5 MP
-(3090² px). `choose_tile` subtracts it from the budget (history_size=...); the run plan
-(nst_core.plan.fit_memory) keeps fewer pairs at large sizes (each pair costs 24 B per pixel) and picks
-the tile per level; the loop builds a TiledObjective for the levels it tiles.
-
-Per-pixel cost of the whole network in tiles, measured side by side (nst_core.bench.scale, before the
-stem): 2x2 tiles cost 2.6x the untiled step at 512 px (the 80 px halo makes each 256 px core a 336 px
-crop: 1.72x the area, and pass 1 adds T − 1 forwards) and 2.0x at 1024 px (512 px cores).
+The L-BFGS pairs do not tile, so once tiled they are the limit: `choose_tile` takes them off the budget
+and the run plan (nst_core.plan.fit_memory) keeps fewer at large sizes. Measurements:
+nst_core/bench/README.md.
 """
 
 from __future__ import annotations
@@ -64,7 +34,7 @@ from .errors import ImageError
 from .layers import Layer, feature_shape, layer_names, layer_table
 from .memory import FLOAT, SAFETY, activation_bytes, available_bytes, layer_outputs
 from .objective import with_gradient
-from .settings import LBFGS_HISTORY, OptionError
+from .settings import LBFGS_PAIRS, OptionError
 from .statistics import STATISTICS
 
 # image-sized float32 buffers a tiled evaluation keeps besides the tile's activations: the pixels, the
@@ -180,10 +150,10 @@ def _largest(arch: str, size, layers) -> int:
     return layer_outputs(arch, size, layers)[0] * FLOAT
 
 
-def optimizer_bytes(size, history_size: int = LBFGS_HISTORY) -> int:
-    """L-BFGS state: (2·history_size + 6) image-sized float32 vectors, as nst_core.memory counts it."""
+def optimizer_bytes(size, lbfgs_pairs: int = LBFGS_PAIRS) -> int:
+    """L-BFGS state: (2·lbfgs_pairs + 6) image-sized float32 vectors, as nst_core.memory counts it."""
     h, w = size
-    return (2 * history_size + 6) * 3 * h * w * FLOAT if history_size else 0
+    return (2 * lbfgs_pairs + 6) * 3 * h * w * FLOAT if lbfgs_pairs else 0
 
 
 def untiled_bytes(vgg, size, layers) -> int:
@@ -248,8 +218,7 @@ def tiling_cost(arch: str, size, layers, tile, stem: str | None, halo: int | Non
     """Multiply-adds of one tiled loss + gradient, in units of one untiled forward (an untiled step costs
     ~2: forward and input-gradient backward). The tiles forward the stem twice (pass 1, pass 2; the last
     tile once) and back-propagate it once, each crop with its halo; the trunk runs forward and backward
-    once on the whole map. Measured against it (512 px, 2x2 tiles, VGG-19, default layers, CPU): stem pool2
-    1.16x the untiled step (model 1.12x), pool3 1.45x (1.40x), the whole network 2.19x (2.37x)."""
+    once on the whole map (checked against measured steps: nst_core/bench/README.md)."""
     front = stem_layers(arch, layers, stem)
     need, stride = halo_and_stride(arch, front)
     tiles = plan_tiles(size, _pair(tile, "tile"), need if halo is None else halo, stride)
@@ -262,19 +231,19 @@ def tiling_cost(arch: str, size, layers, tile, stem: str | None, halo: int | Non
     return (stem_share * (3 * sum(area) - area[-1]) + 2 * trunk_share * h * w) / (h * w)
 
 
-def choose_tile(vgg, size, layers, budget_bytes: int, *, history_size: int = LBFGS_HISTORY,
+def choose_tile(vgg, size, layers, budget_bytes: int, *, lbfgs_pairs: int = LBFGS_PAIRS,
                 halo: int | None = None, stems=None) -> Tiling | None:
     """The tiling (tile (th, tw) px, stem) whose evaluation fits `budget_bytes` with the least computation.
 
-    The budget covers the whole step: the L-BFGS state (`optimizer_bytes`, history_size=0 for Adam/SGD)
+    The budget covers the whole step: the L-BFGS state (`optimizer_bytes`, lbfgs_pairs=0 for Adam/SGD)
     is taken off first. Returns Tiling(size) when the untiled step fits, None when no tiling fits (the
-    history alone may exceed the budget: see the module's docstring). Among the tilings that fit (every
+    pairs alone may exceed the budget: see the module's docstring). Among the tilings that fit (every
     stem of `stems`, default `stem_candidates`, with every distinct tile grid), the one of least
     `tiling_cost` wins: the deepest stem whose trunk fits, with the largest tiles along the cheaper axis.
     `halo`: a larger halo than each stem needs (as TiledObjective takes it).
     """
     arch, size = _arch(vgg), tuple(int(s) for s in size)
-    room = budget_bytes - optimizer_bytes(size, history_size)
+    room = budget_bytes - optimizer_bytes(size, lbfgs_pairs)
     if untiled_bytes(arch, size, layers) <= room:
         return Tiling(size)
     buffers = IMAGE_BUFFERS * 3 * size[0] * size[1] * FLOAT
@@ -327,11 +296,10 @@ class TiledObjective:
     """The loss and pixel gradient of `objective` (an nst_core.Objective), computed tile by tile.
 
     tile: core side in px, or (height, width); None chooses it and the stem with `choose_tile` from
-    `budget_bytes` (default: the device's free memory) and `history_size` (the optimizer's L-BFGS pairs, 0
+    `budget_bytes` (default: the device's free memory) and `lbfgs_pairs` (the optimizer's L-BFGS pairs, 0
     for Adam/SGD). stem: None = the tiles forward the whole network; a pooling layer ("pool2") = the tiles
-    forward the layers up to it (with the small halo those need), their cores of its output are stitched
-    into the whole image's map, and the layers behind it run once on that map, whole (see the module's
-    docstring: the "trunk"). halo: None = the smallest exact halo (`halo_and_stride` of the tiles' layers);
+    forward the layers up to it and the trunk behind it runs once on the stitched map (module docstring).
+    halo: None = the smallest exact halo (`halo_and_stride` of the tiles' layers);
     a larger one is rounded up to the stride, a smaller one is refused. `on_tile(pass_number, tile_index,
     tiles)` is called before each tile's forward (pass 1 or 2), for progress.
 
@@ -341,7 +309,7 @@ class TiledObjective:
     """
 
     def __init__(self, objective, tile=None, halo: int | None = None, *, stem: str | None = None,
-                 budget_bytes: int | None = None, history_size: int = LBFGS_HISTORY,
+                 budget_bytes: int | None = None, lbfgs_pairs: int = LBFGS_PAIRS,
                  on_tile: Callable[[int, int, int], None] | None = None):
         self.objective = objective
         self.vgg = objective.vgg
@@ -351,13 +319,13 @@ class TiledObjective:
         if tile is None and self.layers:
             budget = budget_bytes if budget_bytes is not None else available_bytes(self.vgg.device)
             choice = Tiling(self.size) if budget is None else \
-                choose_tile(self.vgg, self.size, self.layers, budget, history_size=history_size, halo=halo,
+                choose_tile(self.vgg, self.size, self.layers, budget, lbfgs_pairs=lbfgs_pairs, halo=halo,
                             stems=None if stem is None else [stem])
             if choice is None:
                 raise ImageError(
                     f"an image of {self.size[1]}x{self.size[0]} px does not fit {budget / 2**30:.1f} GiB even "
-                    f"in the smallest tiles ({history_size} L-BFGS pairs take "
-                    f"{optimizer_bytes(self.size, history_size) / 2**30:.1f} GiB of it): raise the memory cap, "
+                    f"in the smallest tiles ({lbfgs_pairs} L-BFGS pairs take "
+                    f"{optimizer_bytes(self.size, lbfgs_pairs) / 2**30:.1f} GiB of it): raise the memory cap, "
                     "lower the size or keep fewer L-BFGS pairs")
             tile, stem = choice
         elif tile is None:

@@ -63,7 +63,7 @@ class VGG(nn.Module):
 
     def __init__(self, arch: str, convs: list[tuple[torch.Tensor, torch.Tensor]], *,
                  pooling: str = "max", convention: str = "caffe", source: str = "",
-                 normalized: bool = False):
+                 filters_normalized: bool = False):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
@@ -71,7 +71,7 @@ class VGG(nn.Module):
         self.pooling = pooling
         self.convention = convention
         self.source = source
-        self.normalized = normalized
+        self.filters_normalized = filters_normalized      # Gatys' rescaled filters (nst_core.normalize)
         self.table = layer_table(arch)
         self.layer_names = self.table.names
         self.preprocess = InputConvention(convention)
@@ -175,13 +175,13 @@ class VGG(nn.Module):
         with torch.inference_mode(False):
             copy = VGG(self.arch, [(c.weight.clone(), c.bias.clone()) for c in self.convs],
                        pooling=self.pooling, convention=self.convention, source=self.source,
-                       normalized=self.normalized).to(self.device)
+                       filters_normalized=self.filters_normalized).to(self.device)
         self.__dict__["_grad_copy"] = copy
         return copy
 
     def extra_repr(self) -> str:
         return (f"arch={self.arch}, pooling={self.pooling}, convention={self.convention}, "
-                f"normalized={self.normalized}, source={self.source!r}")
+                f"filters_normalized={self.filters_normalized}, source={self.source!r}")
 
 
 def expected_conv_shapes(arch: str) -> list[tuple[int, int]]:

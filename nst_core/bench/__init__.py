@@ -390,7 +390,7 @@ def main(argv=None) -> dict:
     report: dict = {
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "mkldnn": bool(torch.backends.mkldnn.is_available()), "machine": platform.processor() or platform.machine(),
-        "network": f"{vgg.arch} normalized={vgg.normalized} ({os.path.basename(vgg.source)})",
+        "network": f"{vgg.arch} filters_normalized={vgg.filters_normalized} ({os.path.basename(vgg.source)})",
         "layers": {"content": CONTENT_LAYERS, "style": STYLE_LAYERS}, "sizes": {},
     }
     if device.type == "cuda":

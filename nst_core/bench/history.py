@@ -39,13 +39,13 @@ def run_one(vgg, content, style, size: int, pairs: int, steps: int | None) -> di
     def heard(progress):
         records.append((progress.step, time.perf_counter() - start, progress.losses.get("total")))
 
-    keep = plan_module.LBFGS_HISTORY
-    plan_module.LBFGS_HISTORY = pairs          # the most pairs fit_memory gives a level
+    keep = plan_module.LBFGS_PAIRS
+    plan_module.LBFGS_PAIRS = pairs          # the most pairs fit_memory gives a level
     try:
         options = {} if steps is None else {"steps": steps}
         result = nst_core.stylize(content, style, vgg=vgg, max_size=size, callback=heard, **options)
     finally:
-        plan_module.LBFGS_HISTORY = keep
+        plan_module.LBFGS_PAIRS = keep
     return {"size": size, "pairs": pairs, "wall": time.perf_counter() - start, "plan": result.plan.describe(),
             "levels_pairs": [level.lbfgs_pairs for level in result.plan.levels], "steps": records}
 

@@ -14,20 +14,7 @@ content (no coarse-to-fine), `--steps` steps; s/step is the median of the steps 
     the L-BFGS history a full run would hold counted: the pairs the few steps did not fill are held as
     ballast (image-sized float32 vectors allocated before the run), so the peak is that of step 100.
 
-Measured on this 2-core CPU, quiet, torch 2.14, default layers, each pair back to back; the tiles forward
-the network's stem up to the pooling layer the plan chose (nst_core.tiling), the rest runs whole:
-   512 px  untiled                   100 pairs   1.79 s/step   6.83 s/step/MP  peak RSS 1.19 GiB
-   512 px  2x2 tiles of 256 to pool1 100 pairs   2.43 s/step   9.26 s/step/MP  peak RSS 1.07 GiB   (1.35x per pixel)
-  1024 px  untiled                   100 pairs   7.66 s/step   7.30 s/step/MP  peak RSS 2.28 GiB
-  1024 px  2x2 tiles of 512 to pool1 100 pairs   8.58 s/step   8.18 s/step/MP  peak RSS 1.89 GiB   (1.12x per pixel)
-  2048 px  2x2 tiles to pool1        100 pairs  39.18 s/step   9.34 s/step/MP  peak RSS 5.27 GiB
-  2048 px  budget 2.25 GiB: 24 tiles of 352x512 to pool4, 5 pairs (full history held), 59.3 s/step,
-           14.1 s/step/MP, peak RSS 2.11 GiB for the whole process: the 3 GiB goal is met
-  4096 px  budget 12 GiB: 25 tiles of 824 px to pool3, 7 pairs (full history held), 2 steps:
-           160.8 s/step (the second), 9.58 s/step/MP, targets 114 s, peak RSS 9.47 GiB, 9.3 min in all
-Before the stem (the whole network in tiles, 80 px halos) the same 2x2 tiles cost 2.6x / 2.0x per pixel
-(under load) and 2.16x / 1.84x (quiet) at 512 / 1024 px; a 4096 px step took 813 s (9 tiles of 1376 px,
-under load). Interleaved F + B timings of the stems alone are in nst_core.tiling's docstring.
+Measured figures: nst_core/bench/README.md ("Measurements moved from code comments").
 """
 
 from __future__ import annotations
@@ -87,7 +74,7 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
         stamps.append(time.perf_counter())
 
     stamps = [time.perf_counter()]                     # the run's start: one step is timed from here
-    # look_size 0: the level's own objective only (a coarse view is one untiled cost shared by both modes)
+    # look_size 0: the level's own objective only (a look term is one untiled cost shared by both modes)
     nst_core.optimize(vgg, ct, st, steps=steps, coarse_to_fine=False, max_memory_gb=budget_gb,
                       tile_size=tile_size, callback=stamp, look_size=0)
     peak = torch.cuda.max_memory_allocated() / 1024 if cuda else _rss_kib("VmHWM")

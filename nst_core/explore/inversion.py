@@ -16,10 +16,10 @@ import torch
 
 from ..errors import ImageError
 from ..image import to_bhwc, to_nchw
-from .progress import StepProgress, check_steps
+from ..options import RunOptions
+from .progress import StepProgress
 
-DEFAULT_STEPS = 200
-DEFAULT_LR = 0.05          # Adam on the pixels (0..1 units)
+DEFAULT_LR = 0.05          # Adam on the pixels (0..1 units), when options.lr is None
 DEFAULT_ALPHA = 6.0        # the exponent of the α-norm prior (M&V: 6)
 DEFAULT_ALPHA_NORM = 0.01  # weights of the priors, each term normalized as in M&V (eq. 3-4); measured at
                            # 64 px from relu5_1: TV 5 gives a gray blob, 0.1 the face at the photo's detail level
@@ -49,13 +49,22 @@ def priors(x: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     return norm, tv
 
 
-def invert(vgg, image, layer: str, steps: int = DEFAULT_STEPS, *, alpha_norm: float = DEFAULT_ALPHA_NORM,
-           alpha: float = DEFAULT_ALPHA, tv: float = DEFAULT_TV, jitter: int = DEFAULT_JITTER,
-           lr: float = DEFAULT_LR, seed: int = 0, callback: Callable | None = None) -> Inversion:
+def invert(vgg, image, layer: str, steps: int | None = None, *, options: RunOptions | None = None,
+           alpha_norm: float = DEFAULT_ALPHA_NORM, alpha: float = DEFAULT_ALPHA, tv: float = DEFAULT_TV,
+           jitter: int = DEFAULT_JITTER, lr: float | None = None, seed: int | None = None,
+           callback: Callable | None = None) -> Inversion:
     """Reconstruct `image` from its features at `layer`, minimizing ||Φ(x) − Φ0||² / ||Φ0||² plus the
-    weighted priors; alpha_norm=0, tv=0, jitter=0 is the plain reconstruction."""
-    steps = check_steps(steps)
-    for name, value in (("alpha_norm", alpha_norm), ("tv", tv), ("lr", lr)):
+    weighted priors; alpha_norm=0, tv=0, jitter=0 is the plain reconstruction.
+
+    The run's options come from `options` (a RunOptions: reconstruction_steps, seed, lr; None = the
+    defaults) as for the engine's reconstructions; `steps`, `seed` and `lr` are a convenience that changes
+    them. The priors and the jitter are the explorer's own."""
+    changes = {name: value for name, value in (("reconstruction_steps", steps), ("seed", seed), ("lr", lr))
+               if value is not None}
+    options = RunOptions.of(options, **changes)
+    steps, seed = options.reconstruction_steps, options.seed
+    lr = DEFAULT_LR if options.lr is None else options.lr
+    for name, value in (("alpha_norm", alpha_norm), ("tv", tv)):
         if not float(value) >= 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     if not float(alpha) >= 1:

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 
 from .base import StyleStatistic
-from .normalization import layer_scale
+from .normalization import raw_loss_scale
 
 
 def layer_losses(vgg, photo: torch.Tensor, painting: torch.Tensor, layers: Sequence[str],
@@ -23,7 +23,7 @@ def layer_losses(vgg, photo: torch.Tensor, painting: torch.Tensor, layers: Seque
         for layer in layers:
             target = stat.target(painting_features[layer])
             value = float(stat.loss(photo_features[layer], target, generator=generator, layer=layer))
-            scale = 1.0 if name == "gram" else layer_scale(name, layer)
+            scale = 1.0 if name == "gram" else raw_loss_scale(name, layer)
             out.setdefault(name, {})[layer] = value / scale
     return out
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from ..layers import block_of
 
 #                   layer: (wasserstein2, sliced_wasserstein)   spread (max/mean, mean/min) W2 | SW
-LAYER_SCALES: dict[str, tuple[float, float]] = {
+RAW_LOSS_SCALES: dict[str, tuple[float, float]] = {
     "relu1_1": (7.04e-3, 0.545),     # x2.44/x1.77 | x3.07/x2.02
     "relu2_1": (2.18e-3, 0.462),     # x1.77/x1.44 | x1.96/x1.48
     "relu3_1": (8.84e-4, 0.562),     # x2.16/x2.23 | x1.85/x1.87
@@ -54,11 +54,11 @@ def _geometric_mean(values) -> float:
 # Under weighting "normalized" (nst_core.objective) each statistic's loss is divided by its target's
 # energy (its loss against an all-zero output) and multiplied by this per-layer factor, so a photo's
 # relative loss to a painting matches the Gram's ‖Ĝ−Â‖²/‖Â‖² and one strength means about the same for each
-# statistic. Measured as LAYER_SCALES above, but on the relative losses: geometric mean of
+# statistic. Measured as RAW_LOSS_SCALES above, but on the relative losses: geometric mean of
 # gram_rel / stat_rel over 5 pairs (chelsea/starry_night, astronaut/composition_vii, coffee/the_scream,
 # chelsea/shipwreck, astronaut/the_scream) x 128 and 256 px; spread = (min, max) / geometric mean.
 #                   layer: (wasserstein2, sliced_wasserstein)   spread W2 | SW
-RELATIVE_SCALES: dict[str, tuple[float, float]] = {
+RELATIVE_LOSS_SCALES: dict[str, tuple[float, float]] = {
     "relu1_1": (2.15, 2.67),         # 0.54-2.70 | 0.62-2.47
     "relu2_1": (2.02, 3.25),         # 0.70-2.06 | 0.69-1.54
     "relu3_1": (2.17, 5.16),         # 0.72-1.52 | 0.59-1.32
@@ -67,26 +67,26 @@ RELATIVE_SCALES: dict[str, tuple[float, float]] = {
 }
 
 
-def relative_scale(statistic: str, layer: str | None) -> float:
+def relative_loss_scale(statistic: str, layer: str | None) -> float:
     """The factor of `statistic`'s relative loss at `layer` under weighting "normalized" (gram: 1). Other
     layers take their block's relu*_1 (conv4_2 -> relu4_1: not calibrated); None the geometric mean."""
     if statistic == "gram":
         return 1.0
     column = STATISTIC_COLUMNS.index(statistic)
     if layer is None:
-        return _geometric_mean(RELATIVE_SCALES[name][column] for name in _DEFAULT_LAYERS)
-    if layer not in RELATIVE_SCALES:
+        return _geometric_mean(RELATIVE_LOSS_SCALES[name][column] for name in _DEFAULT_LAYERS)
+    if layer not in RELATIVE_LOSS_SCALES:
         layer = f"relu{min(max(block_of(layer), 1), 5)}_1"
-    return RELATIVE_SCALES[layer][column]
+    return RELATIVE_LOSS_SCALES[layer][column]
 
 
-def layer_scale(statistic: str, layer: str | None) -> float:
+def raw_loss_scale(statistic: str, layer: str | None) -> float:
     """The scale of `statistic` at `layer`. A layer not measured takes its block's first layer of the
     same kind (relu4_2 -> relu4_1, conv4_2 -> conv4_1, pool3 -> relu3_1); None takes the mean scale."""
     column = STATISTIC_COLUMNS.index(statistic)
     if layer is None:
-        return _geometric_mean(LAYER_SCALES[name][column] for name in _DEFAULT_LAYERS)
-    if layer not in LAYER_SCALES:
+        return _geometric_mean(RAW_LOSS_SCALES[name][column] for name in _DEFAULT_LAYERS)
+    if layer not in RAW_LOSS_SCALES:
         kind = "conv" if layer.startswith("conv") else "relu"
         layer = f"{kind}{min(max(block_of(layer), 1), 5)}_1"
-    return LAYER_SCALES[layer][column]
+    return RAW_LOSS_SCALES[layer][column]

@@ -25,7 +25,7 @@ from typing import Sequence
 import torch
 
 from .base import StyleStatistic, blend_weights, check_features, pixel_weights, positions
-from .normalization import layer_scale
+from .normalization import raw_loss_scale
 
 
 @dataclass
@@ -108,7 +108,7 @@ class SlicedWassersteinStatistic(StyleStatistic):
         pixels = target.pixels.double()
         squared = pixels.pow(2).sum(dim=0)                            # |f_i|² per style pixel
         mean = squared.mean() if target.weights is None else (squared * target.weights.double()).sum()
-        return layer_scale(self.name, layer) * float(mean) / pixels.shape[0]
+        return raw_loss_scale(self.name, layer) * float(mean) / pixels.shape[0]
 
     def loss(self, features: torch.Tensor, target: SampleTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
@@ -138,4 +138,4 @@ class SlicedWassersteinStatistic(StyleStatistic):
             distance = squared.mean(dim=0)
         else:
             distance = (squared * sorted_weights).sum(dim=0) / sorted_weights.sum(dim=0)
-        return layer_scale(self.name, layer) * distance.mean()
+        return raw_loss_scale(self.name, layer) * distance.mean()

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 
 from .base import StyleStatistic, blend_weights, check_features, pixel_weights, positions
-from .normalization import layer_scale
+from .normalization import raw_loss_scale
 
 _EIGEN_FLOOR = 1e-12
 
@@ -90,7 +90,7 @@ class Wasserstein2Statistic(StyleStatistic):
 
     def energy(self, target: GaussianTarget, layer: str | None = None) -> float:
         """scale · (|μ_t|² + tr C_t) = scale · E|f|²: W2² of all-zero features."""
-        return layer_scale(self.name, layer) * float(target.mean.pow(2).sum() + target.cov.diagonal().sum())
+        return raw_loss_scale(self.name, layer) * float(target.mean.pow(2).sum() + target.cov.diagonal().sum())
 
     def loss(self, features: torch.Tensor, target: GaussianTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
@@ -107,4 +107,4 @@ class Wasserstein2Statistic(StyleStatistic):
         trace_root = values.clamp_min(floor).sqrt().sum()
         cov_term = spread.pow(2).sum() + target.cov.to(spread.device).diagonal().sum() - 2 * trace_root
         mean_term = (mean - target.mean.to(mean.device)).pow(2).sum()
-        return (layer_scale(self.name, layer) * (mean_term + cov_term)).float()
+        return (raw_loss_scale(self.name, layer) * (mean_term + cov_term)).float()

@@ -10,16 +10,9 @@ chunk k is aligned (align): the offset between chunk k-1's frame and chunk k's a
 along the optical flow through chunk k, which then shows chunk k-1's look with chunk k's own
 frame-to-frame changes; pixels the flow drops (entering the view, disoccluded) are chunk k's own.
 
-Measured (tests/engine/test_video_chunks.py: an 11-frame 64x48 pan of content_chelsea by (2, 1) px per
-frame, 12 L-BFGS steps a frame, starry night, chunks 0-5 and 5-10): mean warped-frame difference 0.0020
-inside the chunks (a serial 12-frame run of the same pan: 0.0021), 0.0023 and 0.0021 at the two border
-pairs (max 1.14x). The chunks differ by 0.0245 at the shared frame: joined unaligned, the border pair is
-0.0241 (11.8x). Alternatives measured by hand on a 12-frame pan with chunks 0-7 / 4-11 (4 shared
-frames): a linear crossfade over the shared frames 0.0137 (6.9x the in-chunk mean) without keyframes and
-0.0066 (3.5x) with them; aligning and then crossfading 0.0035 (1.9x: the two drift apart over the
-fade); aligned, switching at the first shared frame 0.0022 (1.1x). A crossfade, or re-optimizing the
-shared frames, cannot do better than spreading the difference: any path between two looks over n frame
-steps moves by their difference / n per step; so the chunks share one frame, and more would be wasted.
+One shared frame is enough: any path between two looks over n frame steps moves by their difference / n
+per step, so a crossfade or re-optimizing more shared frames only spreads the jump (measurements:
+nst_core/bench/README.md).
 
 Pure tensor work and flow here (no network): the clip loop that runs a chunk is frames.py's.
 """

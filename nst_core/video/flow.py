@@ -16,10 +16,8 @@ import torch.nn.functional as F
 from ..errors import NSTError
 
 INSTALL_HINT = "pip install .[video]  (or: pip install opencv-python-headless)"
-# DIS preset: "medium" is OpenCV's balance of speed and accuracy (on this loaded 2-core machine a 64x48 pair
-# took 20 ms, a 768x512 pair 0.19 s: nothing next to one optimizer step). Measured on a
-# 64x48 crop of content_chelsea panned by (2, 0), (3, 1), (4, 2) px: mean end-point error 0.014-0.074 px,
-# at most 0.32 px, outside the strip entering the view.
+# DIS preset: "medium" is OpenCV's balance of speed and accuracy (its time is nothing next to one optimizer
+# step; its error on small pans is far below a pixel: nst_core/bench/README.md)
 DIS_PRESET = "medium"
 
 

@@ -8,11 +8,8 @@ carries. Every frame uses frame 0's relative unit (its plan's photo distance), s
 temporal_weight = 0 stylizes every frame on its own (no flow, the same start as frame 0): the flickering
 baseline.
 
-Measured (tests/engine/test_video.py: 4 frames of 64x48 px panning 3 px right and 1 px down over
-content_chelsea, starry night, 12 L-BFGS steps a frame): mean warped-frame difference 0.041 independent,
-0.0099 with the default temporal weight (-76 %); every frame's style loss 0.90-1.04x the independent one's.
-Filling the pixels the flow drops with the warped border instead left streaks in the entering strip that
-the temporal term then kept, frame after frame.
+Pixels the flow drops start from the content, not the warped border: a border fill leaves streaks that
+the temporal term then keeps (measurements: nst_core/bench/README.md).
 """
 
 from __future__ import annotations
@@ -96,7 +93,7 @@ def _clip_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, opt
     with each frame's own distance. None under another weighting (nothing to hold)."""
     first = ContentTarget(vgg, clip[:1], content_layers, options.content_weight)
     plan = prepare(vgg, first, target, options, size=tuple(clip.shape[1:3]))[3]
-    return plan.style_scales if plan.weighting == "relative" else None
+    return plan.style_units if plan.weighting == "relative" else None
 
 
 def as_frames(frames) -> torch.Tensor:
@@ -186,7 +183,7 @@ def stylize_frames(frames, style, *, options: RunOptions | None = None,
     if temporal_weight > 0 and clip.shape[0] > 1:
         require_opencv()                 # a missing OpenCV is reported before any frame is computed
     loop = dict(temporal_weight=temporal_weight, content_layers=content_layers, options=options,
-                style_scales=_clip_unit(vgg, clip, target, content_layers, options), **rest)
+                style_units=_clip_unit(vgg, clip, target, content_layers, options), **rest)
     if len(chunks) == 1:
         return _run_clip(clip, vgg, target, callback=callback, **loop)
     if chunk_map is not None and callback is not None:
@@ -269,7 +266,7 @@ def _carried(previous: torch.Tensor, path: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def _follow(vgg, content: ContentTarget, target: StyleTarget, frame: torch.Tensor, carried: torch.Tensor,
-            mask: torch.Tensor, temporal_weight: float, report, options: RunOptions, style_scales) -> Result:
+            mask: torch.Tensor, temporal_weight: float, report, options: RunOptions, style_units) -> Result:
     """Stylize `frame` ([1,H,W,3]) from a result carried onto it, held there by the temporal loss."""
     held = mask.reshape(1, 1, *mask.shape)
     # where the flow cannot speak for a pixel (it enters the view, or was hidden) the warp only repeats the
@@ -278,11 +275,11 @@ def _follow(vgg, content: ContentTarget, target: StyleTarget, frame: torch.Tenso
     term = TemporalLoss(start, mask, temporal_weight * _temporal_unit(target))
     return optimize(vgg, content, target, options=options.replace(init="image", coarse_to_fine=False),
                     init_image=start.permute(0, 2, 3, 1).clamp(0, 1), callback=report, pixel_terms=[term],
-                    style_scales=style_scales)
+                    style_units=style_units)
 
 
 def _keyframes(clip: torch.Tensor, vgg, target: StyleTarget, chunks: list[Chunk], *, temporal_weight: float,
-               content_layers, options: RunOptions, style_scales, init_image=None,
+               content_layers, options: RunOptions, style_units, init_image=None,
                callback: Callable | None = None) -> list[tuple[Result, torch.Tensor]]:
     """The first frame of every chunk, in order, each carried from the one before (flows chained over the
     frames between): every chunk then starts in the look the clip already has, so neighbouring chunks differ
@@ -295,12 +292,12 @@ def _keyframes(clip: torch.Tensor, vgg, target: StyleTarget, chunks: list[Chunk]
         report = None if callback is None else (lambda p, k=k, t=chunk.start: callback(p, k, t))
         if k == 0:
             result = optimize(vgg, content, target, options=options, init_image=init_image, callback=report,
-                              style_scales=style_scales)
+                              style_units=style_units)
             mask = torch.zeros(clip.shape[1:3])
         else:
             carried, mask = _carried(keys[-1][0].image, clip[chunks[k - 1].start:chunk.start + 1])
             result = _follow(vgg, content, target, frame, carried, mask, temporal_weight, report, options,
-                             style_scales)
+                             style_units)
         keys.append((result, mask))
         if result.stopped == "callback":
             break
@@ -308,7 +305,7 @@ def _keyframes(clip: torch.Tensor, vgg, target: StyleTarget, chunks: list[Chunk]
 
 
 def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: float, content_layers,
-              options: RunOptions, style_scales, init_image=None, callback: Callable | None = None,
+              options: RunOptions, style_units, init_image=None, callback: Callable | None = None,
               first: tuple[Result, torch.Tensor] | None = None) -> FramesResult:
     """The clip loop (Ruder et al.): frame 0 on its own (or `first`, its result and mask computed already),
     then each frame from the previous result warped onto it."""
@@ -327,11 +324,11 @@ def _run_clip(clip: torch.Tensor, vgg, target: StyleTarget, *, temporal_weight: 
             result, masks[0] = first
         elif t == 0 or not use_flow:
             result = optimize(vgg, content, target, options=options, init_image=init_image, callback=report,
-                              style_scales=style_scales)
+                              style_units=style_units)
         else:
             carried, masks[t] = _carried(results[-1].image, clip[t - 1:t + 1])
             result = _follow(vgg, content, target, clip[t:t + 1], carried, masks[t], temporal_weight, report,
-                             options, style_scales)
+                             options, style_units)
         results.append(result)
         notes += [(t, message) for message in result.warnings]
         if result.stopped == "callback":

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from ..settings import MAX_WEIGHT, Option
 
-# Relative to the style weight β (frames.py). Measured on a 64x48 pan of content_chelsea by (3, 1) px per
-# frame, 5 frames x 20 L-BFGS steps, starry night: mean warped-frame difference 0.067 independent, 0.043 at
-# 10 (frames keep drifting), 0.010 at 1e3 (-85 %), every frame's style loss within 1.29x of independent.
+# Relative to the style weight β (frames.py): at 10 frames keep drifting, at 1e3 they hold without losing
+# style (nst_core/bench/README.md)
 DEFAULT_TEMPORAL_WEIGHT = 1e3
 
 TEMPORAL_WEIGHT = Option(

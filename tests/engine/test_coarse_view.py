@@ -1,4 +1,4 @@
-"""The look held at one size (nst_core.coarse_view): levels larger than look_size also match their targets
+"""The look held at one size (nst_core.look): levels larger than look_size also match their targets
 seen at that size, so results of several sizes, seen at that size, measure alike (issue 11: "size-free
 look"). Small sizes here (look_size 64 px); the defaults' 256 / 512 / 1024 px are measured by
 `python -m nst_core.bench.look --view 256` (README, "High resolution")."""
@@ -12,10 +12,10 @@ import torch
 import nst_core
 from nst_core.bench import setup
 from nst_core.bench.look import look, pair_images
-from nst_core.coarse_view import CoarseView, downscale
+from nst_core.look import LookTerm, downscale
 from nst_core.objective import Objective
-from nst_core.plan import fit_memory, make_plan, plan_run, view_size, with_views
-from nst_core.settings import DEFAULTS, LBFGS_HISTORY, OptionError
+from nst_core.plan import fit_memory, make_plan, plan_run, level_look, with_looks
+from nst_core.settings import DEFAULTS, LBFGS_PAIRS, OptionError
 from nst_core.tiling import TiledObjective, optimizer_bytes, untiled_bytes
 
 LOOK = 64
@@ -40,20 +40,20 @@ def _spread(values) -> float:
     return max(values) / min(values)
 
 
-def test_view_size():
-    assert view_size((341, 512), 256) == (170, 256)
-    assert view_size((170, 256), 256) is None            # not larger than the look size: no view
-    assert view_size((341, 512), 0) is None              # 0 = off
-    assert view_size((64, 1024), 256) is None            # a banner: a 16 px high view has no relu5_1 rows
-    plan = with_views(make_plan([(32, 48), (64, 96), (128, 192)], [3, 3, 3]), 64)
-    assert [level.view for level in plan.levels] == [None, (43, 64), (43, 64)]
-    assert plan.describe().endswith("192x128 px (view 64x43) x 3")
+def test_level_look():
+    assert level_look((341, 512), 256) == (170, 256)
+    assert level_look((170, 256), 256) is None            # not larger than the look size: no look term
+    assert level_look((341, 512), 0) is None              # 0 = off
+    assert level_look((64, 1024), 256) is None            # a banner: a 16 px high look size has no relu5_1 rows
+    plan = with_looks(make_plan([(32, 48), (64, 96), (128, 192)], [3, 3, 3]), 64)
+    assert [level.look for level in plan.levels] == [None, (43, 64), (43, 64)]
+    assert plan.describe().endswith("192x128 px (look 64x43) x 3")
 
 
 @pytest.mark.slow
 def test_three_sizes_seen_at_the_look_size_measure_alike(vgg):
     """64, 96 and 128 px with look_size 64, each seen at 64 px: style ratio and content distance within
-    1.5x (measured 0.091 / 0.097 / 0.092 and 0.62 / 0.63 / 0.66). Without the view the 128 px result is
+    1.5x (measured 0.091 / 0.097 / 0.092 and 0.62 / 0.63 / 0.66). Without the look term the 128 px result is
     another picture there (style ratio 0.45: 4.9x the 64 px run's), so this test fails without it."""
     looks = [_run(vgg, size, LOOK)[1] for size in (64, 96, 128)]
     assert _spread([m["style_ratio"] for m in looks]) < 1.5, looks
@@ -63,20 +63,20 @@ def test_three_sizes_seen_at_the_look_size_measure_alike(vgg):
 
 
 @pytest.mark.slow
-def test_only_levels_above_the_look_size_get_a_view(vgg):
+def test_only_levels_above_the_look_size_get_a_look_term(vgg):
     result, _ = _run(vgg, 128, LOOK)
-    assert [level.view for level in result.plan.levels] == [(42, 64)]          # 85x128 px
-    assert "view" in result.history[-1] and result.history[-1]["view"] > 0
+    assert [level.look for level in result.plan.levels] == [(42, 64)]          # 85x128 px
+    assert "look" in result.history[-1] and result.history[-1]["look"] > 0
     small, _ = _run(vgg, 64, LOOK)
-    assert all(level.view is None for level in small.plan.levels) and "view" not in small.history[-1]
+    assert all(level.look is None for level in small.plan.levels) and "look" not in small.history[-1]
 
 
-def test_the_view_term_is_the_objective_at_the_look_size(vgg):
+def test_the_look_term_is_the_objective_at_the_look_size(vgg):
     """The term equals an Objective of the look size evaluated on the downscaled pixels, and its gradient
     reaches every pixel of the large image."""
     _, _, content, style = setup(vgg, 96)
     small = Objective(vgg, content, style, 0.0, (48, 48))
-    term = CoarseView(small)
+    term = LookTerm(small)
     x = torch.rand(1, 3, 96, 96, requires_grad=True)
     value = term.loss(x)
     assert torch.allclose(value, small(downscale(x.detach(), (48, 48)))[0])
@@ -84,44 +84,44 @@ def test_the_view_term_is_the_objective_at_the_look_size(vgg):
     assert x.grad is not None and bool((x.grad.abs().sum(1) > 0).float().mean() > 0.99)
 
 
-def test_tiled_level_with_a_view_equals_untiled(vgg):
-    """The view is evaluated on the whole image beside the tiles: loss and gradient are the untiled ones."""
+def test_tiled_level_with_a_look_term_equals_untiled(vgg):
+    """The look term is evaluated on the whole image beside the tiles: loss and gradient are the untiled ones."""
     _, _, content, style = setup(vgg, 96)
-    view = CoarseView(Objective(vgg, content, style, 0.0, (48, 48)))
-    objective = Objective(vgg, content, style, 0.0, (96, 96), pixel_terms=[view])
+    look = LookTerm(Objective(vgg, content, style, 0.0, (48, 48)))
+    objective = Objective(vgg, content, style, 0.0, (96, 96), pixel_terms=[look])
     x = torch.rand(1, 3, 96, 96)
     grads = []
     for evaluate in (objective, TiledObjective(objective, tile=48)):
         leaf = x.clone().requires_grad_(True)
         total, parts = evaluate(leaf)
         total.backward()
-        grads.append((float(total.detach()), float(parts["view"].detach()), leaf.grad))
+        grads.append((float(total.detach()), float(parts["look"].detach()), leaf.grad))
     assert grads[0][1] > 0 and abs(grads[0][1] - grads[1][1]) < 1e-6 * grads[0][1]
     assert abs(grads[0][0] - grads[1][0]) < 1e-5 * grads[0][0]
     assert float((grads[0][2] - grads[1][2]).norm() / grads[0][2].norm()) < 1e-4
 
 
-def test_paper_weighting_and_zero_have_no_view(vgg):
+def test_paper_weighting_and_zero_have_no_look_term(vgg):
     photo, painting = pair_images("chelsea+starry_night")
     for options in ({"weighting": "paper", "style_weight": 5e6}, {"look_size": 0}):
         result = nst_core.stylize(photo, painting, vgg=vgg, max_size=96, steps=2, **{"look_size": 48, **options})
-        assert all(level.view is None for level in result.plan.levels), options
+        assert all(level.look is None for level in result.plan.levels), options
     result = nst_core.stylize(photo, painting, vgg=vgg, max_size=96, steps=2, look_size=48)
-    assert result.plan.levels[-1].view == (32, 48)
+    assert result.plan.levels[-1].look == (32, 48)
 
 
-def test_a_view_takes_its_memory_off_the_levels_budget(vgg):
-    """A budget that holds the level untiled with all its pairs, but not with the view beside it, keeps fewer
-    pairs (or tiles) once the level has a view."""
+def test_a_look_term_takes_its_memory_off_the_levels_budget(vgg):
+    """A budget that holds the level untiled with all its pairs, but not with the look term beside it, keeps fewer
+    pairs (or tiles) once the level has a look term."""
     layers = list(nst_core.DEFAULT_STYLE_LAYERS)
     plan = plan_run((256, 256), 10)
     need = untiled_bytes(vgg.arch, (256, 256), layers) + optimizer_bytes((256, 256))
     budget = need + 2 ** 20
     plain = fit_memory(plan, vgg, layers, budget=budget)
-    viewed = fit_memory(with_views(plan, 128), vgg, layers, budget=budget)
-    assert plain.levels[0].lbfgs_pairs == LBFGS_HISTORY and plain.levels[0].tile is None
-    assert viewed.levels[0].lbfgs_pairs < LBFGS_HISTORY or viewed.levels[0].tile is not None
-    assert viewed.budget_bytes == plain.budget_bytes == budget
+    looked = fit_memory(with_looks(plan, 128), vgg, layers, budget=budget)
+    assert plain.levels[0].lbfgs_pairs == LBFGS_PAIRS and plain.levels[0].tile is None
+    assert looked.levels[0].lbfgs_pairs < LBFGS_PAIRS or looked.levels[0].tile is not None
+    assert looked.budget_bytes == plain.budget_bytes == budget
 
 
 def test_bad_look_size_names_the_option(vgg):
@@ -145,16 +145,16 @@ def test_node_and_cli_name_a_bad_look_size(vgg, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_report_and_plot_show_the_view_term(vgg):
-    """The total of a level with a view is content + β·style + view: the report lists all three."""
+def test_report_and_plot_show_the_look_term(vgg):
+    """The total of a level with a look term is content + β·style + look: the report lists all three."""
     from comfyui_nst.nodes.plotting import _series, format_report, plot_losses
     result, _ = _run(vgg, 128, LOOK)
     last = result.history[-1]
-    expected = last["content"] + DEFAULTS["style_weight"] * last["style"] + last["view"]
+    expected = last["content"] + DEFAULTS["style_weight"] * last["style"] + last["look"]
     assert abs(last["total"] - expected) < 1e-3 * last["total"]
-    assert "| view " in format_report(result.history)
-    assert "view" in [label for label, *_ in _series(result.history, None)]
-    # the view's curve is drawn (its dash pattern is a tuple, not a format string)
-    without = [{k: v for k, v in h.items() if k != "view"} for h in result.history]
+    assert "| look " in format_report(result.history)
+    assert "look" in [label for label, *_ in _series(result.history, None)]
+    # the look term's curve is drawn (its dash pattern is a tuple, not a format string)
+    without = [{k: v for k, v in h.items() if k != "look"} for h in result.history]
     drawn, plain = (np.asarray(plot_losses(h), dtype=np.int16) for h in (result.history, without))
     assert drawn.shape == plain.shape and int((drawn != plain).any(-1).sum()) > 500

@@ -9,7 +9,7 @@ import torch
 
 import nst_core
 from nst_core.bench import setup
-from nst_core.coarse_view import CoarseView
+from nst_core.look import LookTerm
 from nst_core.cuda_graph import GRAPH_MAX_PIXELS, graphable
 from nst_core.objective import PixelTerm
 
@@ -35,14 +35,14 @@ def test_rules():
     assert not graphable(SimpleNamespace(**{**vars(gram), "autocast": torch.bfloat16}), pixels("cuda", 48, 48))
 
 
-def test_a_coarse_view_is_replayed_with_its_level_other_pixel_terms_are_not():
+def test_a_look_term_is_replayed_with_its_level_other_pixel_terms_are_not():
     vgg = nst_core.load_vgg(device="cpu")
     _, _, ct, st = setup(vgg, 48)
-    view = CoarseView(nst_core.Objective(vgg, ct, st, 0.0, (32, 32)))
-    assert graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[view]), pixels("cuda", 48, 48))
+    look = LookTerm(nst_core.Objective(vgg, ct, st, 0.0, (32, 32)))
+    assert graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[look]), pixels("cuda", 48, 48))
     sliced = nst_core.StyleTarget(vgg, st.images, style_loss="sliced_wasserstein")
-    sliced_view = CoarseView(nst_core.Objective(vgg, ct, sliced, 0.0, (32, 32)))
-    assert not graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[sliced_view]),
+    sliced_look = LookTerm(nst_core.Objective(vgg, ct, sliced, 0.0, (32, 32)))
+    assert not graphable(nst_core.Objective(vgg, ct, st, 0.0, (48, 48), pixel_terms=[sliced_look]),
                          pixels("cuda", 48, 48))
 
     class Temporal(PixelTerm):

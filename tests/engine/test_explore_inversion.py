@@ -62,3 +62,17 @@ def test_stop_and_bad_input(vgg, photo):
         invert(vgg, photo[:, :8, :8], "relu5_1", 1)
     with pytest.raises(nst_core.LayerError):
         invert(vgg, photo, "fc7", 1)
+
+
+def test_options_reach_the_inversion(vgg, photo):
+    """`options=` (a RunOptions) sets the steps, the seed and the learning rate; keywords change it."""
+    small = photo[:, :32, :32]
+    options = nst_core.RunOptions(reconstruction_steps=3, seed=7, lr=0.2)
+    run = invert(vgg, small, "conv1_1", options=options, jitter=0)
+    assert len(run.history) == 3
+    same = invert(vgg, small, "conv1_1", 3, seed=7, lr=0.2, jitter=0)
+    assert torch.equal(run.image, same.image)                     # the keywords build the same options
+    for other in (options.replace(seed=8), options.replace(lr=0.05)):
+        assert not torch.equal(run.image, invert(vgg, small, "conv1_1", options=other, jitter=0).image)
+    with pytest.raises(nst_core.OptionError, match="reconstruction_steps"):
+        invert(vgg, small, "conv1_1", options=options, steps=0)

@@ -8,8 +8,8 @@ import torch
 
 import nst_core
 from nst_core import memory
-from nst_core.plan import GIB, MIN_HISTORY, fit_memory, plan_run
-from nst_core.settings import LBFGS_HISTORY
+from nst_core.plan import GIB, MIN_PAIRS, fit_memory, plan_run
+from nst_core.settings import LBFGS_PAIRS
 from nst_core.targets import ContentTarget, StyleTarget
 from nst_core.tiled_features import extract_features, extract_grams, forward_tile
 from nst_core.tiling import optimizer_bytes, tiling_cost, untiled_bytes
@@ -34,12 +34,12 @@ def targets(vgg):
 def test_plan_tiles_under_a_tiny_budget_and_shrinks_the_history(vgg):
     size, layers = (96, 128), ("relu3_1",) + SHALLOW_STYLE
     roomy = fit_memory(plan_run(size, 10), vgg, layers, max_memory_gb=64)
-    assert roomy.levels[0].tile is None and roomy.levels[0].lbfgs_pairs == LBFGS_HISTORY
+    assert roomy.levels[0].tile is None and roomy.levels[0].lbfgs_pairs == LBFGS_PAIRS
     whole = untiled_bytes(vgg, size, layers) + optimizer_bytes(size)
     tight = fit_memory(plan_run(size, 10), vgg, layers, max_memory_gb=0.3 * whole / GIB)
     level = tight.levels[0]
     assert level.tile is not None and level.tiles > 1
-    assert MIN_HISTORY <= level.lbfgs_pairs < LBFGS_HISTORY
+    assert MIN_PAIRS <= level.lbfgs_pairs < LBFGS_PAIRS
     assert tight.budget_bytes == int(0.3 * whole)
 
     def decided(share):
@@ -53,13 +53,13 @@ def test_plan_tiles_under_a_tiny_budget_and_shrinks_the_history(vgg):
     untiled = [decided(share) for share in (0.99, 0.97, 0.95, 0.9)]
     assert [t for t, _ in untiled] == [1] * 4
     pairs = [h for _, h in untiled]
-    assert pairs == sorted(pairs, reverse=True) and MIN_HISTORY <= pairs[-1] < pairs[0] < LBFGS_HISTORY
+    assert pairs == sorted(pairs, reverse=True) and MIN_PAIRS <= pairs[-1] < pairs[0] < LBFGS_PAIRS
     # ... then tiled: smaller budgets, costlier tiles and fewer pairs, down to the floor
     levels = [fit_memory(plan_run(size, 10), vgg, layers, max_memory_gb=share * whole / GIB).levels[0]
               for share in (0.5, 0.4, 0.3, 0.2)]
     costs, pairs = [cost(lv) for lv in levels], [lv.lbfgs_pairs for lv in levels]
     assert costs == sorted(costs) and all(lv.tiles > 1 for lv in levels)
-    assert pairs == sorted(pairs, reverse=True) and pairs[-1] == MIN_HISTORY
+    assert pairs == sorted(pairs, reverse=True) and pairs[-1] == MIN_PAIRS
     with pytest.raises(nst_core.OptionError, match="max_memory_gb"):
         fit_memory(plan_run(size, 10), vgg, layers, max_memory_gb=0.05 * whole / GIB)
     assert "tiles" in tight.describe()
@@ -72,9 +72,9 @@ def test_coarse_levels_stay_untiled_when_only_the_final_one_is_too_big(vgg):
     plan = fit_memory(plan_run(512, 300, True), vgg, DEEP,
                     max_memory_gb=(untiled_bytes(vgg, (350, 350), DEEP) + optimizer_bytes((350, 350))) / GIB)
     assert [lv.tile is None for lv in plan.levels] == [True, True, True, False]     # 128, 256, 362, 512 px
-    assert [lv.lbfgs_pairs for lv in plan.levels[:2]] == [LBFGS_HISTORY] * 2
+    assert [lv.lbfgs_pairs for lv in plan.levels[:2]] == [LBFGS_PAIRS] * 2
     # 362 px is above the budget's 350 px: it fits untiled by keeping fewer L-BFGS pairs
-    assert MIN_HISTORY <= plan.levels[2].lbfgs_pairs < LBFGS_HISTORY
+    assert MIN_PAIRS <= plan.levels[2].lbfgs_pairs < LBFGS_PAIRS
 
 
 def test_a_budget_too_small_names_max_memory_gb(vgg, targets, monkeypatch):
@@ -171,8 +171,8 @@ class TileRecorder:
         self.steps.append(p.step)
 
     def tile(self, t):
-        self.tiles.append((t.step, t.pass_number, t.tile, t.tiles))
-        if (t.step, t.pass_number, t.tile) == self.stop_at:
+        self.tiles.append((t.step, t.pass_number, t.tile_index, t.tiles))
+        if (t.step, t.pass_number, t.tile_index) == self.stop_at:
             self.describe = t.describe()
             t.stop()
 
@@ -262,7 +262,7 @@ def test_targets_computed_tile_by_tile_report_their_tiles_and_hear_cancel(vgg, m
                  style_layers=SHALLOW_STYLE)
     heard = TileRecorder()
     events = []
-    heard.tile = lambda t: events.append((t.pass_number, t.tile, t.tiles, t.describe()))
+    heard.tile = lambda t: events.append((t.pass_number, t.tile_index, t.tiles, t.describe()))
     nst_core.stylize(photo, painting, **small, callback=heard)
     targets = [e for e in events if e[0] == 0]
     assert targets and events[:len(targets)] == targets            # all before the first step's tiles
@@ -332,12 +332,12 @@ def test_the_loop_runs_the_tiles_and_pairs_a_tight_budget_decided(vgg, targets, 
     whole = untiled_bytes(vgg, size, layers) + optimizer_bytes(size)
     pairs = []
     make = loop.make_optimizer
-    monkeypatch.setattr(loop, "make_optimizer", lambda name, params, lr, history_size=LBFGS_HISTORY:
+    monkeypatch.setattr(loop, "make_optimizer", lambda name, params, lr, history_size=LBFGS_PAIRS:
                         pairs.append(history_size) or make(name, params, lr, history_size))
     heard = TileRecorder()
     result = nst_core.optimize(vgg, content, style, steps=2, max_memory_gb=0.3 * whole / GIB, callback=heard)
     (level,) = result.plan.levels
-    assert level.tile is not None and MIN_HISTORY <= level.lbfgs_pairs < LBFGS_HISTORY      # tight
+    assert level.tile is not None and MIN_PAIRS <= level.lbfgs_pairs < LBFGS_PAIRS      # tight
     assert pairs == [level.lbfgs_pairs]
     per_pass = [(step, n) for step in (1, 2) for n in (1, 2)]
     assert sorted({(t[0], t[1]) for t in heard.tiles}) == per_pass and {t[3] for t in heard.tiles} == {level.tiles}

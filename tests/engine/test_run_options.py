@@ -71,7 +71,7 @@ def _names_used(module) -> set[str]:
 def test_the_loop_executes_the_plan_only():
     """No memory fitting, weighting resolution, unit measurement or colour preparation in the loop."""
     used = _names_used(loop)
-    for decision in ("fit_memory", "budget_bytes", "resolve_weighting", "style_distance", "measure_style_scales",
+    for decision in ("fit_memory", "budget_bytes", "resolve_weighting", "style_distance", "measure_style_units",
                      "prepare", "track_live_memory", "decide", "os"):
         assert decision not in used, decision
     assert "graphable" in used and "TiledObjective" in used          # the check sees the loop's code
@@ -113,9 +113,9 @@ def test_a_run_is_decided_once(vgg, targets, monkeypatch):
     monkeypatch.setattr(photo_distance, "style_distance", counted_distance)
     result = nst_core.optimize(vgg, content, style, steps=2)
     assert calls == {"fit": 1, "distance": 1}
-    assert result.plan.weighting == "relative" and len(result.plan.style_scales) == 1
+    assert result.plan.weighting == "relative" and len(result.plan.style_units) == 1
     assert result.plan.budget_bytes is not None
-    assert result.style_scales == result.plan.style_scales
+    assert result.style_units == result.plan.style_units
 
 
 def test_result_describes_itself(vgg, targets):
@@ -178,7 +178,7 @@ def test_several_styles_by_region_in_one_call(vgg):
     common = dict(vgg=vgg, steps=15, max_size=48, style_loss="wasserstein2", style_weight=100)
     painted = nst_core.stylize(gray, [red, blue], style_masks=[left, 1 - left], **common)
     swapped = nst_core.stylize(gray, [red, blue], style_masks=[1 - left, left], **common)
-    assert len(painted.plan.style_scales) == 2
+    assert len(painted.plan.style_units) == 2
     assert redness(painted.image) > 0.05 and redness(swapped.image) < -0.05, \
         (redness(painted.image), redness(swapped.image))
     with pytest.raises(OptionError) as refused:

@@ -13,7 +13,7 @@ from nst_core.errors import ImageError
 from nst_core.layers import VGG19_LAYERS
 from nst_core.statistics import (DEFAULT_STYLE_LOSS, STATISTICS, STYLE_LOSSES, get_statistic, layer_masks,
                                  mask_tensor)
-from nst_core.statistics.normalization import LAYER_SCALES, layer_scale
+from nst_core.statistics.normalization import RAW_LOSS_SCALES, raw_loss_scale
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -153,7 +153,7 @@ def test_wasserstein2_matches_the_closed_form_for_independent_channels():
         fa, fb = a[:, c:c + 1], b[:, c:c + 1]
         expected = float((a64[c].mean() - b64[c].mean()) ** 2 + (a64[c].std(unbiased=False)
                                                                   - b64[c].std(unbiased=False)) ** 2)
-        got = float(stat.loss(fa, stat.target(fb))) / layer_scale("wasserstein2", None)
+        got = float(stat.loss(fa, stat.target(fb))) / raw_loss_scale("wasserstein2", None)
         assert got == pytest.approx(expected, rel=1e-4)
 
 
@@ -161,7 +161,7 @@ def test_sliced_wasserstein_of_one_channel_is_the_sorted_matching():
     stat = STATISTICS["sliced_wasserstein"]
     a, b = features(n=1, seed=14), features(n=1, seed=15)
     expected = float((a.flatten().sort().values - b.flatten().sort().values).pow(2).mean())
-    got = float(stat.loss(a, stat.target(b), generator=generator(0))) / layer_scale("sliced_wasserstein", None)
+    got = float(stat.loss(a, stat.target(b), generator=generator(0))) / raw_loss_scale("sliced_wasserstein", None)
     assert got == pytest.approx(expected, rel=1e-5)
 
 
@@ -202,9 +202,9 @@ def test_wasserstein2_blend_is_the_mixture_mean_and_covariance():
 
 def test_normalization_scales_cover_the_default_and_paper_layers():
     for name in LAYERS + ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"):
-        assert name in LAYER_SCALES
-    assert layer_scale("wasserstein2", "relu4_2") == layer_scale("wasserstein2", "relu4_1")
-    assert layer_scale("sliced_wasserstein", "conv4_2") == layer_scale("sliced_wasserstein", "conv4_1")
+        assert name in RAW_LOSS_SCALES
+    assert raw_loss_scale("wasserstein2", "relu4_2") == raw_loss_scale("wasserstein2", "relu4_1")
+    assert raw_loss_scale("sliced_wasserstein", "conv4_2") == raw_loss_scale("sliced_wasserstein", "conv4_1")
 
 
 def test_normalized_losses_are_comparable_to_gram_on_a_photo_and_a_painting(vgg):
@@ -216,7 +216,7 @@ def test_normalized_losses_are_comparable_to_gram_on_a_photo_and_a_painting(vgg)
     raw = layer_losses(vgg, photo, art, LAYERS, STATISTICS)
     for name in ("wasserstein2", "sliced_wasserstein"):
         for layer in LAYERS:
-            ratio = raw[name][layer] * layer_scale(name, layer) / raw["gram"][layer]
+            ratio = raw[name][layer] * raw_loss_scale(name, layer) / raw["gram"][layer]
             assert 0.25 < ratio < 4, (name, layer, ratio)
 
 

@@ -261,7 +261,7 @@ def test_budget_helpers(vgg):
     assert all(t % stride == 0 for t in tiling.tile)
     # more room never means more computation; without the history there is more room
     for more in (dict(budget_bytes=budget + untiled_bytes(vgg, size, layers) // 3),
-                 dict(budget_bytes=budget, history_size=0)):
+                 dict(budget_bytes=budget, lbfgs_pairs=0)):
         other = choose_tile(vgg, size, layers, **more)
         assert cost(size, layers, other) <= cost(size, layers, tiling)
     # the whole network tiled: the tiles are the cheapest of those that fit (the former choice)
@@ -348,7 +348,7 @@ def test_stem_memory_and_cost_model(vgg):
     assert costs["pool2"] < 1.2 * 2 < costs[None]                  # an untiled step costs 2 (F + B)
     assert costs["pool1"] < costs["pool2"] < costs["pool3"] < costs["pool4"] < costs[None]
     for budget in (int(0.9 * untiled), int(0.5 * untiled), int(0.25 * untiled)):
-        chosen = choose_tile(vgg, size, layers, budget, history_size=0)
+        chosen = choose_tile(vgg, size, layers, budget, lbfgs_pairs=0)
         fits = [stem for stem in STEMS
                 if trunk_bytes(vgg.arch, size, layers, stem) + 8 * 12 * size[0] * size[1] < budget]
         assert chosen is not None and chosen.stem in fits

@@ -234,7 +234,7 @@ def test_every_frame_gets_the_first_frames_strength(clip, vgg, starry64):
     for chunk_frames in (0, 2):
         result = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0,
                                 chunk_frames=chunk_frames)
-        assert [r.style_scales for r in result.frames] == [(pytest.approx(own[0], rel=1e-5),)] * 3
+        assert [r.style_units for r in result.frames] == [(pytest.approx(own[0], rel=1e-5),)] * 3
     normalized = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0,
                                 weighting="normalized")
-    assert all(r.style_scales == () for r in normalized.frames)
+    assert all(r.style_units == () for r in normalized.frames)

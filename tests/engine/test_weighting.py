@@ -107,11 +107,11 @@ def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
     """weighting='relative': normalized with the style term divided by d = Σ w_l ‖Ĝ−Â‖²/‖Â‖² / Σ w_l of the
     photo where the look is set (the look size, or the output's size when smaller: here the 64 px photo
     itself), so the unchanged photo's style term is Σ w_l there whatever the pair."""
-    from nst_core.photo_distance import style_distance, style_scales
+    from nst_core.photo_distance import style_distance, style_units
     content, style, x = pieces
     normalized = Objective(vgg, content, style, 0.0, content.size, weighting="normalized")
     relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative",
-                         style_scales=style_scales(vgg, content, style, content.size))
+                         style_units=style_units(vgg, content, style, content.size))
     size = content.size
     photo = content.image_at(size)
     out, targets = _features(vgg, photo, style.layers), style.targets_at(size)
@@ -120,7 +120,7 @@ def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
     with torch.no_grad():
         _, n_parts = normalized(x)
         total, parts = relative(x)
-    assert relative.style_scales == pytest.approx((1 / d,), rel=1e-4) and 0.3 < d < 3
+    assert relative.style_units == pytest.approx((1 / d,), rel=1e-4) and 0.3 < d < 3
     assert float(parts["content"]) == pytest.approx(float(n_parts["content"]), rel=1e-6)
     assert float(parts["style"]) == pytest.approx(float(n_parts["style"]) / d, rel=1e-4)
     assert float(total) == pytest.approx(float(parts["content"]) + 7.0 * float(parts["style"]), rel=1e-5)
@@ -129,15 +129,15 @@ def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
     # above the look size d is measured at the look size: the same factor for every level of a run
     big = nst_core.image.fit_max_side(*content.size, 2 * DEFAULTS["look_size"], upscale=True)
     at_look = nst_core.image.fit_max_side(*content.size, DEFAULTS["look_size"], upscale=True)
-    assert style_scales(vgg, content, style, big) == \
+    assert style_units(vgg, content, style, big) == \
         pytest.approx((1 / style_distance(vgg, content, style, max(at_look)),), rel=1e-6)
     # no photo (a texture): nothing to measure from; without scales the terms are the normalized ones
-    assert style_scales(vgg, None, style, content.size) == ()
+    assert style_units(vgg, None, style, content.size) == ()
     with torch.no_grad():
         unscaled = Objective(vgg, content, style, 0.0, content.size, weighting="relative")(x)[1]
     assert float(unscaled["style"]) == pytest.approx(float(n_parts["style"]), rel=1e-6)
     with pytest.raises(ValueError):
-        Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_scales=(1.0,))
+        Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_units=(1.0,))
 
 
 def test_a_content_mask_counts_only_its_regions_energy(vgg, cat64, pieces):
@@ -170,7 +170,7 @@ def test_energy_is_the_loss_of_an_all_zero_output(vgg, starry64, name):
 
 def test_each_statistic_weighs_about_the_same_under_normalized(vgg, cat64, starry64):
     """Switching style_loss needs no retuning: the photo's normalized style term against the painting is
-    within the calibration's spread (statistics.normalization.RELATIVE_SCALES) of the Gram's."""
+    within the calibration's spread (statistics.normalization.RELATIVE_LOSS_SCALES) of the Gram's."""
     values = {}
     for name in STATISTICS:
         style = StyleTarget(vgg, starry64, style_loss=name, weight=1.0)

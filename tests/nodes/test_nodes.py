@@ -206,8 +206,9 @@ def test_host_is_inert_without_comfyui(monkeypatch, tmp_path):
     bar = host.ProgressBar(10)
     bar.update(3, 10, None)            # no ComfyUI, no executor run: nothing happens
     host.check_interrupted()
-    monkeypatch.setenv("NST_DEVICE", "cpu")
-    assert host.get_device() == torch.device("cpu")
+    monkeypatch.setenv("NST_DEVICE", "meta")
+    assert host.get_device() == torch.device("meta")          # the nodes read NST_DEVICE ...
+    assert nst_core.default_device().type in ("cpu", "cuda")  # ... the engine does not
     (tmp_path / "sub").mkdir()
     for name in ("vgg19.pth", "sub/vgg16.safetensors", "notes.txt", "act_means_0123_caffe.safetensors"):
         (tmp_path / name).write_bytes(b"x")
@@ -350,7 +351,7 @@ def test_example_image_and_resize(images):
 
 def test_load_vgg_node(node_vgg):
     vgg = node_vgg
-    assert vgg.arch == "vgg19" and vgg.pooling == "max" and vgg.normalized
+    assert vgg.arch == "vgg19" and vgg.pooling == "max" and vgg.filters_normalized
     assert vgg.device == host.get_device()
     assert NST_LoadVGG.fingerprint_inputs(weights="default") == "default"
 
