@@ -2,14 +2,6 @@
 
 With no arguments it stylizes the bundled cat photo with The Starry Night and writes stylized.png.
 The options, their defaults, ranges and help come from nst_core.settings (the engine's one definition).
-
-Exit codes:
-  0    the image was written
-  1    the run failed: not enough memory, the output could not be written, or an internal error
-  2    a usage or input problem, found before any work: a bad option value, an unreadable image or
-       weights file, an unusable --output
-  3    the run diverged or its loss became non-finite: the best image found was written, with a warning
-  130  interrupted (Ctrl-C, SIGTERM): nothing is written unless --keep-partial
 """
 
 from __future__ import annotations
@@ -58,9 +50,7 @@ class Usage(Exception):
     """A problem with the command line, found before the work starts; the message names the flag."""
 
 
-# ---------------------------------------------------------------------------------------------
-# parser
-
+# -------------------------------------------------------------------------------------------------- parser
 
 def add_style_flags(io) -> None:
     """--style (one or several), --style-blend and --init-image: the images every style transfer takes."""
@@ -93,7 +83,7 @@ def add_common_flags(parser: argparse.ArgumentParser, groups: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\nExit codes")[0], epilog=EPILOG,
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     io = p.add_argument_group("images and files")
     io.add_argument("--content", default=DEFAULT_CONTENT,
@@ -110,9 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# ---------------------------------------------------------------------------------------------
-# the output file
-
+# ----------------------------------------------------------------------------------------- the output file
 
 def resolve_output(text: str, overwrite: bool) -> tuple[Path, list[str]]:
     """The file to write, checked before the work starts (folder writable, known format); with notes."""
@@ -190,9 +178,7 @@ def _umask() -> int:
     return mask
 
 
-# ---------------------------------------------------------------------------------------------
-# the run
-
+# ------------------------------------------------------------------------------------------------- the run
 
 def _load(flag: str, value: str):
     """An image from a path or a bundled example name; the error names the flag."""
@@ -335,7 +321,7 @@ class _Interrupted(Exception):
 
 
 def main(argv=None) -> int:
-    """Run nst-stylize; returns the exit code (see the module docstring)."""
+    """Run nst-stylize; returns the exit code (EPILOG lists them)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -358,11 +344,9 @@ def main(argv=None) -> int:
             return fail(EXIT_INTERRUPTED, f"interrupted{done}")
         except KeyboardInterrupt:
             return fail(EXIT_INTERRUPTED, "interrupted")
-        except Usage as exc:
-            return fail(EXIT_USAGE, f"error: {exc}")
         except OptionError as exc:
             return fail(EXIT_USAGE, f"error: {flag_message(exc)}")
-        except NSTError as exc:
+        except (Usage, NSTError) as exc:
             return fail(EXIT_USAGE, f"error: {exc}")
         except Exception as exc:
             if _out_of_memory(exc):

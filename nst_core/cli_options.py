@@ -32,14 +32,10 @@ FLAGS = {
 }
 
 # Options no style-transfer command line takes, and why.
-ENGINE_ONLY = {
-    "reconstruction_steps": "reconstructions (reconstruct_content / reconstruct_style) are the layer "
-                            "explorer's, not a style transfer; `python -m nst_core.bench.texture --steps` "
-                            "runs them from the command line",
-    "reconstruction_max_size": "reconstructions (reconstruct_content / reconstruct_style) are the layer "
-                               "explorer's, not a style transfer; `python -m nst_core.bench.texture --size` "
-                               "runs them from the command line",
-}
+_EXPLORER = ("reconstructions (reconstruct_content / reconstruct_style) are the layer explorer's, not a style "
+             "transfer; `python -m nst_core.bench.texture {}` runs them from the command line")
+ENGINE_ONLY = {"reconstruction_steps": _EXPLORER.format("--steps"),
+               "reconstruction_max_size": _EXPLORER.format("--size")}
 
 # Where each option's flag is listed in --help. The network options are load_vgg's, under the names NETWORK gives.
 GROUPS = {

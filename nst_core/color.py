@@ -40,8 +40,7 @@ def combine_luminance(luma_rgb: torch.Tensor, content: torch.Tensor) -> torch.Te
     if content.shape[-2:] != luma_rgb.shape[-2:]:
         content = torch.nn.functional.interpolate(content, size=luma_rgb.shape[-2:], mode="bilinear",
                                                   align_corners=False, antialias=True)
-    yiq = rgb_to_yiq(content)
-    yiq = torch.cat([rgb_to_yiq(luma_rgb)[:, :1], yiq[:, 1:]], dim=1)
+    yiq = torch.cat([rgb_to_yiq(luma_rgb)[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)
     return yiq_to_rgb(yiq).clamp(0, 1)
 
 

@@ -1,13 +1,10 @@
 """An objective's loss and pixel gradient replayed from one CUDA graph: the GPU's step without launches.
 
 A small step waits on Python and the kernel launches, not on arithmetic; a CUDA graph records the kernels
-once and replays them with one launch (README, "On a GPU"). Above GRAPH_MAX_PIXELS the arithmetic sets the
-pace and a graph's activations would stay allocated for the level's life, so those levels run eagerly, as
-does what a graph cannot hold: statistics that draw random numbers or solve on the host (only the Gram is
-replayed), pixel terms other than a look term (nst_core.look, replayed with its level), reduced precision,
-the CPU. The capture is checked against an eager evaluation (loss and gradient within GRAPH_CHECK_RTOL);
-a capture that fails or disagrees leaves the level eager, with a warning. The run option `cuda_graphs`
-(nst_core.options; environment NST_CUDA_GRAPHS=0) turns graphs off.
+once and replays them with one launch. Above GRAPH_MAX_PIXELS the arithmetic sets the pace and a graph's
+activations would stay allocated for the level's life, so those levels run eagerly, as does what a graph
+cannot hold (`graphable`). A capture that fails or differs from an eager evaluation (GRAPH_CHECK_RTOL)
+leaves the level eager, with a warning. The run option `cuda_graphs` turns graphs off.
 """
 
 from __future__ import annotations
@@ -26,12 +23,10 @@ GRAPHED_STATISTICS = ("gram",)
 
 
 def graphable(objective, x: torch.Tensor) -> bool:
-    """Whether `objective` at x's size can be replayed from a CUDA graph (the module docstring's rules)."""
-    if x.device.type != "cuda":
-        return False
-    if x.shape[-2] * x.shape[-1] > GRAPH_MAX_PIXELS or getattr(objective, "autocast", None) is not None:
-        return False
-    if not getattr(objective, "layers", ()):
+    """Whether `objective` at x's size can be replayed from a CUDA graph: on CUDA, up to GRAPH_MAX_PIXELS,
+    in float32, with the Gram only and no pixel term but a look term (replayed with its level)."""
+    if (x.device.type != "cuda" or x.shape[-2] * x.shape[-1] > GRAPH_MAX_PIXELS
+            or getattr(objective, "autocast", None) is not None or not getattr(objective, "layers", ())):
         return False
     # a pixel term holding an objective of its own (look.LookTerm) is replayed with it
     inner = [getattr(term, "objective", None) for term in getattr(objective, "pixel_terms", ())]

@@ -55,7 +55,10 @@ def load_image(path) -> torch.Tensor:
 def from_pil(img: Image.Image) -> torch.Tensor:
     """PIL image (any mode) -> [1,H,W,3] float32 in 0..1, upright (EXIF orientation applied; applying it
     twice is harmless, PIL drops the tag). Alpha is dropped, gray is repeated, 16-bit is scaled by 65535."""
-    img = _upright(img)
+    try:
+        img = ImageOps.exif_transpose(img) or img
+    except _DAMAGED:   # unreadable EXIF: the pixels are still fine
+        pass
     if img.mode.startswith("I;16") or img.mode == "I":
         array = np.asarray(img).astype(np.float64)
         # "I" (32-bit) holds 16-bit PNG/TIFF samples unless its values say otherwise
@@ -67,14 +70,6 @@ def from_pil(img: Image.Image) -> torch.Tensor:
         except ValueError as exc:   # a mode PIL cannot convert (LAB, ...)
             raise ImageError(f"cannot convert a {img.mode} image to RGB ({exc})") from None
     return torch.from_numpy(array.copy()).unsqueeze(0)
-
-
-def _upright(img: Image.Image) -> Image.Image:
-    """The image as it is meant to be seen (a portrait photo stored landscape + an EXIF rotation)."""
-    try:
-        return ImageOps.exif_transpose(img) or img
-    except _DAMAGED:   # unreadable EXIF: the pixels are still fine
-        return img
 
 
 def to_pil(image: torch.Tensor, index: int = 0) -> Image.Image:

@@ -138,10 +138,7 @@ def feature_shape(arch: str, size, layer: str) -> tuple[int, int, int]:
 
 def arch_for_conv_count(count: int) -> str | None:
     """vgg16 for 13 convs, vgg19 for 16, else None."""
-    for arch in ARCHITECTURES:
-        if len(layer_table(arch).convs) == count:
-            return arch
-    return None
+    return next((arch for arch in ARCHITECTURES if len(layer_table(arch).convs) == count), None)
 
 
 def block_of(layer: str) -> int:
@@ -151,9 +148,8 @@ def block_of(layer: str) -> int:
 
 
 def min_input_size(layer: str) -> int:
-    """The smallest input side for which `layer` still has at least one pixel."""
-    pools_before = block_of(layer) - (0 if layer.startswith("pool") else 1)
-    return 2 ** pools_before
+    """The smallest input side for which `layer` still has at least one pixel (2 ** the pools up to it)."""
+    return 2 ** (block_of(layer) - (0 if layer.startswith("pool") else 1))
 
 
 def parse_layers(layers, valid: tuple[str, ...]) -> list[str]:

@@ -99,19 +99,22 @@ class VectorFreeLBFGS:
             slot -= chunk.shape[0]
         raise IndexError(slot)
 
-    def _products(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(S @ vectorsᵀ, Y @ vectorsᵀ) over the filled slots, [k, 3] each (k = pairs held)."""
-        filled = len(self.order)
-        s_parts, y_parts, seen = [], [], 0
+    def _filled(self):
+        """(first slot, S rows, Y rows) of each chunk's filled slots (filled slots are 0 .. k-1)."""
+        seen, filled = 0, len(self.order)
         for s_chunk, y_chunk in zip(self.s_chunks, self.y_chunks):
             rows = min(s_chunk.shape[0], filled - seen)
             if rows <= 0:
-                break
-            s_parts.append(s_chunk[:rows] @ vectors.T)
-            y_parts.append(y_chunk[:rows] @ vectors.T)
+                return
+            yield seen, s_chunk[:rows], y_chunk[:rows]
             seen += rows
+
+    def _products(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S @ vectorsᵀ, Y @ vectorsᵀ) over the filled slots, [k, 3] each (k = pairs held)."""
         empty = vectors.new_zeros((0, vectors.shape[0]))
-        return (torch.cat(s_parts) if s_parts else empty), (torch.cat(y_parts) if y_parts else empty)
+        chunks = list(self._filled())
+        return (torch.cat([empty] + [s @ vectors.T for _, s, _ in chunks]),
+                torch.cat([empty] + [y @ vectors.T for _, _, y in chunks]))
 
     # -------------------------------------------------------------------------------------- the step
     @torch.no_grad()
@@ -119,8 +122,7 @@ class VectorFreeLBFGS:
         with torch.enable_grad():
             orig_loss = closure()
         grad = self.x.grad
-        g = (grad.reshape(-1) if grad is not None else torch.zeros(self.n, device=self.x.device,
-                                                                   dtype=self.x.dtype))
+        g = grad.reshape(-1) if grad is not None else self.x.new_zeros(self.n)
         self.n_iter += 1
         first = self.n_iter == 1
         with _full_precision_matmul():
@@ -137,12 +139,10 @@ class VectorFreeLBFGS:
             # the one read from the device this step
             host = torch.cat([head, gram.reshape(-1).to(torch.float64), ps.reshape(-1).to(torch.float64),
                               py.reshape(-1).to(torch.float64)]).cpu().numpy()
-        width = vectors.shape[0]
-        gram_h = host[3:3 + width * width].reshape(width, width)
-        k_old = len(self.order)
-        ps_h = host[3 + width * width:3 + width * width + k_old * width].reshape(k_old, width)
-        py_h = host[3 + width * width + k_old * width:].reshape(k_old, width)
-        grad_max, grad_l1 = host[1], host[2]
+        width, k_old = vectors.shape[0], len(self.order)
+        scalars, gram_h, ps_h, py_h = np.split(host, np.cumsum([3, width * width, k_old * width]))
+        gram_h, ps_h, py_h = gram_h.reshape(width, width), ps_h.reshape(k_old, width), py_h.reshape(k_old, width)
+        grad_max, grad_l1 = scalars[1], scalars[2]
         if grad_max <= self.tolerance_grad:
             return orig_loss
 
@@ -216,14 +216,8 @@ class VectorFreeLBFGS:
         by_slot[1, self.order] = cy
         coefficients = torch.from_numpy(by_slot).to(device=g.device, dtype=g.dtype)
         d = g * (-self.h_diag)
-        seen, filled = 0, len(self.order)
         with _full_precision_matmul():
-            for s_chunk, y_chunk in zip(self.s_chunks, self.y_chunks):
-                rows = min(s_chunk.shape[0], filled - seen)
-                if rows <= 0:
-                    break
-                s_chunk, y_chunk = s_chunk[:rows], y_chunk[:rows]
-                d.addmv_(s_chunk.T, coefficients[0, seen:seen + rows])
-                d.addmv_(y_chunk.T, coefficients[1, seen:seen + rows])
-                seen += rows
+            for seen, s_rows, y_rows in self._filled():
+                d.addmv_(s_rows.T, coefficients[0, seen:seen + s_rows.shape[0]])
+                d.addmv_(y_rows.T, coefficients[1, seen:seen + y_rows.shape[0]])
         return d

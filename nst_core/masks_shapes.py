@@ -47,11 +47,6 @@ def _smoothstep(t: torch.Tensor) -> torch.Tensor:
     return t * t * (3.0 - 2.0 * t)
 
 
-def feather_pixels(feather: float, height: int, width: int) -> float:
-    """The soft edge's width in pixels: a fraction of the shorter side below 1, else pixels."""
-    return feather * min(height, width) if feather < 1.0 else float(feather)
-
-
 def shape_mask(size, shape: str = DEFAULT_SHAPE, x: float = DEFAULT_X, y: float = DEFAULT_Y,
                extent: float = DEFAULT_SIZE, aspect: float = DEFAULT_ASPECT,
                feather: float = DEFAULT_FEATHER, outside: float = DEFAULT_OUTSIDE) -> torch.Tensor:
@@ -69,20 +64,16 @@ def shape_mask(size, shape: str = DEFAULT_SHAPE, x: float = DEFAULT_X, y: float 
     shape = OPTIONS["shape"].check(shape)
     x, y = OPTIONS["x"].check(x), OPTIONS["y"].check(y)
     extent, aspect = OPTIONS["size"].check(extent), OPTIONS["aspect"].check(aspect)
-    soft = feather_pixels(OPTIONS["feather"].check(feather), height, width)
+    feather = OPTIONS["feather"].check(feather)
+    soft = feather * min(height, width) if feather < 1.0 else float(feather)    # below 1: a fraction of the side
     floor = OPTIONS["outside"].check(outside)
 
     cols = (torch.arange(width, dtype=torch.float32) + 0.5).view(1, width)      # pixel centres
     rows = (torch.arange(height, dtype=torch.float32) + 0.5).view(height, 1)
     cx, cy = x * width, y * height
-    if shape == "left":
-        inside = (cx - cols).expand(height, width)        # signed distance to the edge, > 0 inside
-    elif shape == "right":
-        inside = (cols - cx).expand(height, width)
-    elif shape == "top":
-        inside = (cy - rows).expand(height, width)
-    elif shape == "bottom":
-        inside = (rows - cy).expand(height, width)
+    halves = {"left": cx - cols, "right": cols - cx, "top": cy - rows, "bottom": rows - cy}
+    if shape in halves:
+        inside = halves[shape].expand(height, width)      # signed distance to the edge, > 0 inside
     else:
         a = max(extent * width / 2.0, 1e-6)                # half-axes in pixels
         b = max(a * aspect, 1e-6)

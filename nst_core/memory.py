@@ -1,9 +1,6 @@
-"""Memory: analytic estimates of what a forward + backward pass keeps alive (from the layer table), the
-free memory of a device, and the allocator calls a command-line process may make.
-
-The estimates count every layer output up to the deepest layer needed (ReLU outputs, requested conv
-outputs, pooling indices) and the gradients in flight; the run plan (nst_core.plan) and the tiling
-(nst_core.tiling) compare them with `available_bytes` or a caller's budget.
+"""Memory: analytic estimates of what a forward (+ backward) pass keeps alive, from the layer table; the
+free memory of a device; the allocator calls a command-line process may make. The run plan and the tiling
+compare the estimates with `available_bytes` or a caller's budget.
 """
 
 from __future__ import annotations
@@ -19,16 +16,13 @@ FLOAT = 4
 SAFETY = 1.25          # headroom for allocator fragmentation and library workspaces
 
 
-def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int = FLOAT, *,
-                     after: str | None = None) -> int:
+def activation_bytes(arch: str, size, layers, *, after: str | None = None) -> int:
     """Bytes of the activations (and gradients) one forward+backward pass through `layers` keeps alive.
 
     The weights never require grad, so a conv's backward needs no input: what is kept is each ReLU's
-    output (computed in place over the conv's, vgg.features, unless that conv is a requested layer, whose
-    output is then kept too) and each pooling's int64 indices (its input is the ReLU output already
-    counted), plus the gradients in flight at the largest layer (checked against RSS: nst_core/bench/README.md).
-    `after`: only the layers behind that one count (the pass starts from its output; `size` is still the
-    image's), as the tiled objective's whole-image trunk (nst_core.tiling)."""
+    output (in place over the conv's, unless that conv is a requested layer) and each pooling's int64
+    indices, plus the gradients in flight at the largest layer (checked against RSS: nst_core/bench/README.md).
+    `after`: only the layers behind that one count (`size` is still the image's): the tiled trunk."""
     table, layers = layer_table(arch), set(layers)
     h, w = size
     total, largest = 0, 3 * h * w if after is None else table[after].elements(size)
@@ -37,22 +31,18 @@ def activation_bytes(arch: str, size, layers, batch: int = 1, element_bytes: int
         if layer.kind == "pool":
             total += 2 * count                             # int64 indices of the pooled map
         elif layer.kind == "relu" or layer.name in layers:
-            total += count                     # a ReLU output (kept for its backward), a requested conv output
+            total += count
         largest = max(largest, count)
     # backward: the gradient flowing down plus the one being produced, at the largest layer
-    return int((total + 2 * largest) * batch * element_bytes)
+    return int((total + 2 * largest) * FLOAT)
 
 
 def layer_outputs(arch: str, size, layers) -> tuple[int, dict[str, int]]:
     """(elements of the largest layer output up to the deepest of `layers`, {layer: its output's element
     count}) for an input of `size` (H, W): what a no-grad forward holds (~2 of the largest) and keeps."""
-    h, w = size
-    largest, counts = 3 * h * w, {}
-    for layer in layer_table(arch).span(layers):
-        largest = max(largest, layer.elements(size))
-        if layer.name in layers:
-            counts[layer.name] = layer.elements(size)
-    return largest, counts
+    span = layer_table(arch).span(layers)
+    largest = max([3 * size[0] * size[1]] + [layer.elements(size) for layer in span])
+    return largest, {layer.name: layer.elements(size) for layer in span if layer.name in layers}
 
 
 # glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD

@@ -29,13 +29,11 @@ def activation_means(vgg, images: list[torch.Tensor]) -> dict[str, torch.Tensor]
     relus = [name.replace("conv", "relu") for name in conv_names(vgg.arch)]
     totals = {name: torch.zeros(vgg.convs[i].out_channels, dtype=torch.float64)
               for i, name in enumerate(relus)}
-    weight_sum = 0.0
     for image in images:
         feats = vgg.features(image.to(vgg.device), relus)
         for name in relus:
             totals[name] += feats[name].double().mean(dim=(0, 2, 3)).cpu()
-        weight_sum += 1.0
-    return {f"act_mean.{name.replace('relu', 'conv')}": (totals[name] / weight_sum).float() for name in relus}
+    return {f"act_mean.{name.replace('relu', 'conv')}": (totals[name] / len(images)).float() for name in relus}
 
 
 def normalize_convs(arch: str, convs, means: dict[str, torch.Tensor]):
@@ -53,12 +51,10 @@ def normalize_convs(arch: str, convs, means: dict[str, torch.Tensor]):
         previous = scale
     return out
 
+
 def _example_batch() -> list[torch.Tensor]:
-    images = []
-    for name in example_names():
-        x = to_nchw(load_image(EXAMPLES_DIR / name))
-        images.append(resize(x, fit_max_side(x.shape[2], x.shape[3], STATS_MAX_SIDE)))
-    return images
+    images = [to_nchw(load_image(EXAMPLES_DIR / name)) for name in example_names()]
+    return [resize(x, fit_max_side(x.shape[2], x.shape[3], STATS_MAX_SIDE)) for x in images]
 
 
 def compute_activation_means(weights: LoadedWeights) -> dict[str, torch.Tensor]:

@@ -3,10 +3,6 @@
 Built once and checked once (a refused value raises OptionError naming the option); `optimize`, `stylize`,
 `optimize_batch`, `stylize_frames`, the reconstructions and the explorer's `invert` take it as `options=`; their
 keyword arguments are a convenience that builds one (`RunOptions.of(options, **keywords)`).
-
-The two GPU switches (`cuda_graphs`, `cuda_autocast`) are not user options of the nodes and CLIs: their
-defaults come from the environment (NST_CUDA_GRAPHS=0, NST_CUDA_AUTOCAST=1), read here and nowhere else
-in the engine, when a RunOptions is made.
 """
 
 from __future__ import annotations
@@ -18,8 +14,9 @@ from typing import Any
 
 from .settings import DEFAULTS, OPTIONS, Option, OptionError
 
-# Engine-only options: what a run does on a GPU (nst_core.cuda_graph, nst_core.precision), set per
-# process by the environment or per run by a caller (the GPU benchmark compares both ways in one process)
+# Engine-only options, not on the nodes and CLIs: what a run does on a GPU (nst_core.cuda_graph, precision).
+# Their defaults come from the environment (read here and nowhere else in the engine) when a RunOptions
+# is made; a caller may set them per run (the GPU benchmark compares both ways in one process).
 ENGINE_ONLY: dict[str, Option] = {o.name: o for o in (
     Option("cuda_graphs", True, bool, "replay each step of a level from one CUDA graph on a GPU "
                                       "(environment NST_CUDA_GRAPHS=0 turns it off)"),
@@ -73,7 +70,8 @@ class RunOptions:
 
     def __post_init__(self):
         for name in NAMES:
-            object.__setattr__(self, name, _definition(name).check(getattr(self, name)))
+            definition = OPTIONS[name] if name in OPTIONS else ENGINE_ONLY[name]
+            object.__setattr__(self, name, definition.check(getattr(self, name)))
 
     @classmethod
     def of(cls, options: "RunOptions | None" = None, **keywords) -> "RunOptions":
@@ -96,10 +94,6 @@ class RunOptions:
 
 
 NAMES = tuple(f.name for f in dataclasses.fields(RunOptions))
-
-
-def _definition(name: str) -> Option:
-    return OPTIONS[name] if name in OPTIONS else ENGINE_ONLY[name]
 
 
 # the fields are settings.OPTIONS, each with its default, and the engine-only ones: defined once

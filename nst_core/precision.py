@@ -3,8 +3,8 @@
 bfloat16's gradients are off by a few percent of their norm, which near the optimum stalls L-BFGS, so the
 *final* level always runs in float32. The coarse levels only settle the arrangement the final level starts
 from: "auto" runs them in bfloat16 on a CPU with native bfloat16 (AMX or AVX-512 BF16: about 3x faster)
-and in float32 elsewhere (emulated bfloat16 is no faster; a GPU's coarse steps wait on launches; the
-engine-only option `cuda_autocast` still runs every level in bfloat16 on a GPU). Only the convolutions
+and in float32 elsewhere (emulated bfloat16 is no faster; a GPU runs float32 convs as TF32 and its coarse
+steps wait on launches; the opt-in option `cuda_autocast` runs every level in bfloat16 there). Only the convolutions
 run under autocast; the Grams, the losses and the optimizer stay float32. `coarse_precision="float32"`
 gives the same results on every machine. Measurements: nst_core/bench/README.md.
 """
@@ -49,10 +49,7 @@ def coarse_level_precision(choice: str, device) -> str:
 
 def autocast_dtype(device, precision: str = FLOAT32) -> torch.dtype | None:
     """The dtype a level's convs run in under autocast (None = float32, no autocast), from the level's
-    `precision` (nst_core.plan.Level.precision).
-
-    On CUDA, float32 convs run as TF32 on tensor cores (PyTorch's default); bf16 is no faster there and its
-    gradients stall L-BFGS, so every level in bf16 on a GPU is opt-in (`cuda_autocast`)."""
+    `precision` (nst_core.plan.Level.precision)."""
     if precision not in DTYPES:
         raise ValueError(f"precision {precision!r}: expected one of {', '.join(DTYPES)}")
     return DTYPES[precision]

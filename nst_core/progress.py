@@ -2,10 +2,9 @@
 
     result = nst_core.stylize(content, style, callback=nst_core.console_progress())
 
-The bar's total is the run's from the first step on; it names the level when a coarse-to-fine run moves
-to a larger size ("level 2/3: 256x170 px": the loss jump there is the size change), the tile a tiled step
-is on ("step 3/10: tile 4/9 of pass 2/2") and prints a line per tile of targets computed tile by tile.
-Ctrl-C is left to the caller (the callback does not catch it).
+The bar names the level of a coarse-to-fine run ("level 2/3: 256x170 px": the loss jump there is the
+size change) and the tile a tiled step is on ("step 3/10: tile 4/9 of pass 2/2"). Ctrl-C is left to the
+caller.
 """
 
 from __future__ import annotations
@@ -66,13 +65,11 @@ class ConsoleProgress:
         if t.pass_number == 0:      # the targets, before the first step: no bar yet, one line per tile
             if not self.disable:
                 print(t.describe(), file=self.file, flush=True)
-            if self.then is not None:
-                self.then(t)
-            return
-        self._open(t)
-        self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile_index}/{t.tiles} of pass "
-                                 f"{t.pass_number}/2", refresh=False)
-        self.bar.update(0)
+        else:
+            self._open(t)
+            self.bar.set_postfix_str(f"step {t.level_step}/{t.level.steps}: tile {t.tile_index}/{t.tiles} of "
+                                     f"pass {t.pass_number}/2", refresh=False)
+            self.bar.update(0)
         if self.then is not None:
             self.then(t)
 

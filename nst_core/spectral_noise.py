@@ -50,14 +50,10 @@ def spread_long_range(power: torch.Tensor, rings: torch.Tensor, max_period: floa
 
 
 def spectrum_noise(image, size, seed: int = 0, device=None, max_period: float | None = None) -> torch.Tensor:
-    """[1,3,H,W] in 0..1: random phases (seeded; one per frequency, shared by the channels) with the
-    amplitude of `image` ([1,H,W,3] or [1,3,H,W]) resized to `size` (H, W), per channel, radially
-    averaged; the painting's channel means added back. Shared phases keep the channels correlated as a
-    painting's are (independent ones start from rainbow clouds and end grainier). Radially averaged
-    because the painting's own amplitudes carry its layout and the cross of its borders' discontinuity.
-
-    `max_period` (px): the painting's structures longer than that are left out (`spread_long_range`), so
-    the start has its grain but not its large-scale correlation."""
+    """[1,3,H,W] in 0..1: the radially averaged amplitude per channel of `image` ([1,H,W,3] or [1,3,H,W])
+    resized to `size` (H, W), random phases (seeded) and the painting's channel means. One phase per
+    frequency, shared by the channels, keeps them correlated as a painting's are (independent ones start
+    from rainbow clouds and end grainier). `max_period` (px): see `spread_long_range`."""
     painting = resize(to_nchw(image)[:1], tuple(size))
     power, rings = radial_power(painting)
     if max_period is not None:

@@ -6,8 +6,7 @@ or another colour treatment (colour preservation); features for a size are compu
 Masks (Gatys et al. 2017, "Controlling Perceptual Factors"): a style target's `mask` says where in the
 output its style applies (several style targets with masks paint several regions), `image_masks` which
 part of each painting to take, a content target's `mask` how much each region must keep the photo. Masks
-are carried down to each layer's resolution by nst_core.statistics.layer_masks (2x2 averaging at every
-pooling, so a deep cell holds the share of its pixels inside the region).
+are carried down to each layer's resolution by nst_core.statistics.layer_masks.
 """
 
 from __future__ import annotations
@@ -30,9 +29,7 @@ from .tiled_features import extract_features, extract_grams, fits_one_forward
 def _images(images) -> list[torch.Tensor]:
     """One image, a [B,H,W,C] batch, or a list of either -> list of [1,3,H,W] on the CPU."""
     if isinstance(images, (list, tuple)):
-        out = []
-        for item in images:
-            out += _images(item)
+        out = [image for item in images for image in _images(item)]
         if not out:
             raise ImageError("no style image given")
         return out
@@ -46,7 +43,32 @@ def _features(vgg, x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
         return extract_features(vgg.grad_ready(), x.to(vgg.device), layers)
 
 
-class ContentTarget:
+class _Target:
+    """What both kinds of target share: masks carried to the layers and moving to another network."""
+
+    def masks_at(self, size) -> dict[str, torch.Tensor | None]:
+        """{layer: this target's mask [1,1,h,w] at that layer for an output of `size`, or None without one}."""
+        if self.mask is None:
+            return dict.fromkeys(self.layers)
+        return layer_masks(self.mask, size, self.layers, self.vgg.layer_names, f"{self.kind} mask")
+
+    def on(self, vgg):
+        """This target read by another network of the same layers: a copy with its own cache (the images,
+        layers, weights and masks shared), made once per network, so that runs sharing a target (a batch,
+        a video's frames) compute its features or statistics on that network once per size."""
+        if vgg is self.vgg:
+            return self
+        if vgg.layer_names != self.vgg.layer_names:
+            raise ValueError("a target can only move to a network with the same layers")
+        twins = self.__dict__.setdefault("_twins", {})
+        if id(vgg) not in twins:
+            twin = copy.copy(self)
+            twin.vgg, twin._cache, twin._twins = vgg, {}, {}
+            twins[id(vgg)] = (vgg, twin)                   # the network kept alive: its id is not reused
+        return twins[id(vgg)][1]
+
+
+class ContentTarget(_Target):
     """Features P of one content image at one or more layers, weighted by α (`weight`)."""
 
     kind = "content"
@@ -69,12 +91,6 @@ class ContentTarget:
         self.features_at(self.size)
         self.masks_at(self.size)
 
-    def masks_at(self, size) -> dict[str, torch.Tensor | None]:
-        """{layer: mask [1,1,h,w] at that layer for an output of `size`, or None without a mask}."""
-        if self.mask is None:
-            return dict.fromkeys(self.layers)
-        return layer_masks(self.mask, size, self.layers, self.vgg.layer_names, "content mask")
-
     def image_at(self, size) -> torch.Tensor:
         return resize(self.image, tuple(size))
 
@@ -84,17 +100,13 @@ class ContentTarget:
             self._cache[size] = _features(self.vgg, self.image_at(size), self.layers)
         return self._cache[size]
 
-    def on(self, vgg) -> "ContentTarget":
-        """This target read by another network of the same layers (features recomputed, lazily)."""
-        return _rebound(self, vgg)
-
     def with_image(self, image: torch.Tensor) -> "ContentTarget":
         """The same target over another image (colour preservation swaps in the luminance)."""
         return ContentTarget(self.vgg, image.permute(0, 2, 3, 1), self.layers, self.weight, self.layer_weights,
                              self.mask)
 
 
-class StyleTarget:
+class StyleTarget(_Target):
     """The statistics (Gram matrices A by default) of one or more style images (blended), weighted per
     layer (w_l) and by β.
 
@@ -156,37 +168,11 @@ class StyleTarget:
                                      for name in self.layers}
         return self._cache[out_size]
 
-    def masks_at(self, out_size) -> dict[str, torch.Tensor | None]:
-        """{layer: where this style applies at that layer [1,1,h,w], or None everywhere}."""
-        if self.mask is None:
-            return dict.fromkeys(self.layers)
-        return layer_masks(self.mask, out_size, self.layers, self.vgg.layer_names, "style mask")
-
-    def on(self, vgg) -> "StyleTarget":
-        """This target read by another network of the same layers (statistics recomputed, lazily)."""
-        return _rebound(self, vgg)
-
     def with_images(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> "StyleTarget":
         """The same target over transformed style images (colour matching, luminance)."""
         images = [transform(image).permute(0, 2, 3, 1) for image in self.images]
         return StyleTarget(self.vgg, images, self.layers, self.layer_weights, self.weight, self.blend,
                            self.scale, self.size, self.style_loss, self.mask, self.image_masks)
-
-
-def _rebound(target, vgg):
-    """`target` on `vgg`: a copy with its own cache (the images, layers, weights and masks shared), made
-    once per network, so that runs sharing a target (a batch, a video's frames) compute its features or
-    statistics on that network once per size, as on its own."""
-    if vgg is target.vgg:
-        return target
-    if vgg.layer_names != target.vgg.layer_names:
-        raise ValueError("a target can only move to a network with the same layers")
-    twins = target.__dict__.setdefault("_twins", {})
-    if id(vgg) not in twins:
-        twin = copy.copy(target)
-        twin.vgg, twin._cache, twin._twins = vgg, {}, {}
-        twins[id(vgg)] = (vgg, twin)                   # the network kept alive: its id is not reused
-    return twins[id(vgg)][1]
 
 
 def _image_masks(masks, count: int) -> list:

@@ -39,9 +39,9 @@ def forward_bytes(arch: str, size, layers, keep: bool = True) -> int:
     return int(SAFETY * (2 * largest + kept) * FLOAT)
 
 
-def fits_one_forward(arch: str, size, layers, keep: bool = True) -> bool:
+def fits_one_forward(arch: str, size, layers) -> bool:
     """True when the whole no-grad forward at `size` fits FORWARD_BYTES (the targets are not tiled)."""
-    return forward_bytes(arch, tuple(int(s) for s in size), list(layers), keep) <= FORWARD_BYTES
+    return forward_bytes(arch, tuple(int(s) for s in size), list(layers)) <= FORWARD_BYTES
 
 
 def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tuple[int, int] | None:
@@ -53,19 +53,14 @@ def forward_tile(arch: str, size, layers, budget: int, *, keep_full: bool) -> tu
     halo, stride = halo_and_stride(arch, layers)
     assembled = forward_bytes(arch, size, layers) - forward_bytes(arch, size, layers, keep=False) \
         if keep_full else 0
-    best = None
-    for th, crop_h, sum_h in axis_options(size[0], halo, stride):
-        for tw, crop_w, sum_w in axis_options(size[1], halo, stride):
-            if forward_bytes(arch, (crop_h, crop_w), layers) + assembled > budget:
-                continue
-            if best is None or sum_h * sum_w < best[0]:
-                best = (sum_h * sum_w, (th, tw))
-    return None if best is None else best[1]
+    fitting = [(sum_h * sum_w, (th, tw)) for th, crop_h, sum_h in axis_options(size[0], halo, stride)
+               for tw, crop_w, sum_w in axis_options(size[1], halo, stride)
+               if forward_bytes(arch, (crop_h, crop_w), layers) + assembled <= budget]
+    return min(fitting, key=lambda option: option[0])[1] if fitting else None
 
 
-# Called before each tile of a tiled target forward with (image size (H, W), tile 1.., tiles): the targets
-# of a 4096 px image take minutes on a CPU, so progress and Cancel must not wait for them.
-# Set by the engine's entry points around target building (`reporting_tiles`); None elsewhere.
+# The hook of `reporting_tiles`, None elsewhere: the targets of a 4096 px image take minutes on a CPU, so
+# progress and Cancel must not wait for them.
 _ON_TARGET_TILE: ContextVar[Callable | None] = ContextVar("on_target_tile", default=None)
 
 
@@ -113,7 +108,7 @@ def extract_features(vgg, x: torch.Tensor, layers, tile=None) -> dict[str, torch
     layers = list(layers)
     size = tuple(x.shape[-2:])
     tile = _tile_or_whole(vgg, size, layers, tile, keep_full=True)
-    if tuple(tile) == size or (tile[0] >= size[0] and tile[1] >= size[1]):
+    if tile[0] >= size[0] and tile[1] >= size[1]:
         with torch.no_grad():
             return {k: v.detach() for k, v in vgg.features(x, layers).items()}
     out: dict[str, torch.Tensor] = {}

@@ -8,22 +8,18 @@ gradient of the loss w.r.t. each sum is held fixed. Pass 2 forwards each tile wi
 back-propagates those held gradients through its sums (the chain rule). The features are exact when the
 halo is at least the deepest layer's reach (`reach`: a core unit sees only real pixels) and every crop
 starts at a multiple of the network's stride at that depth (the pooling windows pair the same pixels as
-in the whole image): no seam can appear; only the float summation order differs. A T-tile evaluation
-costs (2T − 1) tile forwards + T tile backwards plus the halos.
+in the whole image): no seam can appear; only the float summation order differs.
 
 The stem. Most of the memory is in the first blocks, most of the reach in the last ones. So the tiles may
 forward only the layers up to a pooling layer (`stem`, e.g. "pool2": halo 8 px instead of 80) and stitch
 their cores of its output into the whole image's map; the layers behind it, the trunk, run once on that
-map, whole, with grad, and pass 2 back-propagates each tile's core of the trunk's gradient to the pixels.
-`choose_tile` takes the cheapest (stem, tile) that fits (`tiling_cost`, `trunk_bytes`).
-
-The L-BFGS pairs do not tile, so once tiled they are the limit: `choose_tile` takes them off the budget
-and the run plan (nst_core.plan.fit_memory) keeps fewer at large sizes. Measurements:
-nst_core/bench/README.md.
+map, whole, with grad. `choose_tile` takes the cheapest (stem, tile) that fits; the L-BFGS pairs do not
+tile, so it takes them off the budget first. Measurements: nst_core/bench/README.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
@@ -31,7 +27,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from .errors import ImageError
-from .layers import Layer, feature_shape, layer_names, layer_table
+from .layers import Layer, feature_shape, layer_table
 from .memory import FLOAT, SAFETY, activation_bytes, available_bytes, layer_outputs
 from .objective import with_gradient
 from .settings import LBFGS_PAIRS, OptionError
@@ -51,7 +47,7 @@ MAX_TILES_PER_AXIS = 64
 def reach(arch: str, layer: str) -> Layer:
     """The layer table's row of `layer`: its stride and reach (`before`, `after`, `radius`) in input
     pixels. (VGG-16 conv5_3: 196 px, the published receptive field; VGG-19 relu5_1: 156 px.)"""
-    if layer not in layer_names(arch):
+    if layer not in layer_table(arch).names:
         raise OptionError("layers", f"unknown layer {layer!r} for {arch}")
     return layer_table(arch)[layer]
 
@@ -120,11 +116,8 @@ def plan_tiles(size, tile, halo: int, stride: int) -> list[Tile]:
     (h, w), (th, tw) = size, tile
     rows, cols = split(h, th, stride), split(w, tw, stride)
     row_crops, col_crops = _crops(rows, halo, h), _crops(cols, halo, w)
-    tiles = []
-    for (ry, cy) in zip(rows, row_crops):
-        for (rx, cx) in zip(cols, col_crops):
-            tiles.append(Tile(len(tiles), (*ry, *rx), (*cy, *cx)))
-    return tiles
+    grid = itertools.product(zip(rows, row_crops), zip(cols, col_crops))
+    return [Tile(i, (*ry, *rx), (*cy, *cx)) for i, ((ry, cy), (rx, cx)) in enumerate(grid)]
 
 
 def _pair(tile, name: str) -> tuple[int, int]:
@@ -143,11 +136,6 @@ def _pair(tile, name: str) -> tuple[int, int]:
 
 def _arch(vgg) -> str:
     return vgg if isinstance(vgg, str) else vgg.arch
-
-
-def _largest(arch: str, size, layers) -> int:
-    """Bytes of the largest layer output up to the deepest of `layers` (a no-grad forward holds ~2)."""
-    return layer_outputs(arch, size, layers)[0] * FLOAT
 
 
 def optimizer_bytes(size, lbfgs_pairs: int = LBFGS_PAIRS) -> int:
@@ -172,22 +160,25 @@ def trunk_bytes(arch: str, size, layers, stem: str | None) -> int:
 
 
 def _graph_bytes(arch: str, crop, layers, tiles: int) -> int:
-    """One crop's graph, plus a no-grad forward of another crop beside it when there are several."""
+    """One crop's graph, plus a no-grad forward of another crop beside it (~2 of its largest layer output)."""
     graph = activation_bytes(arch, crop, layers)
     if tiles > 1:
-        graph += 2 * _largest(arch, crop, layers)
+        graph += 2 * layer_outputs(arch, crop, layers)[0] * FLOAT
     return int(SAFETY * graph)
+
+
+def _grid(arch: str, size, layers, tile, stem: str | None, halo: int | None) -> tuple[list[str], list[Tile]]:
+    """(the layers the tiles forward, the tiles) of a tiling; halo None: the smallest exact one."""
+    front = stem_layers(arch, layers, stem)
+    need, stride = halo_and_stride(arch, front)
+    return front, plan_tiles(size, _pair(tile, "tile"), need if halo is None else halo, stride)
 
 
 def tiled_bytes(vgg, size, layers, tile, stem: str | None = None, halo: int | None = None) -> int:
     """Estimated peak of one tiled loss + gradient (no optimizer state): the largest crop's graph, a
-    no-grad forward of another crop beside it, the trunk behind `stem` (`trunk_bytes`) and the
-    image-sized buffers."""
+    no-grad forward of another crop beside it, the trunk behind `stem` and the image-sized buffers."""
     arch, (h, w) = _arch(vgg), size
-    front = stem_layers(arch, layers, stem)
-    need, stride = halo_and_stride(arch, front)
-    halo = need if halo is None else halo
-    tiles = plan_tiles(size, _pair(tile, "tile"), halo, stride)
+    front, tiles = _grid(arch, size, layers, tile, stem, halo)
     crop = (max(t.crop_size[0] for t in tiles), max(t.crop_size[1] for t in tiles))
     return (_graph_bytes(arch, crop, front, len(tiles)) + trunk_bytes(arch, size, layers, stem)
             + IMAGE_BUFFERS * 3 * h * w * FLOAT)
@@ -219,9 +210,7 @@ def tiling_cost(arch: str, size, layers, tile, stem: str | None, halo: int | Non
     ~2: forward and input-gradient backward). The tiles forward the stem twice (pass 1, pass 2; the last
     tile once) and back-propagate it once, each crop with its halo; the trunk runs forward and backward
     once on the whole map (checked against measured steps: nst_core/bench/README.md)."""
-    front = stem_layers(arch, layers, stem)
-    need, stride = halo_and_stride(arch, front)
-    tiles = plan_tiles(size, _pair(tile, "tile"), need if halo is None else halo, stride)
+    front, tiles = _grid(arch, size, layers, tile, stem, halo)
     area = [t.crop_size[0] * t.crop_size[1] for t in tiles]
     h, w = size
     table = layer_table(arch)
@@ -233,14 +222,12 @@ def tiling_cost(arch: str, size, layers, tile, stem: str | None, halo: int | Non
 
 def choose_tile(vgg, size, layers, budget_bytes: int, *, lbfgs_pairs: int = LBFGS_PAIRS,
                 halo: int | None = None, stems=None) -> Tiling | None:
-    """The tiling (tile (th, tw) px, stem) whose evaluation fits `budget_bytes` with the least computation.
+    """The tiling (tile (th, tw) px, stem) whose evaluation fits `budget_bytes` with the least computation
+    (`tiling_cost`), over every stem of `stems` (default `stem_candidates`) and every distinct tile grid.
 
-    The budget covers the whole step: the L-BFGS state (`optimizer_bytes`, lbfgs_pairs=0 for Adam/SGD)
-    is taken off first. Returns Tiling(size) when the untiled step fits, None when no tiling fits (the
-    pairs alone may exceed the budget: see the module's docstring). Among the tilings that fit (every
-    stem of `stems`, default `stem_candidates`, with every distinct tile grid), the one of least
-    `tiling_cost` wins: the deepest stem whose trunk fits, with the largest tiles along the cheaper axis.
-    `halo`: a larger halo than each stem needs (as TiledObjective takes it).
+    The L-BFGS state (`optimizer_bytes`, lbfgs_pairs=0 for Adam/SGD) is taken off the budget first.
+    Returns Tiling(size) when the untiled step fits, None when no tiling fits (the pairs alone may exceed
+    the budget). `halo`: a larger halo than each stem needs (as TiledObjective takes it).
     """
     arch, size = _arch(vgg), tuple(int(s) for s in size)
     room = budget_bytes - optimizer_bytes(size, lbfgs_pairs)
@@ -296,12 +283,10 @@ class TiledObjective:
     """The loss and pixel gradient of `objective` (an nst_core.Objective), computed tile by tile.
 
     tile: core side in px, or (height, width); None chooses it and the stem with `choose_tile` from
-    `budget_bytes` (default: the device's free memory) and `lbfgs_pairs` (the optimizer's L-BFGS pairs, 0
-    for Adam/SGD). stem: None = the tiles forward the whole network; a pooling layer ("pool2") = the tiles
-    forward the layers up to it and the trunk behind it runs once on the stitched map (module docstring).
-    halo: None = the smallest exact halo (`halo_and_stride` of the tiles' layers);
-    a larger one is rounded up to the stride, a smaller one is refused. `on_tile(pass_number, tile_index,
-    tiles)` is called before each tile's forward (pass 1 or 2), for progress.
+    `budget_bytes` (default: the device's free memory) and `lbfgs_pairs` (0 for Adam/SGD). stem: None =
+    the tiles forward the whole network; a pooling layer ("pool2"): the module docstring's stem. halo:
+    None = the smallest exact halo; a larger one is rounded up to the stride, a smaller one is refused.
+    `on_tile(pass_number, tile_index, tiles)` is called before each tile's forward, for progress.
 
     Called like an Objective: `total, parts = tiled(x)` with x [B,3,H,W] at objective.size; `total` is
     attached to x (its backward adds the precomputed gradient), so `total.backward()` works as for the
@@ -340,15 +325,13 @@ class TiledObjective:
                     raise OptionError("style_loss", f"the {term.statistic.name} style loss cannot be tiled (only "
                                       f"{', '.join(TILEABLE_STATISTICS)}: sums over positions); use a smaller "
                                       "size or a larger memory budget")
-        if self.front:
-            need, self.stride = halo_and_stride(self.vgg.arch, self.front)
-        else:
-            need, self.stride = 0, 1
+        need, self.stride = halo_and_stride(self.vgg.arch, self.front) if self.front else (0, 1)
         if halo is None:
             halo = need
         elif int(halo) < need:
             raise OptionError("halo", f"a halo of {int(halo)} px is too small for layers up to "
-                              f"{self._deepest()}: the exact tiled loss needs at least {need} px")
+                              f"{layer_table(self.vgg.arch).deepest(self.front).name}: the exact tiled loss "
+                              f"needs at least {need} px")
         self.halo = self.stride * math.ceil(int(halo) / self.stride)
         th, tw = _pair(tile, "tile")
         # inner boundaries must be multiples of the stride; a tile at least the image's side is one piece
@@ -362,10 +345,6 @@ class TiledObjective:
         if name == "objective":
             raise AttributeError(name)
         return getattr(self.objective, name)
-
-    def _deepest(self) -> str:
-        names = layer_names(self.vgg.arch)
-        return max(self.front, key=names.index)
 
     def describe(self) -> str:
         """'4 tiles of up to 64x64 px (halo 64 px)' (width x height), '... (halo 8 px, to pool2)'."""
@@ -388,12 +367,8 @@ class TiledObjective:
     # -- the two passes
 
     def _evaluate(self, x: torch.Tensor, want_grad: bool):
-        """(content, style, pixel gradient or None) of the layer terms at x (detached).
-
-        Pass 1 adds up each term's sums over the tiles' cores and stitches the stem's map; the terms are
-        finished from the whole sums (`Term.loss_of`) and the trunk's on the map, and the gradient of
-        α·content + β·style w.r.t. each sum and the map is held fixed; pass 2 back-propagates it through
-        every tile. The last tile's pass-1 graph is kept, so it is forwarded once."""
+        """(content, style, pixel gradient or None) of the layer terms at x (detached), by the module
+        docstring's two passes. The last tile's pass-1 graph is kept, so it is forwarded once."""
         obj, tiles = self.objective, self.tiles
         sums: dict = {}
         counts: dict = {}

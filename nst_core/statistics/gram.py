@@ -8,10 +8,9 @@ mask, normalized by the region's area instead of M). Weighting by m, not m² (wh
 features by a soft mask and squaring gives), keeps it a weighted mean: a uniform 0.5 mask gives the
 Gram of no mask, so a half-covered region is pulled towards the painting's Gram, not towards half of it.
 
-The loss is written once, as distance(finish(sums)): an untiled evaluation sums over the whole map, a
-tiled one (nst_core.tiling) adds its tiles' sums. The sums Σ m f fᵀ are one batched matmul in float32
-whatever the features' dtype or memory layout, with a hand-written backward, (D + Dᵀ) F m for the
-gradient D of the sums: one matmul where autograd would take two.
+The sums Σ m f fᵀ (`additive`: tiles add theirs) are one batched matmul in float32 whatever the features'
+dtype or memory layout, with a hand-written backward, (D + Dᵀ) F m for the gradient D of the sums: one
+matmul where autograd would take two.
 """
 
 from __future__ import annotations

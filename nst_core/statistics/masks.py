@@ -1,14 +1,10 @@
 """Masks: validated, resized to the output, and carried down the network to each layer's resolution.
 
-Propagation by simple downsampling that follows the network's grid (Gatys et al. 2017 discuss this and
-propagating through the receptive fields): convs keep the mask (3x3 convs with padding 1 keep the
-size), each pooling layer averages 2x2 cells (flooring odd sizes exactly as the VGG's pooling does, so
-every layer's mask has its features' shape). A deep cell's value is the share of its pixels inside the
-region; cells on an edge get fractional values that blend the styles there. Why not the receptive
-field: at relu5_1 it spans ~250 px, the whole image at the sizes this engine runs coarse levels at
-(64-256 px), so every deep neuron would be a blend of both regions and the regions' deep statistics
-(the large-scale texture) would bleed into each other; the shallow layers, which carry the fine
-texture, have small receptive fields anyway.
+Propagation by downsampling that follows the network's grid (one of Gatys et al. 2017's two ways): convs
+keep the mask, each pooling layer averages 2x2 cells (flooring odd sizes as the VGG's pooling does), so a
+deep cell's value is the share of its pixels inside the region. Not through the receptive fields: at
+relu5_1 one spans ~250 px, the whole image at the coarse levels' 64-256 px, so the regions' deep
+statistics (the large-scale texture) would bleed into each other.
 """
 
 from __future__ import annotations
@@ -59,14 +55,6 @@ def mask_tensor(mask, what: str = "mask") -> torch.Tensor:
     return mask.clamp(0, 1)
 
 
-def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """[1,1,H,W] -> [1,1,*size]: area-correct when shrinking (antialiased bilinear), bilinear when growing."""
-    size = tuple(int(s) for s in size)
-    if tuple(mask.shape[-2:]) == size:
-        return mask
-    return F.interpolate(mask, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-
-
 def layer_masks(mask, size: Sequence[int], layers: Sequence[str],
                 network_layers: Sequence[str] = VGG19_LAYERS, what: str = "mask") -> dict[str, torch.Tensor]:
     """The mask at each of `layers`' resolutions, {layer: [1,1,h,w]}, for an input image of `size` (H,W).
@@ -80,7 +68,9 @@ def layer_masks(mask, size: Sequence[int], layers: Sequence[str],
     if unknown:
         raise ImageError(f"unknown layer(s) {', '.join(unknown)} for this network")
     wanted = set(layers)
-    current = resize_mask(mask_tensor(mask, what), size)
+    current = mask_tensor(mask, what)
+    if tuple(current.shape[-2:]) != size:       # antialiased bilinear: area-correct when shrinking
+        current = F.interpolate(current, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     out: dict[str, torch.Tensor] = {}
     for name in network_layers:
         if len(out) == len(wanted):

@@ -65,14 +65,6 @@ def _quantiles(sorted_values: torch.Tensor, sorted_levels: torch.Tensor | None,
     return lo_value + frac * (hi_value - lo_value)
 
 
-def random_directions(channels: int, count: int, generator: torch.Generator | None,
-                      device) -> torch.Tensor:
-    """`count` random unit vectors [channels, count], drawn on the CPU (device-independent seeds)."""
-    directions = torch.randn(channels, count, generator=generator)
-    directions = directions / directions.norm(dim=0, keepdim=True)
-    return directions.to(device)
-
-
 class SlicedWassersteinStatistic(StyleStatistic):
     """Sliced W2² with fresh random directions per call, times the layer's normalization scale;
     target: SampleTarget (the style pixels)."""
@@ -117,13 +109,12 @@ class SlicedWassersteinStatistic(StyleStatistic):
         channels = flat.shape[0]
         if target.pixels.shape[0] != channels:
             raise ValueError(f"target has {target.pixels.shape[0]} channels, features {channels}")
-        directions = random_directions(channels, channels, generator, flat.device)
+        directions = torch.randn(channels, channels, generator=generator)    # on the CPU: the same on every device
+        directions = (directions / directions.norm(dim=0, keepdim=True)).to(flat.device)
         projected, order = (flat.T @ directions).sort(dim=0)           # [M, K]
         with torch.no_grad():
             style_projected, style_order = (target.pixels.to(flat.device).T @ directions).sort(dim=0)
-            style_levels = None
-            if target.weights is not None:
-                style_levels = _levels(target.weights.to(flat.device)[style_order])
+            style_levels = None if target.weights is None else _levels(target.weights.to(flat.device)[style_order])
             weights = pixel_weights(features, mask)
             if weights is None:
                 count = flat.shape[1]

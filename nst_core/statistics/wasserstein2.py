@@ -11,9 +11,7 @@ Newton-Schulz converges slowly and inaccurately, while eigh is exact. The loss n
 the square root, Σ sqrt(λ_k) of C_t^½ C C_t^½, so the backward goes through eigvalsh, whose gradient
 U diag(g) Uᵀ has no 1/(λ_i − λ_j) terms and stays finite with repeated (zero) eigenvalues. Eigenvalues
 below 1e-12 of the largest (float64 round-off) are clamped there and get no gradient. C_t^½ is
-computed once per target. The eigen-solve is on the smaller of [N,N] and [M,M] (same nonzero
-eigenvalues): a 512x512 float64 eigvalsh forward+backward costs ~0.1 s on 2 CPU cores, which layers
-with fewer pixels than channels (relu4_1/relu5_1 below ~180 px) avoid.
+computed once per target.
 """
 
 from __future__ import annotations
@@ -38,14 +36,9 @@ class GaussianTarget:
 
     @classmethod
     def of(cls, mean: torch.Tensor, cov: torch.Tensor) -> "GaussianTarget":
-        return cls(mean, cov, _sqrtm(cov))
-
-
-def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
-    """Square root of a symmetric PSD matrix (float64, eigh; round-off negatives clamped to 0)."""
-    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
-    values = values.clamp_min(0).sqrt()
-    return (vectors * values) @ vectors.T
+        """With the covariance's square root (float64 eigh; round-off negatives clamped to 0)."""
+        values, vectors = torch.linalg.eigh((cov + cov.T) / 2)
+        return cls(mean, cov, (vectors * values.clamp_min(0).sqrt()) @ vectors.T)
 
 
 def _spread(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,12 +56,6 @@ def _spread(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Te
     return mean.double(), spread
 
 
-def moments(features: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask-weighted mean [N] and covariance [N,N] of features [1,N,H,W], in float64."""
-    mean, spread = _spread(features, mask)
-    return mean, spread @ spread.T
-
-
 class Wasserstein2Statistic(StyleStatistic):
     """Gaussian W2², times the layer's normalization scale; target: GaussianTarget."""
 
@@ -79,7 +66,8 @@ class Wasserstein2Statistic(StyleStatistic):
         # normal tensors even when called under inference mode (ComfyUI): the loss's matmul with the
         # target's square root saves it for backward, which autograd refuses for inference tensors
         with torch.inference_mode(False), torch.no_grad():
-            return GaussianTarget.of(*moments(features.detach().clone(), None if mask is None else mask.clone()))
+            mean, spread = _spread(features.detach().clone(), None if mask is None else mask.clone())
+            return GaussianTarget.of(mean, spread @ spread.T)
 
     def blend(self, targets: Sequence[GaussianTarget], weights: Sequence[float]) -> GaussianTarget:
         """The Gaussian with the mixture's mean and covariance (second moments add, weighted)."""
@@ -97,7 +85,8 @@ class Wasserstein2Statistic(StyleStatistic):
         check_features(features)
         mean, spread = _spread(features, mask)
         # C_t^½ C C_t^½ = Y Yᵀ with Y = C_t^½ X: its nonzero eigenvalues are those of the smaller of
-        # Y Yᵀ [N,N] and Yᵀ Y [M,M] (deep layers of small images have M < N pixels: a far smaller solve)
+        # Y Yᵀ [N,N] and Yᵀ Y [M,M] (relu4_1/relu5_1 below ~180 px have M < N: a 512x512 float64 eigvalsh
+        # forward+backward costs ~0.1 s on 2 CPU cores)
         root = target.cov_sqrt.to(spread.device)
         y = root @ spread
         product = y.T @ y if y.shape[1] < y.shape[0] else y @ y.T
