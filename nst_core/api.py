@@ -16,6 +16,7 @@ from . import color
 from .errors import ImageError, NSTError
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
+from .grain import GrainTerm
 from .look import LookTerm
 from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective
@@ -48,8 +49,8 @@ _AS_OPTIONS = object()
 
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
              options: RunOptions | None = None, init_image=None, size=None, callback: Callable | None = None,
-             plan: RunPlan | None = None, pixel_terms=(), style_units: Sequence[float] | None = None,
-             **keywords) -> Result:
+             plan: RunPlan | None = None, pixel_terms=(),
+             style_units: Sequence[Sequence[float]] | None = None, **keywords) -> Result:
     """Optimize an image against prebuilt targets with `options` (nst_core.options.RunOptions); keyword
     options (steps=50, weighting="paper", ...) change those (or the defaults) and are checked the same way.
     Without `options` a call runs one level unless coarse_to_fine=True (prebuilt targets: Gatys' plain run).
@@ -59,8 +60,8 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     content's size (`size` otherwise); `plan`: explicit levels (make_plan) instead of plan_run's.
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
-    `style_units`: the relative weighting's unit (1/d per style target) measured already, e.g. on a clip's
-    first frame (nst_core.video), so that every frame gets one strength.
+    `style_units`: the relative weighting's units (per style target, 1/d_l per layer) measured already,
+    e.g. on a clip's first frame (nst_core.video), so that every frame gets one strength.
     """
     options = _run_options(options, keywords, coarse_to_fine=False)
     content, style, to_output, plan = prepare(vgg, content, style, options, size=size, levels=plan,
@@ -68,6 +69,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     final_area = plan.size[0] * plan.size[1]
     # the measured unit goes to every objective, the look terms' included (None: not "relative")
     units = plan.style_units if plan.weighting == "relative" else None
+    grain = _grain_terms(style, plan.grain_weight)
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
         objectives = []
@@ -76,8 +78,9 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
             objectives.append(Objective(net, _on(content, net), _on(style, net), options.tv_weight, level.size,
                                         content_weight=_level_content_weight(content, level, final_area,
                                                                              plan.weighting),
-                                        pixel_terms=(*pixel_terms, *_look_terms(vgg, content, style, level,
-                                                                                plan.weighting, units)),
+                                        pixel_terms=(*pixel_terms, *grain,
+                                                     *_look_terms(vgg, content, style, level, plan.weighting,
+                                                                  units)),
                                         seed=options.seed + level.index, weighting=plan.weighting,
                                         style_units=units, precision=level.precision))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
@@ -90,7 +93,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
 
 
 def prepare(vgg, content, style, options: RunOptions, *, size=None, levels: RunPlan | None = None,
-            style_units: Sequence[float] | None = None):
+            style_units: Sequence[Sequence[float]] | None = None):
     """(content, style, to_output, plan): the targets as the run optimizes them (colour preservation,
     nst_core.color.prepare) and the run's whole plan for them (nst_core.plan.decide; its notes include
     colour preservation's). A clip measures its unit with this on its first frame (nst_core.video)."""
@@ -124,6 +127,14 @@ def _look_terms(vgg, content, style, level: Level, weighting: str, units=None) -
         return ()
     return (LookTerm(Objective(vgg, content, style, 0.0, level.look, weighting=weighting,
                                style_units=units, precision=level.precision)),)
+
+
+def _grain_terms(style, weight: float) -> tuple[GrainTerm, ...]:
+    """The run's grain term (nst_core.grain) when the plan gives it a weight; one for all levels (it keeps
+    the paintings' power per size)."""
+    if not weight:
+        return ()
+    return (GrainTerm(style if isinstance(style, (list, tuple)) else [style], weight),)
 
 
 def _on(targets, net):

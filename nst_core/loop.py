@@ -55,8 +55,8 @@ class Result:
         return self.history[-1] if self.history else {}
 
     @property
-    def style_units(self) -> tuple[float, ...]:
-        """1/d per style target: the pair's unit under weighting "relative" (nst_core.photo_distance)."""
+    def style_units(self) -> tuple[tuple[float, ...], ...]:
+        """Per style target its layers' units 1/d_l under weighting "relative" (nst_core.photo_distance)."""
         return self.plan.style_units if self.plan is not None else ()
 
     def describe(self) -> str:

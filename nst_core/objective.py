@@ -100,9 +100,10 @@ class Objective:
     statistics.normalization.relative_loss_scale): dimensionless, so one β gives the same look at every size and
     level, and a pair with strong features weighs no more than one with weak ones. Energies, not means
     over positions: the means' factors (ΣP²/(NM), ΣÂ²/N²) vary with the pair (README "Style strength").
-    "relative" (the default) = "normalized" with each style target's terms times 1/d (`style_units`), d the
-    photo's own normalized distance to that painting, measured by the caller (nst_core.photo_distance), so
-    that a strength means the same for every pair too; without `style_units` it is "normalized".
+    "relative" (the default) = "normalized" with each style layer's term times 1/d_l (`style_units`, per
+    target a unit per layer), d_l the photo's own normalized distance to that painting at that layer,
+    measured by the caller (nst_core.photo_distance), so that a strength means the same for every pair
+    too; without `style_units` it is "normalized".
     The factors are constants of the targets at this size, folded into each Term's weight.
     """
 
@@ -145,7 +146,7 @@ class Objective:
         # caller (nst_core.api, nst_core.photo_distance); without them the unit is 1 ("normalized")
         if style_units is not None and self.weighting != "relative":
             raise ValueError(f"style_units are the relative weighting's, not {self.weighting!r}'s")
-        self.style_units = tuple(float(s) for s in style_units or ())
+        self.style_units = tuple(tuple(float(u) for u in target) for target in style_units or ())
         # the convs' dtype under autocast, None = float32 (nst_core.precision; the run plan's level decides)
         self.autocast = autocast_dtype(self.vgg.device, precision)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
@@ -164,11 +165,11 @@ class Objective:
                 terms.setdefault(name, []).append(Term("content", name, w, feats[name], masks[name]))
         for index, style in enumerate(self.styles):
             share = style.weight / self.style_weight
-            if self.style_units:                    # the pair's unit (nst_core.photo_distance): 1/d
-                share *= self.style_units[index]
+            # the pair's units (nst_core.photo_distance): 1/d_l per layer
+            units = self.style_units[index] if self.style_units else (1.0,) * len(style.layers)
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
-            for name, w in zip(style.layers, style.layer_weights):
-                w = w * share * self._normalizer("style", style.statistic, targets[name], None, name)
+            for name, w, unit in zip(style.layers, style.layer_weights, units):
+                w = w * share * unit * self._normalizer("style", style.statistic, targets[name], None, name)
                 terms.setdefault(name, []).append(Term("style", name, w, targets[name], masks[name], style.statistic))
         return terms
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 
 from .errors import ImageError
+from .grain import GRAIN_WEIGHT
 from .image import fit_max_side
 from . import memory
 from .photo_distance import style_units as measure_style_units
@@ -102,8 +103,10 @@ class RunPlan:
     # the memory budget the levels were fitted to (bytes; None: not fitted, every level untiled)
     budget_bytes: int | None = None
     weighting: str = OPTIONS["weighting"].default
-    # 1/d per style target under "relative" (nst_core.photo_distance), () otherwise or without a photo
-    style_units: tuple[float, ...] = ()
+    # per style target its layers' units 1/d_l under "relative" (nst_core.photo_distance), () otherwise
+    style_units: tuple[tuple[float, ...], ...] = ()
+    # the grain term's weight at every level (nst_core.grain): size-free weightings with a style, else 0
+    grain_weight: float = 0.0
     notes: tuple[str, ...] = ()
 
     @property
@@ -204,7 +207,7 @@ def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
 
 
 def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan | None = None,
-           style_units: Sequence[float] | None = None) -> RunPlan:
+           style_units: Sequence[Sequence[float]] | None = None) -> RunPlan:
     """The whole plan of a run, decided once: `options` (nst_core.options.RunOptions) for `vgg` and the
     targets as the run optimizes them (after colour preservation: nst_core.color.prepare).
 
@@ -244,10 +247,12 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
     if weighting != "relative":
         units = ()
     elif style_units is not None:
-        units = tuple(float(s) for s in style_units)
+        units = tuple(tuple(float(u) for u in target) for target in style_units)
     else:
         units = measure_style_units(vgg, content, styles, plan.size, options.look_size)
-    return replace(plan, weighting=weighting, style_units=units, notes=(note,) if note else ())
+    grain = GRAIN_WEIGHT if weighting in SIZE_FREE_WEIGHTINGS and any(s.weight > 0 for s in styles) else 0.0
+    return replace(plan, weighting=weighting, style_units=units, grain_weight=grain,
+                   notes=(note,) if note else ())
 
 
 def level_look(size, look_size: int) -> tuple[int, int] | None:
@@ -314,7 +319,7 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
     full = LBFGS_PAIRS if optimizer == "lbfgs" else 0
     levels, whole_budget = [], budget
     for level in plan.levels:
-        size, px = level.size, level.size[0] * level.size[1]
+        size = level.size
         budget = whole_budget if whole_budget is None or level.look is None else \
             whole_budget - untiled_bytes(arch, level.look, layers)
         if tile_size and tile_size < max(size):

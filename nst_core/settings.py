@@ -21,17 +21,9 @@ OPTIMIZERS = ("lbfgs", "adam", "sgd")
 INITS = ("content", "noise", "style", "image")
 COLOR_MODES = ("none", "luminance", "histogram")
 POOLINGS = ("max", "avg")
-# What the plan levels of at least HIGH_RES_POOLING_SIDE px (long side) pool with, when the network pools
-# by max: "avg", or "same" (the network's pooling everywhere). Max pooling routes each gradient through
-# one position in four, and on large images the steps of the top levels grow a grid of that period into
-# the picture. nst_core.texture_metrics.grid_peak (the diagonal 4 px peak of the power spectrum over its
-# neighbourhood; 2-7 is no grid), template runs with max pooling: 4.3 at 256 px, 5.8 at 512, 36.6 at 1024,
-# 85.8 at 2048 (CPU), 14.9 at 4096 (GPU, 10 top steps; 20.6 with 41, and a 2 px checkerboard at 35).
-# From the same start, the 1024 px level of the default plan grew it 1.7 -> 13.4 / 23.9 / 33.1 after
-# 5 / 10 / 20 steps (22.2 after 44) with max pooling and kept it at 1.5-4.9 with average pooling, with
-# the same look at a glance (the coarse levels set the arrangement). A TV weight of 3e-6 or 1e-5 did not
-# touch it (23.0, 26.3 after 44 steps); 1e-4 brought it to 6.6 only at the end, at twice the style loss.
-# The threshold lies between 512 px (no grid) and 1024 px (a grid).
+# What the plan levels of at least HIGH_RES_POOLING_SIDE px pool with when the network pools by max: "avg",
+# or "same". Max pooling routes each gradient through one position in four, and at >= 1024 px the top
+# levels grow a 4 px grid into the picture (nst_core/bench/README.md, "No grid at large sizes").
 HIGH_RES_POOLINGS = ("avg", "same")
 # The precision of the convs at a plan's levels below the final one (nst_core.precision): auto = bfloat16
 # on a CPU that has it natively (2.8x faster evaluations at 512 px), float32 elsewhere; the final level
@@ -73,21 +65,13 @@ LBFGS_PAIRS = 20
 
 MAX_WEIGHT = 1e15
 # The paper weighting's β of the default layers, tuned on the cat + Starry Night at 512 px (under "paper"
-# the content loss grows with the pixel count: 256 px needs ~1/4 of it, 128 px ~1/16).
+# the content loss grows with the pixel count, so one β paints one size or pair and barely tints another).
 PAPER_STYLE_WEIGHT = 5e6
-# The style strength's default (weightings "relative" and "normalized"). Under "normalized" 3 was picked by
-# looking at 5 pairs at 96-384 px (nst_core.bench.look): clearly painted, the photo's structure kept
-# (relu4_2 distance ~0.6-0.7). "relative" divides each style term by the photo's distance d (0.91-4.0 over
-# those pairs, geometric mean 1.70): 5 keeps the pairs' average look (3 x 1.70 = 5.1) and evens it out
-# (nst_core.photo_distance).
-# The mapping: "normalized" is "paper" with β = strength · ½ΣP² · Σ_l w_l / E_l(0) (E_l(0) = Σ Â²/(4N²),
-# the style energies; α = 1), which depends on the pair and grows with the pixel count. For the cat +
-# Starry Night, 3 = paper β 4.4e5 at 128 px, 1.9e6 at 256 px, 5.0e6 at 512 px (the paper default's
-# size); for the astronaut + The Scream 10-30x more (4.6e6, 2.5e7, 1.4e8), which is why one paper β
-# paints one pair and barely tints the other.
+# The style strength (weightings "relative" and "normalized"): clearly painted, the photo's structure kept
+# on the evaluation pairs (python -m nst_core.bench.evaluate; README "Style strength").
 NORMALIZED_STYLE_WEIGHT = 5.0
-# A normalized style weight above this is a paper β saved before `weighting` existed (resolve_weighting):
-# far above any useful strength, below the smallest β the templates and tests used (1e4 at 64-256 px).
+# A style strength above this is a paper β (resolve_weighting): far above any useful strength, below any
+# β the templates and tests use.
 MAX_STRENGTH = 1000.0
 MAX_STEPS = 10_000
 MAX_SEED = 0xFFFF_FFFF
@@ -192,10 +176,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
             f"al.'s raw β instead, which grows with the pixel count ({PAPER_STYLE_WEIGHT:g} at 512 px)"),
     _weight("tv_weight", 0.0, "total-variation weight (smoothness); 0 = off"),
     Option("weighting", "relative", str,
-           "relative: as normalized, with each style term in units of the photo's own distance to the "
-           "painting, so one style weight gives the same look for every pair too; "
+           "relative: as normalized, with each style layer's term in units of the photo's own distance to "
+           "the painting at that layer, so one style weight gives the same look for every pair too; "
            "normalized: each layer's loss relative to its target's energy (content ‖F−P‖²/‖P‖², style "
-           "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size; paper: Gatys et al.'s "
+           "‖G−A‖²/‖A‖²), so one style weight gives the same look at every size (both: no finer grain than "
+           "the painting has, nst_core.grain); paper: Gatys et al.'s "
            f"α·½Σ(F−P)² + β·Σ w_l E_l, whose β must grow with the pixel count and differs per pair (normalized "
            f"3 = paper {PAPER_STYLE_WEIGHT:g} for the cat + Starry Night at 512 px, 1.9e6 at 256 px). A style "
            f"weight above {MAX_STRENGTH:g} under relative or normalized is a paper β from an older workflow: "

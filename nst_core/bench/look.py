@@ -44,14 +44,8 @@ DEFAULT_STEPS = 200
 
 def pair_images(pair: str) -> tuple[torch.Tensor, torch.Tensor]:
     """'chelsea+starry_night' -> (content_chelsea.png, style_starry_night.jpg) as [1,H,W,3]."""
-    import nst_core
-    photo, _, painting = pair.partition("+")
-    names = {n.rsplit(".", 1)[0]: n for n in nst_core.example_names()}
-    try:
-        return (nst_core.load_image(nst_core.example_path(names[f"content_{photo}"])),
-                nst_core.load_image(nst_core.example_path(names[f"style_{painting}"])))
-    except KeyError:
-        raise SystemExit(f"unknown pair {pair!r}: give photo+painting from {', '.join(sorted(names))}") from None
+    from .evaluate import pair_images as images
+    return images(pair)
 
 
 def look(vgg, photo: torch.Tensor, result_image: torch.Tensor, style) -> dict[str, float]:

@@ -103,41 +103,49 @@ def test_normalized_weighting_is_relative_to_the_targets(vgg, pieces):
     assert float(total) == pytest.approx(expected_content + 7.0 * expected_style, rel=1e-5)
 
 
-def test_relative_weighting_is_in_units_of_the_photos_distance(vgg, pieces):
-    """weighting='relative': normalized with the style term divided by d = Σ w_l ‖Ĝ−Â‖²/‖Â‖² / Σ w_l of the
-    photo where the look is set (the look size, or the output's size when smaller: here the 64 px photo
-    itself), so the unchanged photo's style term is Σ w_l there whatever the pair."""
+def test_relative_weighting_is_in_units_of_the_photos_distance_per_layer(vgg, pieces):
+    """weighting='relative': normalized with each style layer's term divided by d_l = ‖Ĝ−Â‖²/‖Â‖² of the
+    photo at that layer where the look is set (the look size, or the output's size when smaller: here the
+    64 px photo itself), so the unchanged photo's style term is w_l at every layer whatever the pair."""
     from nst_core.photo_distance import style_distance, style_units
     content, style, x = pieces
     normalized = Objective(vgg, content, style, 0.0, content.size, weighting="normalized")
-    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative",
-                         style_units=style_units(vgg, content, style, content.size))
+    units = style_units(vgg, content, style, content.size)
+    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative", style_units=units)
     size = content.size
     photo = content.image_at(size)
     out, targets = _features(vgg, photo, style.layers), style.targets_at(size)
-    d = sum(0.2 * float((_gram(out[n]) - targets[n][0].double()).pow(2).sum()
-                        / targets[n][0].double().pow(2).sum()) for n in style.layers) / 1.0
+    d = [float((_gram(out[n]) - targets[n][0].double()).pow(2).sum() / targets[n][0].double().pow(2).sum())
+         for n in style.layers]
+    assert relative.style_units == (pytest.approx(tuple(1 / v for v in d), rel=1e-4),)
+    x_out = _features(vgg, x, style.layers)
+    expected = sum(0.2 * float((_gram(x_out[n]) - targets[n][0].double()).pow(2).sum()
+                               / targets[n][0].double().pow(2).sum()) / v for n, v in zip(style.layers, d))
     with torch.no_grad():
         _, n_parts = normalized(x)
         total, parts = relative(x)
-    assert relative.style_units == pytest.approx((1 / d,), rel=1e-4) and 0.3 < d < 3
     assert float(parts["content"]) == pytest.approx(float(n_parts["content"]), rel=1e-6)
-    assert float(parts["style"]) == pytest.approx(float(n_parts["style"]) / d, rel=1e-4)
+    assert float(parts["style"]) == pytest.approx(expected, rel=1e-4)
     assert float(total) == pytest.approx(float(parts["content"]) + 7.0 * float(parts["style"]), rel=1e-5)
     with torch.no_grad():
         assert float(relative(photo)[1]["style"]) == pytest.approx(1.0, rel=1e-4)     # Σ w_l = 1
-    # above the look size d is measured at the look size: the same factor for every level of a run
+        # every layer starts from its own share w_l: no layer's distance sets the others' unit
+        photo_features = vgg.features(photo, style.layers)
+        starts = [float(loss) for n in style.layers for _, loss in relative.layer_losses(n, photo_features[n])]
+    assert starts == pytest.approx([0.2] * len(style.layers), rel=1e-4)
+    assert max(d) > 2 * min(d)                  # the layers' distances differ: one d would not do this
+    # above the look size d_l is measured at the look size: the same units for every level of a run
     big = nst_core.image.fit_max_side(*content.size, 2 * DEFAULTS["look_size"], upscale=True)
     at_look = nst_core.image.fit_max_side(*content.size, DEFAULTS["look_size"], upscale=True)
     assert style_units(vgg, content, style, big) == \
-        pytest.approx((1 / style_distance(vgg, content, style, max(at_look)),), rel=1e-6)
-    # no photo (a texture): nothing to measure from; without scales the terms are the normalized ones
+        (pytest.approx(tuple(1 / v for v in style_distance(vgg, content, style, max(at_look))), rel=1e-6),)
+    # no photo (a texture): nothing to measure from; without units the terms are the normalized ones
     assert style_units(vgg, None, style, content.size) == ()
     with torch.no_grad():
         unscaled = Objective(vgg, content, style, 0.0, content.size, weighting="relative")(x)[1]
     assert float(unscaled["style"]) == pytest.approx(float(n_parts["style"]), rel=1e-6)
     with pytest.raises(ValueError):
-        Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_units=(1.0,))
+        Objective(vgg, content, style, 0.0, content.size, weighting="paper", style_units=((1.0,) * 5,))
 
 
 def test_a_content_mask_counts_only_its_regions_energy(vgg, cat64, pieces):
