@@ -12,8 +12,9 @@ term is s · Σ_l w_l whatever the pair, and every layer starts from the same sh
 (their mean) let the farthest layer set the unit of all the others, and the near layers of a far pair
 (a gray photo's colour) were left almost unweighted (nst_core/bench/README.md, "sixteen pairs").
 
-d is measured once per run where the look is set (at the look size, or at the output's size when that is
-smaller), so every level and every output size from the look size up gets the same units.
+d is measured once per run at the look size, whatever the output's size, so every level of a run and every
+output size of a pair get the same units (measured at a 128 px output's own size, relu5_1's few positions
+put it far from the painting and its unit took a third of its weight away: the run looked weaker).
 """
 
 from __future__ import annotations
@@ -55,16 +56,15 @@ def term_weight(style, layer: str) -> float:
     return style.layer_weights[style.layers.index(layer)] or 1.0
 
 
-def style_units(vgg, content, style, size, look_size: int = 0) -> tuple[tuple[float, ...], ...]:
+def style_units(vgg, content, style, look_size: int = 0) -> tuple[tuple[float, ...], ...]:
     """Per style target (one StyleTarget or a list, one per region) the units 1/d_l of its layers, the
     factors nst_core.objective.Objective's `style_units` takes, for targets as a run optimizes them (after
-    colour preservation) and an output of `size` (H, W): measured where its look is set, at `look_size`
-    (0: the default, settings.DEFAULTS), or at the output's long side when that is smaller. () without a
-    photo or a style (a texture: nothing to measure from)."""
+    colour preservation), measured at a long side of `look_size` (0: the default, settings.DEFAULTS)
+    whatever the output's size. () without a photo or a style (a texture: nothing to measure from)."""
     styles = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
     if content is None or not styles:
         return ()
-    side = min(look_size or DEFAULTS["look_size"], max(size))
+    side = look_size or DEFAULTS["look_size"]
     return tuple(tuple(1.0 / d for d in style_distance(vgg, content, target, side)) for target in styles)
 
 

@@ -249,7 +249,7 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
     elif style_units is not None:
         units = tuple(tuple(float(u) for u in target) for target in style_units)
     else:
-        units = measure_style_units(vgg, content, styles, plan.size, options.look_size)
+        units = measure_style_units(vgg, content, styles, options.look_size)
     grain = GRAIN_WEIGHT if weighting in SIZE_FREE_WEIGHTINGS and any(s.weight > 0 for s in styles) else 0.0
     return replace(plan, weighting=weighting, style_units=units, grain_weight=grain,
                    notes=(note,) if note else ())

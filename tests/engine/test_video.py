@@ -229,7 +229,8 @@ def test_every_frame_gets_the_first_frames_strength(clip, vgg, starry64):
     from nst_core.photo_distance import style_distance
     fading = torch.cat([clip[:1], clip[1:2] * 0.6, clip[2:3] * 0.3])
     target = nst_core.StyleTarget(vgg, [starry64])
-    own = [tuple(1 / d for d in style_distance(vgg, nst_core.ContentTarget(vgg, fading[t:t + 1]), target, W))
+    look = nst_core.DEFAULTS["look_size"]
+    own = [tuple(1 / d for d in style_distance(vgg, nst_core.ContentTarget(vgg, fading[t:t + 1]), target, look))
            for t in range(3)]
     assert max(max(a / b, b / a) for a, b in zip(own[0], own[2])) > 1.2     # the frames' own units differ
     for chunk_frames in (0, 2):

@@ -105,12 +105,12 @@ def test_normalized_weighting_is_relative_to_the_targets(vgg, pieces):
 
 def test_relative_weighting_is_in_units_of_the_photos_distance_per_layer(vgg, pieces):
     """weighting='relative': normalized with each style layer's term divided by d_l = ‖Ĝ−Â‖²/‖Â‖² of the
-    photo at that layer where the look is set (the look size, or the output's size when smaller: here the
-    64 px photo itself), so the unchanged photo's style term is w_l at every layer whatever the pair."""
+    photo at that layer where the look is set (the look size: here 64 px, the photo's own size), so the
+    unchanged photo's style term is w_l at every layer whatever the pair."""
     from nst_core.photo_distance import style_distance, style_units
     content, style, x = pieces
     normalized = Objective(vgg, content, style, 0.0, content.size, weighting="normalized")
-    units = style_units(vgg, content, style, content.size)
+    units = style_units(vgg, content, style, look_size=max(content.size))
     relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative", style_units=units)
     size = content.size
     photo = content.image_at(size)
@@ -134,13 +134,16 @@ def test_relative_weighting_is_in_units_of_the_photos_distance_per_layer(vgg, pi
         starts = [float(loss) for n in style.layers for _, loss in relative.layer_losses(n, photo_features[n])]
     assert starts == pytest.approx([0.2] * len(style.layers), rel=1e-4)
     assert max(d) > 2 * min(d)                  # the layers' distances differ: one d would not do this
-    # above the look size d_l is measured at the look size: the same units for every level of a run
-    big = nst_core.image.fit_max_side(*content.size, 2 * DEFAULTS["look_size"], upscale=True)
+    # by default d_l is measured at the default look size whatever the output's size (this photo: 64 px)
     at_look = nst_core.image.fit_max_side(*content.size, DEFAULTS["look_size"], upscale=True)
-    assert style_units(vgg, content, style, big) == \
+    assert style_units(vgg, content, style) == \
+        (pytest.approx(tuple(1 / v for v in style_distance(vgg, content, style, max(at_look))), rel=1e-6),)
+    # and a run's plan takes them so: a 64 px run is weighted as its 256 px run would be
+    options = nst_core.RunOptions.of(None, weighting="relative")
+    assert nst_core.plan.decide(options, vgg, content, style).style_units == \
         (pytest.approx(tuple(1 / v for v in style_distance(vgg, content, style, max(at_look))), rel=1e-6),)
     # no photo (a texture): nothing to measure from; without units the terms are the normalized ones
-    assert style_units(vgg, None, style, content.size) == ()
+    assert style_units(vgg, None, style) == ()
     with torch.no_grad():
         unscaled = Objective(vgg, content, style, 0.0, content.size, weighting="relative")(x)[1]
     assert float(unscaled["style"]) == pytest.approx(float(n_parts["style"]), rel=1e-6)
