@@ -14,9 +14,9 @@ import torch
 
 from . import color
 from .errors import ImageError, NSTError
+from .grain import GrainTerm
 from .image import as_bhwc, fit_image, resize
 from .loader import load_vgg
-from .grain import GrainTerm
 from .look import LookTerm
 from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective

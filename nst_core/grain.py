@@ -34,7 +34,7 @@ _YCBCR = torch.tensor([[0.299, 0.587, 0.114],
                        [0.5, -0.418688, -0.081312]])
 
 
-def high_frequency_power(x: torch.Tensor, bands=(0.25, 0.5)) -> torch.Tensor:
+def high_frequency_power(x: torch.Tensor, bands=GRAIN_BANDS) -> torch.Tensor:
     """[bands-1, 3]: per frequency band (cycles per pixel on the higher axis, edges `bands`; the default:
     beyond half the Nyquist frequency) and YCbCr channel of x [1,3,H,W] (RGB 0..1), the spectrum's power
     per pixel. Differentiable."""
@@ -78,13 +78,13 @@ class GrainTerm(PixelTerm):
             for style in self.styles:
                 for image, share in zip(style.images, style.blend):
                     seen = resize(image, style.style_size(image, size)).to(device)
-                    power = power + style.weight / total * share * high_frequency_power(seen, GRAIN_BANDS)
+                    power = power + style.weight / total * share * high_frequency_power(seen)
             floor = torch.clamp(MIN_CHANNEL_SHARE * power[:, :1], min=MIN_POWER)
             self._reference[key] = torch.maximum(power, floor).detach()
         return self._reference[key]
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        power = high_frequency_power(x, GRAIN_BANDS)
+        power = high_frequency_power(x)
         reference = self.reference(tuple(x.shape[-2:]), x.device)
         # clamped before the root: √ of a flat image's zero power has an infinite slope (0 · ∞ = NaN)
         return ((torch.maximum(power, reference) / reference).sqrt() - 1).pow(2).sum()

@@ -13,8 +13,8 @@ term is s · Σ_l w_l whatever the pair, and every layer starts from the same sh
 (a gray photo's colour) were left almost unweighted (nst_core/bench/README.md, "sixteen pairs").
 
 d is measured once per run at the look size, whatever the output's size, so every level of a run and every
-output size of a pair get the same units (measured at a 128 px output's own size, relu5_1's few positions
-put it far from the painting and its unit took a third of its weight away: the run looked weaker).
+output size of a pair get the same units (at a small output's own size relu5_1 has few positions, reads far
+from every painting, and would lose most of its weight).
 """
 
 from __future__ import annotations
@@ -42,18 +42,15 @@ def style_distance(vgg, content, style, side: int) -> tuple[float, ...]:
     size = fit_max_side(*content.size, side, upscale=True)
     objective = Objective(vgg, None, style, 0.0, size, weighting="normalized")
     photo = content.image_at(size).to(vgg.device)
+    # a term's loss carries its layer weight w_l: d_l is per unit of it
+    layer_weights = {name: w or 1.0 for name, w in zip(style.layers, style.layer_weights)}
     distances = {}
     with torch.inference_mode(False), torch.no_grad():
         def on_feature(name, h):
             for term in objective.terms.get(name, ()):
-                distances[name] = float(term.loss(h, objective.generator)) / term_weight(style, name)
+                distances[name] = float(term.loss(h, objective.generator)) / layer_weights[name]
         vgg.features(photo, style.layers, on_feature)
     return tuple(max(distances[name], MIN_DISTANCE) for name in style.layers)
-
-
-def term_weight(style, layer: str) -> float:
-    """The layer weight w_l of `layer` in `style` (the part of a normalized term that is not the loss)."""
-    return style.layer_weights[style.layers.index(layer)] or 1.0
 
 
 def style_units(vgg, content, style, look_size: int = 0) -> tuple[tuple[float, ...], ...]:

@@ -54,6 +54,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .evaluate import pair_paths
 from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, set_threads, write_json
 
 PEER_URL = "https://github.com/crowsonkb/style-transfer-pytorch"
@@ -61,7 +62,6 @@ PEER_ENV = "NST_PEER_DIR"
 PEER_PACKAGE = "style_transfer"
 PEER_SEED = 0                   # the peer CLI's --random-seed default
 PROGRESS_EVERY = 50             # iterations between progress lines
-# where resolve() looks for content_<photo>.* and style_<painting>.*
 
 
 # ----------------------------------------------------------------------------------------- the network
@@ -182,13 +182,6 @@ def run_peer(module, content, style, size: int, device, *, progress=print, label
     return image, record
 
 
-# ------------------------------------------------------------------------------------------ the pairs
-def resolve(pair: str) -> tuple[Path, Path]:
-    """'camera+wave' -> (content_camera.*, style_wave.*) from the engine's example and evaluation images."""
-    from .evaluate import pair_paths
-    return pair_paths(pair)
-
-
 def _pil(path: Path):
     """The image as the engine reads it (EXIF orientation, 16 bit, alpha dropped), as an RGB PIL image."""
     import nst_core
@@ -237,7 +230,7 @@ def parse_args(argv=None):
 
 def jobs(args) -> list[tuple[str, Path, Path, str | None]]:
     """(label, photo, painting, output file or None) for every pair asked for."""
-    listed = [(pair.strip(), *resolve(pair.strip()), None) for pair in args.pairs.split(",") if pair.strip()]
+    listed = [(pair.strip(), *pair_paths(pair.strip()), None) for pair in args.pairs.split(",") if pair.strip()]
     if args.content:
         content, style = Path(args.content), Path(args.style)
         listed.append((f"{content.stem}+{style.stem}", content, style, args.output))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import nst_core
-from nst_core.bench import peer
+from nst_core.bench import evaluate, peer
 from nst_core.image import fit_image
 from nst_core.vgg import TORCHVISION_MEAN, TORCHVISION_STD
 
@@ -70,15 +70,6 @@ def test_converted_network_has_torchvisions_layout():
            {k: v.shape for k, v in reference.state_dict().items()}
 
 
-def test_pairs_resolve_to_the_bundled_images():
-    content, style = peer.resolve("chelsea+starry_night")
-    assert (content.name, style.name) == ("content_chelsea.png", "style_starry_night.jpg")
-    with pytest.raises(SystemExit, match=r"--pairs: style image 'nonesuch': none named.*starry_night"):
-        peer.resolve("chelsea+nonesuch")
-    with pytest.raises(SystemExit, match="not photo\\+painting"):
-        peer.resolve("chelsea")
-
-
 def test_missing_peer_checkout_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv(peer.PEER_ENV, raising=False)
     with pytest.raises(SystemExit, match="--peer-dir: give the path"):
@@ -97,7 +88,7 @@ def test_peer_runs_offline_on_the_converted_network(tmp_path, monkeypatch):
     def no_download(*args, **kwargs):
         raise AssertionError("the peer asked torchvision for its VGG-19")
     monkeypatch.setattr(torchvision.models, "vgg19", no_download)
-    content, style = peer.resolve("chelsea+starry_night")
+    content, style = evaluate.pair_paths("chelsea+starry_night")
     output, report = tmp_path / "out.png", tmp_path / "peer.json"
     peer.main(["--content", str(content), "--style", str(style), "--output", str(output), "--sizes", "64",
                "--initial-iterations", "2", "--threads", "1", "--device", "cpu", "--json", str(report)])
