@@ -148,7 +148,7 @@ class Objective:
             raise ValueError(f"style_units are the relative weighting's, not {self.weighting!r}'s")
         self.style_units = tuple(tuple(float(u) for u in target) for target in style_units or ())
         # the convs' dtype under autocast, None = float32 (nst_core.precision; the run plan's level decides)
-        self.autocast = autocast_dtype(self.vgg.device, precision)
+        self.autocast = autocast_dtype(precision)
         # the targets for this size, computed once, outside the step loop, as normal tensors (ComfyUI runs
         # nodes under inference mode, whose tensors autograd refuses to save for backward)
         with torch.inference_mode(False):

@@ -47,7 +47,7 @@ def coarse_level_precision(choice: str, device) -> str:
     return choice
 
 
-def autocast_dtype(device, precision: str = FLOAT32) -> torch.dtype | None:
+def autocast_dtype(precision: str = FLOAT32) -> torch.dtype | None:
     """The dtype a level's convs run in under autocast (None = float32, no autocast), from the level's
     `precision` (nst_core.plan.Level.precision)."""
     if precision not in DTYPES:

@@ -41,7 +41,7 @@ def test_a_bad_precision_is_refused_naming_the_option():
     with pytest.raises(OptionError, match="coarse_precision"):
         with_precision(PLAN, "float16", "cpu")
     with pytest.raises(ValueError, match="float16"):
-        precision.autocast_dtype("cpu", "float16")
+        precision.autocast_dtype("float16")
 
 
 def test_a_bfloat16_objective_runs_its_convs_in_bfloat16(vgg, targets):
