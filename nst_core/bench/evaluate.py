@@ -11,6 +11,8 @@ Each pair is run with the engine's defaults (nst_core.stylize with nothing but m
                       the output's size over the default style layers (1 = the photo, 0 = the painting)
   style ratio (W2)    the same with the Wasserstein-2 distance of the layers' feature distributions
   content distance    ‖F(output) − F(photo)‖ / ‖F(photo)‖ at relu4_2
+  photo distance      d_l per style layer, the run's relative unit (nst_core.photo_distance): how far the
+                      photo starts from the painting; the Gram ratio reads lower the larger it is
   grain (Y, Cb, Cr)   power above half the Nyquist frequency per pixel in each YCbCr channel of the output
                       over the painting's at the same pixel count, as the style statistics see it
                       (1 = as grainy as the painting; a painting file smaller than that is upsampled,
@@ -124,6 +126,8 @@ def run_pair(vgg, pair: str, size: int, save: Path | None = None, view: int = 0,
     result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, **options)
     seconds = time.perf_counter() - t0
     row = {"pair": pair, "size": size, "seconds": seconds, **scores(vgg, photo, result.image, painting, view)}
+    if result.style_units:          # the run's unit: the photo's distance d_l per style layer (photo_distance)
+        row["photo_distance"] = [1.0 / u for u in result.style_units[0]]
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
         nst_core.to_pil(result.image).save(save / f"{pair}_{size}.png")

@@ -51,3 +51,16 @@ def test_a_view_scores_style_and_content_seen_smaller_and_grain_at_full_size(vgg
     for key in ("style_gram", "style_w2", "content_distance"):
         assert seen[key] == pytest.approx(small[key]) and seen[key] != pytest.approx(full[key])
     assert seen["grain"] == pytest.approx(full["grain"])
+
+
+def test_a_run_reports_its_photo_distance_per_style_layer(vgg):
+    """The row of a run carries d_l, the photo's distance to the painting per style layer, measured at the
+    look size whatever the output's size (the figure the Gram ratio depends on)."""
+    from nst_core import photo_distance
+    row = evaluate.run_pair(vgg, "camera+wave", 32, steps=2, look_size=64)
+    photo, painting = evaluate.pair_images("camera+wave")
+    content = nst_core.ContentTarget(vgg, nst_core.image.fit_image(photo, 32, upscale=True))
+    style = nst_core.StyleTarget(vgg, painting, list(nst_core.DEFAULT_STYLE_LAYERS), None, 1.0)
+    expected = photo_distance.style_distance(vgg, content, style, 64)
+    assert row["photo_distance"] == pytest.approx(list(expected), rel=1e-4)
+    assert len(set(round(d, 3) for d in expected)) == len(expected)      # one d per layer, not one for all
