@@ -138,3 +138,15 @@ def test_bench_flags_mean_the_same_in_every_module(name, capsys):
         if action.option_strings and action.help not in (None, "==SUPPRESS==") and action.dest != "help" \
                 and action.nargs != 0:
             assert "default" in action.help, action.option_strings
+
+
+def test_the_history_bench_runs_at_the_size_it_names_and_holds_the_pairs_it_names(vgg):
+    """A size larger than the photo upscales it (the bundled cat is 451 px: a "1024 px" run that stayed at
+    451 px compared nothing at 1024), and each level keeps at most the pair count under test."""
+    from nst_core.bench import history
+    photo = nst_core.image.fit_image(nst_core.load_image(nst_core.example_path("content_chelsea.png")), 40)
+    style = nst_core.load_image(nst_core.example_path("style_starry_night.jpg"))
+    run = history.run_one(vgg, photo, style, 64, 3, steps=6)
+    assert max(run["output"]) == 64
+    assert run["levels_pairs"] and max(run["levels_pairs"]) <= 3
+    assert len(run["steps"]) == 6
