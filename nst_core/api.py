@@ -331,7 +331,8 @@ def reconstruct_style(image, layers: Sequence[str] = DEFAULT_STYLE_LAYERS, *, cu
     image = fit(image, side)
     out_size = tuple(size) if size is not None else tuple(image.shape[1:3])
     sets = [layers[:i + 1] for i in range(len(layers))] if cumulative else [[name] for name in layers]
-    stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size)) for names in sets]
+    stages = [(None, StyleTarget(vgg, image, names, None, 1.0, size=out_size, style_loss="gram"))
+              for names in sets]
     start = ((lambda level_size, level_seed: spectrum_noise(image, level_size, level_seed, device=vgg.device,
                                                             max_period=TEXTURE_MAX_PERIOD))
              if TEXTURE_START == "spectrum" else None)

@@ -22,7 +22,7 @@ from .losses import content_energy, content_loss, tv_loss
 from .precision import FLOAT32, autocast_dtype
 from .settings import DEFAULTS, OPTIONS, OptionError
 from .statistics.base import StyleStatistic
-from .statistics.normalization import relative_loss_scale
+from .statistics.normalization import relative_loss_scale, relative_strength
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -165,8 +165,9 @@ class Objective:
                 terms.setdefault(name, []).append(Term("content", name, w, feats[name], masks[name]))
         for index, style in enumerate(self.styles):
             share = style.weight / self.style_weight
-            # the pair's units (nst_core.photo_distance): 1/d_l per layer
-            units = self.style_units[index] if self.style_units else (1.0,) * len(style.layers)
+            # the pair's units (nst_core.photo_distance): 1/d_l per layer, times the statistic's strength
+            units = ([u * relative_strength(style.statistic.name) for u in self.style_units[index]]
+                     if self.style_units else (1.0,) * len(style.layers))
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
             for name, w, unit in zip(style.layers, style.layer_weights, units):
                 w = w * share * unit * self._normalizer("style", style.statistic, targets[name], None, name)

@@ -324,8 +324,8 @@ def fit_memory(plan: RunPlan, vgg, layers, *, max_memory_gb=0.0, tile_size=0, op
             whole_budget - untiled_bytes(arch, level.look, layers)
         if tile_size and tile_size < max(size):
             if not tileable:
-                raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram loss is a sum "
-                                               "over positions); set tile_size to 0")
+                raise OptionError("tile_size", "this style loss cannot be tiled (only the Gram and W2 losses "
+                                               "are made of sums over positions); set tile_size to 0")
             tile, pairs = _forced_tiling(arch, size, layers, tile_size, budget, full)
             if pairs is None:
                 need = _forced_tiling(arch, size, layers, tile_size, None, full, cheapest_memory=True)[0]

@@ -23,7 +23,7 @@ from .layers import parse_layers
 from .settings import DEFAULTS, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, check_blend, \
     check_layer_weights
 from .statistics import DEFAULT_STYLE_LOSS, get_statistic, layer_masks, mask_tensor
-from .tiled_features import extract_features, extract_grams, fits_one_forward
+from .tiled_features import extract_features, extract_targets, fits_one_forward
 
 
 def _images(images) -> list[torch.Tensor]:
@@ -157,10 +157,10 @@ class StyleTarget(_Target):
                 self.vgg.check_size(*size, self.layers)
                 masks = (layer_masks(image_mask, size, self.layers, self.vgg.layer_names, "style image mask")
                          if image_mask is not None else dict.fromkeys(self.layers))
-                if self.statistic.name == "gram" and not fits_one_forward(self.vgg.arch, size, self.layers):
-                    with torch.inference_mode(False):       # Grams summed tile by tile (large images)
-                        per_image.append(extract_grams(self.vgg.grad_ready(), resize(image, size).to(
-                            self.vgg.device), self.layers, masks))
+                if self.statistic.additive and not fits_one_forward(self.vgg.arch, size, self.layers):
+                    with torch.inference_mode(False):       # sums added tile by tile (large images)
+                        per_image.append(extract_targets(self.vgg.grad_ready(), resize(image, size).to(
+                            self.vgg.device), self.layers, self.statistic, masks))
                     continue
                 feats = _features(self.vgg, resize(image, size), self.layers)
                 per_image.append({name: self.statistic.target(feats[name], masks[name]) for name in self.layers})

@@ -1,4 +1,4 @@
-"""Targets of large images, tile by tile: content features and style Grams without one whole forward.
+"""Targets of large images, tile by tile: content features and style statistics without one whole forward.
 
 A 4096x4096 image does not fit one forward: relu1_1 alone is 64 x 16.7 M floats (4.3 GB), and the
 default style layers' outputs together 8.7 GB. The targets are computed once, without gradients, from
@@ -6,8 +6,8 @@ tiles with the tiled objective's exact geometry (nst_core.tiling: a halo of the 
 crops aligned to the network's stride), so each layer's core is the whole image's feature there:
   - `extract_features` assembles the requested layers' full maps from the tiles' cores (the content
     target: relu4_2 of a 4096 px image is 537 MB);
-  - `extract_grams` sums Σ m f fᵀ over the cores and divides by Σ m (the Gram target, masks included),
-    never holding a full-size map.
+  - `extract_targets` adds an additive statistic's sums over the cores (the Gram's Σ m f fᵀ, W2's
+    moments; masks included) and finishes its target from the whole image's, never holding a full-size map.
 Both run untiled when the whole no-grad forward fits FORWARD_BYTES.
 """
 
@@ -22,7 +22,6 @@ import torch
 
 from .memory import FLOAT, SAFETY, layer_outputs
 from .errors import ImageError
-from .statistics import STATISTICS
 from .statistics.base import total_weight
 from .tiling import MAX_TILES_PER_AXIS, axis_options, halo_and_stride, layer_core, plan_tiles, reach
 
@@ -124,10 +123,9 @@ def extract_features(vgg, x: torch.Tensor, layers, tile=None) -> dict[str, torch
     return {name: out[name] for name in layers}
 
 
-def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[str, torch.Tensor]:
-    """{layer: Gram target [1,N,N]} of x: Σ m f fᵀ / Σ m over positions (m = 1 without a mask; `masks`
-    {layer: [1,1,h,w] or None} at each layer's resolution), as statistics.gram's target, from tiles."""
-    gram = STATISTICS["gram"]
+def extract_targets(vgg, x: torch.Tensor, layers, statistic, masks=None, tile=None) -> dict:
+    """{layer: `statistic`'s target} of x (an additive statistic: its sums over positions, m = 1 without a
+    mask; `masks` {layer: [1,1,h,w] or None} at each layer's resolution), as statistic.target, from tiles."""
     layers = list(layers)
     masks = masks or {}
     size = tuple(x.shape[-2:])
@@ -140,13 +138,13 @@ def extract_grams(vgg, x: torch.Tensor, layers, masks=None, tile=None) -> dict[s
         weights = None if mask is None else \
             mask[..., gy0:gy1, gx0:gx1].to(core.device, torch.float32).reshape(-1)
         total, count = sums.get(name, (0, 0))
-        sums[name] = (total + gram.sums(core, weights), count + total_weight(core, weights))
+        sums[name] = (total + statistic.sums(core, weights), count + total_weight(core, weights))
 
     _tiled_forward(vgg, x, layers, tile, on_core)
     if any(not bool(sums[name][1] > 0) for name in layers):
         raise ImageError("the mask is empty at this layer (all zero): it selects no pixel to match")
-    return {name: gram.finish(*sums[name]) for name in layers}
+    return {name: statistic.target_from(statistic.finish(*sums[name])) for name in layers}
 
 
-__all__ = ["FORWARD_BYTES", "extract_features", "extract_grams", "fits_one_forward", "forward_bytes",
+__all__ = ["FORWARD_BYTES", "extract_features", "extract_targets", "fits_one_forward", "forward_bytes",
            "forward_tile", "reporting_tiles"]

@@ -1,6 +1,6 @@
 """An exact tiled objective: the loss and pixel gradient of an Objective, evaluated tile by tile.
 
-Why it is exact. The content loss and the Gram statistic are sums over positions (the statistics'
+Why it is exact. The content loss, the Gram and W2 are made of sums over positions (the statistics'
 `sums`), so the whole image's sums are the sum of the tiles' core sums. Pass 1 forwards each tile (its
 core plus a halo of real pixels), crops every layer to the tile's core and adds up each term's sums; the
 terms are finished from the whole sums by the objective's own code (objective.Term.loss_of), and the

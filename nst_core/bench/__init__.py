@@ -61,7 +61,9 @@ def setup(vgg, size: int):
     content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
     style_full = to_nchw(nst_core.load_image(nst_core.example_path(STYLE)))
     ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1), CONTENT_LAYERS, CONTENT_WEIGHT)
-    st = nst_core.StyleTarget(vgg, style_full.permute(0, 2, 3, 1), STYLE_LAYERS, None, STYLE_WEIGHT)
+    # the Gram statistic: the reference loop's (and the paper's)
+    st = nst_core.StyleTarget(vgg, style_full.permute(0, 2, 3, 1), STYLE_LAYERS, None, STYLE_WEIGHT,
+                              style_loss="gram")
     style = resize(style_full, st.style_size(style_full, (size, size)))
     return content, style, ct, st
 

@@ -85,7 +85,7 @@ def measure(vgg, pair: str, size: int, weighting: str, steps: int, style_weight:
     result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, steps=steps, style_weight=style_weight,
                               weighting=weighting, **extra)
     seconds = time.perf_counter() - t0
-    style = nst_core.StyleTarget(vgg, painting, nst_core.DEFAULT_STYLE_LAYERS, None, style_weight)
+    style = nst_core.StyleTarget(vgg, painting, nst_core.DEFAULT_STYLE_LAYERS, None, style_weight, style_loss="gram")
     side = view or size
     row = {"weighting": weighting, "pair": pair, "size": size, "style_weight": style_weight, "steps": steps,
            **look(vgg, nst_core.fit(photo, side), nst_core.fit(result.image, side), style), "seconds": seconds}

@@ -40,7 +40,8 @@ def gram_loss(vgg, image: torch.Tensor, layers, texture_bhwc: torch.Tensor) -> f
     from nst_core.objective import Objective
     from nst_core.targets import StyleTarget
     size = tuple(texture_bhwc.shape[1:3])
-    objective = Objective(vgg, None, StyleTarget(vgg, image, list(layers), None, 1.0, size=size), 0.0, size)
+    objective = Objective(vgg, None, StyleTarget(vgg, image, list(layers), None, 1.0, size=size,
+                                                      style_loss="gram"), 0.0, size)
     with torch.no_grad():
         return float(objective(texture_bhwc.permute(0, 3, 1, 2))[1]["style"])
 

@@ -5,7 +5,7 @@
     target = stat.target(style_features, style_mask)          # [1,N,H,W], mask [1,1,H,W] or None
     loss = stat.loss(output_features, target, output_mask, generator)
 
-A statistic that is a mean over positions (`additive`: the Gram) computes its loss as
+A statistic made of means over positions (`additive`: the Gram, W2) computes its loss as
 distance(finish(sums, Σ m), target), which the tiled objective finishes from its tiles' sums.
 """
 

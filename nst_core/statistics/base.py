@@ -58,6 +58,10 @@ class StyleStatistic:
         """The loss of a finished statistic against the target (a float32 scalar)."""
         raise NotImplementedError
 
+    def target_from(self, value: torch.Tensor):
+        """The target of a style image from its finished statistic (`finish` of its sums, no grad)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

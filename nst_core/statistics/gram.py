@@ -74,6 +74,9 @@ class GramStatistic(StyleStatistic):
     def finish(self, sums: torch.Tensor, count) -> torch.Tensor:
         return sums / count
 
+    def target_from(self, value: torch.Tensor) -> torch.Tensor:
+        return value
+
     def distance(self, value: torch.Tensor, target: torch.Tensor, layer: str | None = None) -> torch.Tensor:
         n = value.shape[-1]
         return (value - target).pow(2).sum() / (4.0 * n * n)

@@ -72,3 +72,15 @@ def raw_loss_scale(statistic: str, layer: str | None) -> float:
         kind = "conv" if layer.startswith("conv") else "relu"
         layer = f"{kind}{min(max(block_of(layer), 1), 5)}_1"
     return RAW_LOSS_SCALES[layer][column]
+
+
+# Under weighting "relative" every statistic's style term starts at the same value for the photo (its units
+# 1/d_l), but W2 then pulls further than the Gram at one strength; this factor (Gram: 1) gives it the Gram's
+# content distance at one strength, on the calibration half (nst_core/bench/README.md, "Wasserstein-2 as
+# the default statistic").
+RELATIVE_STRENGTHS: dict[str, float] = {"gram": 1.0, "wasserstein2": 0.6, "sliced_wasserstein": 1.0}
+
+
+def relative_strength(statistic: str) -> float:
+    """The factor of `statistic`'s style terms under weighting "relative" (gram: 1)."""
+    return RELATIVE_STRENGTHS[statistic]

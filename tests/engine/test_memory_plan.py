@@ -11,7 +11,7 @@ from nst_core import memory
 from nst_core.plan import GIB, MIN_PAIRS, fit_memory, plan_run
 from nst_core.settings import LBFGS_PAIRS
 from nst_core.targets import ContentTarget, StyleTarget
-from nst_core.tiled_features import extract_features, extract_grams, forward_tile
+from nst_core.tiled_features import extract_features, extract_targets, forward_tile
 from nst_core.tiling import optimizer_bytes, tiling_cost, untiled_bytes
 
 DEEP = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -131,25 +131,37 @@ def test_tiled_targets_equal_untiled_targets(vgg):
         assert torch.allclose(tiled[name], whole[name], rtol=1e-4, atol=1e-4 * float(whole[name].abs().max()))
     ramp = torch.linspace(0.1, 1, 131).view(1, 1, 1, -1).expand(1, 1, 97, 131)
     masks = nst_core.statistics.layer_masks(ramp, (97, 131), layers, vgg.layer_names, "mask")
-    grams = extract_grams(vgg, x, layers, masks, tile=(40, 56))
     gram = nst_core.statistics.get_statistic("gram")
+    grams = extract_targets(vgg, x, layers, gram, masks, tile=(40, 56))
     for name in layers:
         reference = gram.target(whole[name], masks[name])
         assert torch.allclose(grams[name], reference, rtol=1e-4, atol=1e-5 * float(reference.abs().max()))
+    w2 = nst_core.statistics.get_statistic("wasserstein2")
+    gaussians = extract_targets(vgg, x, layers, w2, masks, tile=(40, 56))
+    for name in layers:
+        reference = w2.target(whole[name], masks[name])
+        for got, want in ((gaussians[name].mean, reference.mean), (gaussians[name].cov, reference.cov),
+                          (gaussians[name].cov_sqrt, reference.cov_sqrt)):
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
 
 
-def test_style_target_is_tiled_when_the_forward_does_not_fit(vgg, monkeypatch):
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein2"])
+def test_style_target_is_tiled_when_the_forward_does_not_fit(vgg, monkeypatch, style_loss):
     from nst_core import tiled_features
     image = picture("style_starry_night.jpg", 80, 112)
-    plain = StyleTarget(vgg, image, SHALLOW_STYLE).targets_at((80, 112))
+    plain = StyleTarget(vgg, image, SHALLOW_STYLE, style_loss=style_loss).targets_at((80, 112))
     monkeypatch.setattr(tiled_features, "FORWARD_BYTES",
                         tiled_features.forward_bytes(vgg.arch, (80, 112), SHALLOW_STYLE) // 3)
     assert forward_tile(vgg.arch, (80, 112), SHALLOW_STYLE, tiled_features.FORWARD_BYTES,
                         keep_full=False) != (80, 112)
-    tiled = StyleTarget(vgg, image, SHALLOW_STYLE).targets_at((80, 112))
+    tiled = StyleTarget(vgg, image, SHALLOW_STYLE, style_loss=style_loss).targets_at((80, 112))
     for name in SHALLOW_STYLE:
-        assert not torch.equal(tiled[name], plain[name])            # computed another way ...
-        assert torch.allclose(tiled[name], plain[name], rtol=1e-4, atol=1e-5 * float(plain[name].abs().max()))
+        got, want = ((tiled[name], plain[name]) if style_loss == "gram" else
+                     (tiled[name].cov, plain[name].cov))                # W2: its mean, covariance and root
+        assert not torch.equal(got, want)                               # computed another way ...
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
+        if style_loss == "wasserstein2":
+            assert torch.allclose(tiled[name].mean, plain[name].mean, rtol=1e-4, atol=1e-6)
 
 
 def test_console_progress_names_level_and_tiles(vgg, targets):

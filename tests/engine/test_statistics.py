@@ -157,6 +157,36 @@ def test_wasserstein2_matches_the_closed_form_for_independent_channels():
         assert got == pytest.approx(expected, rel=1e-4)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("shape", [(1, 16, 8, 8), (1, 64, 8, 8), (1, 512, 4, 4)])
+def test_wasserstein2_finished_from_tile_sums_is_its_loss(shape, masked):
+    """W2 is additive: distance(finish(the sum of two tiles' sums)) is its loss, value and gradient, with
+    features of a mean large against their spread (E[ffᵀ] − μμᵀ cancels) and at relu5_1's shape at 64 px
+    (16 positions for 512 channels: the N x N eigen-solve of `distance` against the loss's 16 x 16 one);
+    with 4 positions per channel the loss's C is a float32 product of the centred features."""
+    stat = STATISTICS["wasserstein2"]
+    assert stat.additive and not STATISTICS["sliced_wasserstein"].additive
+    n, h, w = shape[1:]
+    target = stat.target(features(n, h + 2, w, seed=20, shift=2.0))
+    out = features(n, h, w, seed=21, shift=2.0)
+    mask = torch.rand(1, 1, h, w, generator=generator(22)) if masked else None
+    x = out.clone().requires_grad_(True)
+    loss = stat.loss(x, target, mask, layer="relu4_1")
+    loss.backward()
+    y = out.clone().requires_grad_(True)
+    weights = None if mask is None else mask.view(h, w)
+    sums = sum(stat.sums(y[..., cols], None if weights is None else weights[:, cols].reshape(-1))
+               for cols in (slice(0, 3), slice(3, None)))
+    assert sums.dtype == torch.float64 and sums.shape == (1, n + 1, n + 1)
+    tiled = stat.distance(stat.finish(sums, h * w if mask is None else mask.sum()), target, layer="relu4_1")
+    tiled.backward()
+    # with many positions the loss's C is a float32 product (the Gram's precision), the sums are float64
+    rel = 2e-5 if h * w >= 2 * n else 1e-6
+    assert tiled.dtype == torch.float32 and float(tiled.detach()) == pytest.approx(float(loss.detach()), rel=rel)
+    error = float((y.grad - x.grad).norm() / x.grad.norm())
+    assert error < 1e-5, error
+
+
 def test_sliced_wasserstein_of_one_channel_is_the_sorted_matching():
     stat = STATISTICS["sliced_wasserstein"]
     a, b = features(n=1, seed=14), features(n=1, seed=15)

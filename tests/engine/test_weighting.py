@@ -179,6 +179,23 @@ def test_energy_is_the_loss_of_an_all_zero_output(vgg, starry64, name):
     assert stat.energy(target, "relu3_1") == pytest.approx(value, rel=0.03 if draws > 1 else 1e-4)
 
 
+@pytest.mark.parametrize("name", ["gram", "wasserstein2"])
+def test_relative_weighting_scales_each_statistic_by_its_strength(vgg, cat64, starry64, name):
+    """Under relative weighting the unchanged photo's style term is the statistic's relative strength
+    (statistics.normalization.RELATIVE_STRENGTHS: W2 pulls further than the Gram at one strength, measured
+    on the calibration half) times Σ w_l, so one strength gives about the Gram's content distance."""
+    from nst_core.photo_distance import style_units
+    from nst_core.statistics.normalization import RELATIVE_STRENGTHS
+    content = ContentTarget(vgg, cat64, ("relu4_2",), 1.0)
+    style = StyleTarget(vgg, starry64, nst_core.DEFAULT_STYLE_LAYERS, None, 1.0, style_loss=name)
+    units = style_units(vgg, content, style, look_size=max(content.size))
+    relative = Objective(vgg, content, style, 0.0, content.size, weighting="relative", style_units=units)
+    with torch.no_grad():
+        start = float(relative(content.image_at(content.size))[1]["style"])
+    assert start == pytest.approx(RELATIVE_STRENGTHS[name], rel=1e-4)
+    assert RELATIVE_STRENGTHS["gram"] == 1.0 and RELATIVE_STRENGTHS["wasserstein2"] < 1.0
+
+
 def test_each_statistic_weighs_about_the_same_under_normalized(vgg, cat64, starry64):
     """Switching style_loss needs no retuning: the photo's normalized style term against the painting is
     within the calibration's spread (statistics.normalization.RELATIVE_LOSS_SCALES) of the Gram's."""
