@@ -74,6 +74,16 @@ def _trace_root(product: torch.Tensor) -> torch.Tensor:
     return torch.where(values > floor, values.clamp_min(floor).sqrt(), 0.0).sum(dim=-1)
 
 
+def _w2_squared(mean: torch.Tensor, trace: torch.Tensor, trace_root: torch.Tensor, target: "GaussianTarget",
+                layer: str | None) -> torch.Tensor:
+    """scale · (|μ − μ_t|² + tr C + tr C_t − 2 tr (C_t^½ C C_t^½)^½) from μ [...,N], tr C and the root's trace
+    (summed over a leading batch): the one formula of `loss` and `distance`."""
+    device = mean.device
+    total = (mean - target.mean.to(device)).pow(2).sum(dim=-1) + trace + target.cov.to(device).diagonal().sum() \
+        - 2 * trace_root
+    return (raw_loss_scale(Wasserstein2Statistic.name, layer) * total.sum()).float()
+
+
 class _MomentSums(torch.autograd.Function):
     """Σ_i m_i f̃_i f̃_iᵀ [B,N+1,N+1] float64 of features [B,N,h,w] with f̃ = (1, f) (weights [h·w] or None:
     m = 1): Σ m at [0,0], Σ m f in row and column 0, Σ m f fᵀ in the rest. The hand-written backward,
@@ -155,11 +165,8 @@ class Wasserstein2Statistic(StyleStatistic):
         mean = value[..., 1:, 0]                                                      # [B,N]
         cov = value[..., 1:, 1:] - mean.unsqueeze(-1) * mean.unsqueeze(-2)            # [B,N,N]
         root = target.cov_sqrt.to(value.device)
-        trace_root = _trace_root(root @ cov @ root)
-        cov_term = cov.diagonal(dim1=-2, dim2=-1).sum(dim=-1) + target.cov.to(value.device).diagonal().sum() \
-            - 2 * trace_root
-        mean_term = (mean - target.mean.to(value.device)).pow(2).sum(dim=-1)
-        return (raw_loss_scale(self.name, layer) * (mean_term + cov_term).sum()).float()
+        return _w2_squared(mean, cov.diagonal(dim1=-2, dim2=-1).sum(dim=-1), _trace_root(root @ cov @ root),
+                           target, layer)
 
     def loss(self, features: torch.Tensor, target: GaussianTarget, mask: torch.Tensor | None = None,
              generator: torch.Generator | None = None, layer: str | None = None) -> torch.Tensor:
@@ -173,12 +180,10 @@ class Wasserstein2Statistic(StyleStatistic):
         root = target.cov_sqrt.to(spread.device)
         channels, count = spread.shape
         if count < 2 * channels:
-            y = root @ spread.double()
-            trace_root = _trace_root(y.T @ y if count < channels else y @ y.T)
-            trace = spread.double().pow(2).sum()
+            spread = spread.double()
+            y = root @ spread
+            trace_root, trace = _trace_root(y.T @ y if count < channels else y @ y.T), spread.pow(2).sum()
         else:
             cov = (spread @ spread.T).double()
             trace_root, trace = _trace_root(root @ cov @ root), cov.diagonal().sum()
-        cov_term = trace + target.cov.to(spread.device).diagonal().sum() - 2 * trace_root
-        mean_term = (mean - target.mean.to(mean.device)).pow(2).sum()
-        return (raw_loss_scale(self.name, layer) * (mean_term + cov_term)).float()
+        return _w2_squared(mean, trace, trace_root, target, layer)

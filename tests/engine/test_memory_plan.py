@@ -154,7 +154,14 @@ def test_style_target_is_tiled_when_the_forward_does_not_fit(vgg, monkeypatch, s
                         tiled_features.forward_bytes(vgg.arch, (80, 112), SHALLOW_STYLE) // 3)
     assert forward_tile(vgg.arch, (80, 112), SHALLOW_STYLE, tiled_features.FORWARD_BYTES,
                         keep_full=False) != (80, 112)
+    from nst_core import targets as targets_module
+    calls = []
+    # the statistic summed tile by tile, never a full-size map (values alone cannot tell: the whole-map
+    # fallback assembles its maps from tiles too)
+    monkeypatch.setattr(targets_module, "extract_targets",
+                        lambda *a, **k: calls.append(a[3].name) or tiled_features.extract_targets(*a, **k))
     tiled = StyleTarget(vgg, image, SHALLOW_STYLE, style_loss=style_loss).targets_at((80, 112))
+    assert calls == [style_loss]
     for name in SHALLOW_STYLE:
         got, want = ((tiled[name], plain[name]) if style_loss == "gram" else
                      (tiled[name].cov, plain[name].cov))                # W2: its mean, covariance and root
