@@ -257,7 +257,8 @@ class NST_ContentTarget(NSTNode):
 class NST_StyleTarget(NSTNode):
     NODE_ID = "NST_StyleTarget"
     DISPLAY_NAME = "NST Style Target"
-    SUMMARY = ("The style to paint with: Gram matrices of the style image(s) at the given layers, "
+    SUMMARY = ("The style to paint with: the statistics of the style image(s) at the given layers "
+               "(style_loss: feature means and covariances by default, or the paper's Gram matrices), "
                "weighted per layer and by β. A batch of several styles (or a second image) blends them. "
                "Styles are resized to the result's pixel count times 'scale' (as in the paper).")
     OUTPUTS = outputs(types=("NST_TARGET",),
@@ -357,7 +358,7 @@ class NST_Optimize(NSTNode):
     NODE_ID = "NST_Optimize"
     DISPLAY_NAME = "NST Optimize (style transfer)"
     SUMMARY = ("Gatys et al. style transfer: optimizes the pixels of an image so its VGG features match "
-               "the content target and its Gram matrices the style target. Shows a live preview and "
+               "the content target and its style statistics the style target. Shows a live preview and "
                "stops on Cancel. Returns the image, a plot of the losses and a text report.")
     OUTPUTS = outputs(types=("IMAGE", "IMAGE", "STRING"),
                       names=("image", "loss_plot", "report"),

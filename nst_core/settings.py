@@ -210,10 +210,11 @@ OPTIONS: dict[str, Option] = {o.name: o for o in (
     Option("reconstruction_max_size", 128, int, "long side of reconstructions in px (a 5-layer ladder of 200 "
                                                 "steps takes ~3 min at 128 px on a 2-core CPU)",
            min=16, max=MAX_SIDE),
-    Option("style_loss", "gram", str, "the style statistics matched: gram (Gatys et al., the paper), "
-                                      "wasserstein2 (feature means and covariances) or sliced_wasserstein "
-                                      "(whole feature distributions along random directions); scaled so one "
-                                      "style weight means about the same for each",
+    Option("style_loss", "wasserstein2", str, "the style statistics matched: wasserstein2 (feature means "
+                                              "and covariances, the default look), gram (Gatys et al., the "
+                                              "paper) or sliced_wasserstein (whole feature distributions "
+                                              "along random directions); scaled so one style weight means "
+                                              "about the same for each",
            choices=STYLE_LOSSES),
     Option("pooling", "max", str, "max (the trained network) or avg (Gatys et al.: smoother results); "
                                   f"with max, levels of {HIGH_RES_POOLING_SIDE} px and more pool by avg "

@@ -107,8 +107,8 @@ class ContentTarget(_Target):
 
 
 class StyleTarget(_Target):
-    """The statistics (Gram matrices A by default) of one or more style images (blended), weighted per
-    layer (w_l) and by β.
+    """The statistics (by default the features' means and covariances) of one or more style images
+    (blended), weighted per layer (w_l) and by β.
 
     By default each style image is resized to the output's pixel count (the paper resizes the style to
     the content's size) keeping its aspect ratio, times `scale`; `size=(H, W)` fixes the size instead.

@@ -10,6 +10,11 @@ Each pair is run with the engine's defaults (nst_core.stylize with nothing but m
   style ratio (Gram)  Σ_l E_l(output) / Σ_l E_l(photo), E_l the paper's Gram loss against the painting at
                       the output's size over the default style layers (1 = the photo, 0 = the painting)
   style ratio (W2)    the same with the Wasserstein-2 distance of the layers' feature distributions
+  beyond colour       each style ratio against the nearer of the photo and its colour transfer (the photo's
+                      colours moved to the painting's mean and covariance, nst_core.color): what the run adds
+                      beyond recolouring. A photo far from its painting in colour (a gray photo under a gold
+                      screen) gets most of the way by recolouring alone, so its ratio against the photo
+                      reads it as the most styled while it looks the least painted
   content distance    ‖F(output) − F(photo)‖ / ‖F(photo)‖ at relu4_2
   photo distance      d_l per style layer, the run's relative unit (nst_core.photo_distance): how far the
                       photo starts from the painting; the Gram ratio reads lower the larger it is
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from nst_core.color import match_color_histogram
 from nst_core.grain import high_frequency_power
 from nst_core.image import fit_image, to_nchw
 from nst_core.settings import STYLE_LOSSES
@@ -98,13 +104,16 @@ def scores(vgg, photo: torch.Tensor, result: torch.Tensor, painting: torch.Tenso
     with torch.inference_mode(False), torch.no_grad():
         f_out = vgg.features(out, [*layers, CONTENT_LAYER])
         f_ref = vgg.features(ref, [*layers, CONTENT_LAYER])
+        f_colour = vgg.features(match_color_histogram(ref, to_nchw(painting).to(vgg.device)), layers)
         for statistic, key in (("gram", "style_gram"), ("wasserstein2", "style_w2")):
             style = nst_core.StyleTarget(vgg, painting, layers, None, 1.0, style_loss=statistic)
             targets = style.targets_at(size)
             loss = STATISTICS[statistic].loss
             e_out = [float(loss(f_out[n], targets[n])) for n in layers]
             e_ref = [float(loss(f_ref[n], targets[n])) for n in layers]
+            e_colour = [float(loss(f_colour[n], targets[n])) for n in layers]
             row[key] = sum(e_out) / sum(e_ref)
+            row[f"{key}_beyond_colour"] = sum(e_out) / min(sum(e_ref), sum(e_colour))
             if statistic == "gram":
                 row["per_layer_gram"] = [o / r for o, r in zip(e_out, e_ref)]
         row["content_distance"] = float((f_out[CONTENT_LAYER] - f_ref[CONTENT_LAYER]).norm()
@@ -181,19 +190,23 @@ def spread(values) -> float:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'pair':<26} {'size':>5} {'gram ratio':>10} {'W2 ratio':>9} {'content':>8} "
-            f"{'grain Y':>8} {'Cb':>6} {'Cr':>6} {'s':>5}")
+    head = (f"{'pair':<26} {'size':>5} {'gram ratio':>10} {'W2 ratio':>9} {'beyond colour: gram':>20} "
+            f"{'W2':>6} {'content':>8} {'grain Y':>8} {'Cb':>6} {'Cr':>6} {'s':>5}")
     lines = [head]
     for r in rows:
         y, cb, cr = r["grain"]
         lines.append(f"{r['pair']:<26} {r['size']:>5} {r['style_gram']:>10.3f} {r['style_w2']:>9.3f} "
+                     f"{r['style_gram_beyond_colour']:>20.3f} {r['style_w2_beyond_colour']:>6.3f} "
                      f"{r['content_distance']:>8.3f} {y:>8.2f} {cb:>6.2f} {cr:>6.2f} {r['seconds']:>5.0f}")
     for size in sorted({r["size"] for r in rows}):
         at = [r for r in rows if r["size"] == size]
         if len(at) > 1:
-            lines.append(f"{'spread (max/min)':<26} {size:>5} {spread(r['style_gram'] for r in at):>9.2f}x "
-                         f"{spread(r['style_w2'] for r in at):>8.2f}x "
-                         f"{spread(r['content_distance'] for r in at):>7.2f}x")
+            figures = [spread(r[key] for r in at) for key in
+                       ("style_gram", "style_w2", "style_gram_beyond_colour", "style_w2_beyond_colour",
+                        "content_distance")]
+            widths = (9, 8, 19, 5, 7)
+            lines.append(f"{'spread (max/min)':<26} {size:>5} " +
+                         " ".join(f"{f:>{w}.2f}x" for f, w in zip(figures, widths)))
     return "\n".join(lines)
 
 

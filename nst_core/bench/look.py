@@ -50,9 +50,12 @@ def pair_images(pair: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def look(vgg, photo: torch.Tensor, result_image: torch.Tensor, style) -> dict[str, float]:
     """{style_ratio, content_distance} of a result [1,H,W,3] against the photo (resized to it) and a
-    StyleTarget (its targets at the result's size), with the paper's raw definitions."""
+    StyleTarget of Gram statistics (its targets at the result's size), with the paper's raw definitions."""
     from nst_core.image import resize, to_nchw
     from nst_core.statistics import STATISTICS
+    if style.style_loss != "gram":
+        raise ValueError(f"look: the style ratio is the paper's Gram loss; got a {style.style_loss} target "
+                         "(StyleTarget(..., style_loss='gram'))")
     style_layer_loss = STATISTICS["gram"].loss
     out = to_nchw(result_image).to(vgg.device)
     size = tuple(out.shape[-2:])

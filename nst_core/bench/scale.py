@@ -3,6 +3,7 @@
     python -m nst_core.bench.scale                          # 512 / 1024 / 2048 px, then the 2048 px budget run
     python -m nst_core.bench.scale --sizes 512 --steps 3    # one size
     python -m nst_core.bench.scale --big 4096 --big-steps 2 # also a 4096 px run (minutes per step on a CPU)
+    python -m nst_core.bench.scale --style-loss gram        # another style statistic than the default
 
 Every measurement runs in a fresh subprocess (peak RSS is the process's high-water mark, VmHWM, with
 glibc returning big blocks at once, as nst_core.bench does): the default transfer (relu4_2; relu1_1 ..
@@ -28,6 +29,8 @@ import time
 
 import torch
 
+from nst_core.settings import STYLE_LOSSES
+
 from . import _exact_rss, _rss_kib, _trim
 from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, write_json
 
@@ -37,7 +40,7 @@ ROOMY_GB = 1000.0               # "untiled": a budget nothing exceeds (the machi
 
 
 def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
-          device: str = "cpu") -> dict:
+          device: str = "cpu", style_loss: str | None = None) -> dict:
     """One measurement in this (fresh) process: {'s_per_step', 'peak_mib', 'base_mib', 'plan', ...}.
     Memory: on the CPU the process's peak RSS; on CUDA torch.cuda.max_memory_allocated (the tensors)."""
     cuda = torch.device(device).type == "cuda"
@@ -51,7 +54,7 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
     style = nst_core.load_image(nst_core.example_path(STYLE))
     ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1))
-    st = nst_core.StyleTarget(vgg, style)
+    st = nst_core.StyleTarget(vgg, style, **({"style_loss": style_loss} if style_loss else {}))
     st.targets_at((size, size))
     setup_s = time.perf_counter() - started
     if cuda:
@@ -85,16 +88,18 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     seconds = statistics.median(diffs)
     return {"mode": mode, "size": size, "steps": steps, "s_per_step": seconds,
             "s_per_step_per_mp": seconds / (size * size / 1e6), "peak_mib": peak / 1024, "base_mib": base / 1024,
-            "setup_s": setup_s, "tiles": level.tiles, "tile": level.tile, "stem": level.stem,
+            "setup_s": setup_s, "style_loss": st.style_loss, "tiles": level.tiles, "tile": level.tile,
+            "stem": level.stem,
             "history": level.lbfgs_pairs,
             "budget_gb": budget_gb, "plan": plan.describe(), "total_s": time.perf_counter() - started,
             "device": torch.cuda.get_device_name(device) if cuda else "cpu"}
 
 
 def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
-            device: str = "cpu") -> dict | None:
+            device: str = "cpu", style_loss: str | None = None) -> dict | None:
     cmd = [sys.executable, "-m", "nst_core.bench.scale", "--_probe", mode, str(size), str(steps), str(budget_gb),
-           str(tile_size), "--threads", str(threads), "--device", device]
+           str(tile_size), "--threads", str(threads), "--device", device,
+           *(["--style-loss", style_loss] if style_loss else [])]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=6 * 3600)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -129,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--big-steps", type=int, default=1, help="steps of the --big run (default: 1)")
     p.add_argument("--big-budget-gb", type=float, default=12.0, help="max_memory_gb of the --big run (default: 12)")
     p.add_argument("--budget-steps", type=int, default=0, help="steps of the budget run (default: --steps)")
+    p.add_argument("--style-loss", choices=STYLE_LOSSES, metavar="STATISTIC",
+                   help=f"instead of the default statistic ({', '.join(STYLE_LOSSES)})")
     add_threads(p)
     add_device(p)
     add_json(p, "the results")
@@ -144,12 +151,12 @@ def main(argv=None) -> list[dict]:
     if args._probe:
         mode, size, steps, budget, tile = args._probe
         print(json.dumps(probe(mode, int(size), int(steps), float(budget), int(tile), args.threads,
-                               args.device)))
+                               args.device, args.style_loss)))
         return []
     results = []
 
     def run(*spec):
-        r = measure(*spec, args.threads, args.device)
+        r = measure(*spec, args.threads, args.device, args.style_loss)
         if r is not None:
             print(_line(r), flush=True)
             results.append(r)

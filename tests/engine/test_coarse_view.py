@@ -31,7 +31,7 @@ def _run(vgg, size: int, look_size: int):
         result = nst_core.stylize(photo, painting, vgg=vgg, max_size=size, steps=STEPS, look_size=look_size)
         assert not result.warnings, result.warnings
         measured = look(vgg, nst_core.fit(photo, LOOK), nst_core.fit(result.image, LOOK),
-                        nst_core.StyleTarget(vgg, painting))
+                        nst_core.StyleTarget(vgg, painting, style_loss="gram"))
         _RUNS[size, look_size] = result, measured
     return _RUNS[size, look_size]
 

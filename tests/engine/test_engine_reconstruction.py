@@ -42,7 +42,7 @@ def test_style_ladder_matches_grams_and_grows_in_scale(vgg, starry64):
     start = spectrum_noise(starry64, size, 0, max_period=TEXTURE_MAX_PERIOD)
 
     def gram_loss(rung_layers, image_nchw):
-        target = StyleTarget(vgg, starry64, rung_layers, weight=1.0, size=size)
+        target = StyleTarget(vgg, starry64, rung_layers, weight=1.0, size=size, style_loss="gram")
         return float(nst_core.Objective(vgg, None, target, 0.0, size)(image_nchw)[1]["style"])
 
     # each texture matches its own Gram target far better than the start noise does (the first rung

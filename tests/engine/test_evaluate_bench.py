@@ -33,6 +33,20 @@ def test_the_photo_scores_one_and_the_painting_less(vgg):
     assert other["style_gram"] < 0.2 and other["content_distance"] > 0.5
 
 
+def test_a_recolouring_alone_counts_as_styled_against_the_photo_but_not_beyond_colour(vgg):
+    """The gray camera under the Wave: its colour transfer closes much of the distance to the painting, so
+    the ratios against the photo read it as styled; beyond colour it is where it started (1)."""
+    from nst_core.color import match_color_histogram
+    from nst_core.image import to_nchw
+    photo, painting = (nst_core.image.fit_image(image, 64) for image in evaluate.pair_images("camera+wave"))
+    recoloured = match_color_histogram(to_nchw(photo), to_nchw(painting)).permute(0, 2, 3, 1)
+    row = evaluate.scores(vgg, photo, recoloured, painting)
+    assert row["style_gram"] < 0.8 and row["style_w2"] < 0.8
+    assert row["style_gram_beyond_colour"] == pytest.approx(1.0) and row["style_w2_beyond_colour"] == pytest.approx(1.0)
+    itself = evaluate.scores(vgg, photo, photo, painting)
+    assert itself["style_w2_beyond_colour"] > 1.2
+
+
 def test_saved_results_are_scored_without_a_run(vgg, tmp_path, capsys):
     """--score reads <pair>_<size>*.png (the peer's files) and scores them as a run's result."""
     photo, _ = evaluate.pair_images("camera+wave")

@@ -11,6 +11,7 @@ from PIL import Image
 import nst_core
 from nst_core.errors import ImageError
 from nst_core.layers import VGG19_LAYERS
+from nst_core.settings import DEFAULTS
 from nst_core.statistics import (DEFAULT_STYLE_LOSS, STATISTICS, STYLE_LOSSES, get_statistic, layer_masks,
                                  mask_tensor)
 from nst_core.statistics.normalization import RAW_LOSS_SCALES, raw_loss_scale
@@ -37,9 +38,9 @@ def painting(name: str, long_side: int) -> torch.Tensor:
 
 # --- the choice list -------------------------------------------------------------------------------
 
-def test_choice_list_is_defined_once_with_gram_as_default():
+def test_choice_list_is_defined_once_with_wasserstein2_as_default():
     assert STYLE_LOSSES == ("gram", "wasserstein2", "sliced_wasserstein")
-    assert DEFAULT_STYLE_LOSS == "gram" and DEFAULT_STYLE_LOSS in STATISTICS
+    assert DEFAULT_STYLE_LOSS == "wasserstein2" == DEFAULTS["style_loss"] and DEFAULT_STYLE_LOSS in STATISTICS
     assert all(STATISTICS[name].name == name for name in STATISTICS)
     with pytest.raises(ValueError, match="gram, wasserstein2, sliced_wasserstein"):
         get_statistic("wasserstein")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from nst_core.settings import NORMALIZED_STYLE_WEIGHT
+from nst_core.settings import DEFAULTS, NORMALIZED_STYLE_WEIGHT
 
 VGG_LAYERS_STYLE = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1"
 VGG16_FILE = "vgg16-397923af.pth"
@@ -72,8 +72,9 @@ def content_target(spec: Spec, pos, vgg_id: int, image_id: int, title=None, weig
 
 
 def style_target(spec: Spec, pos, vgg_id: int, image_id: int, weight: str, title=None, image2=None,
-                 blend=0.5, layers=VGG_LAYERS_STYLE, style_loss=None, mask=None) -> int:
-    """mask: (node, output) of a MASK for the style's region."""
+                 blend=0.5, layers=VGG_LAYERS_STYLE, style_loss="gram", mask=None) -> int:
+    """mask: (node, output) of a MASK for the style's region. style_loss: the paper's Gram for the
+    templates that reproduce or study the paper; the others pass the engine's default (DEFAULTS)."""
     widgets = {"layers": layers, "layer_weights": "", "weight": weight, "scale": 1.0}
     if image2 is not None:
         widgets["blend"] = blend
@@ -155,7 +156,8 @@ def style_transfer() -> Spec:
     s = Spec("nst_style_transfer", (
         "## Neural style transfer (Gatys et al.)\n\n"
         "The example photo painted in the style of *The Starry Night*: L-BFGS on the pixels, "
-        "content = relu4_2 features (α), style = Gram matrices of relu1_1 … relu5_1 (β).\n\n"
+        "content = relu4_2 features (α), style = the feature means and covariances of relu1_1 … "
+        "relu5_1 (β; `style_loss` gram: the paper's Gram matrices).\n\n"
         "256 px, 200 steps: a few minutes on a CPU, seconds on a GPU. More style: raise the style "
         "weight β (a strength: " + STRENGTH + " is the default, 10 is strong; it means the same at every "
         "size and for every pair, so raising max_size or changing a picture keeps the look). Swap the "
@@ -165,7 +167,7 @@ def style_transfer() -> Spec:
     c = example(s, at(0, 3), "content_chelsea.png", 256, "Content image")
     st = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.8), v, c)
-    stt = style_target(s, at(1, 2.8), v, st, STRENGTH)
+    stt = style_target(s, at(1, 2.8), v, st, STRENGTH, style_loss=DEFAULTS["style_loss"])
     o = optimize(s, at(2, 0.5), v, ct, stt, 200, title="Style transfer")
     save(s, at(3, 0), o, "NST/style_transfer")
     preview(s, at(3, 2.4), o, 1, title="Loss curves")
@@ -324,7 +326,7 @@ def color_preservation() -> Spec:
 def blended_styles() -> Spec:
     s = Spec("nst_blended_styles", (
         "## Two styles blended\n\n"
-        "A style target with a second image (`image2`) mixes the two paintings' Gram matrices: "
+        "A style target with a second image (`image2`) mixes the two paintings' style statistics: "
         "`blend` is the share of the second style (0 = only *The Starry Night*, 1 = only *The Scream*). "
         "Here half and half.\n\n128 px, " + str(STEPS_COMPARE) + " L-BFGS steps."))
     v = vgg(s, at(0, 1.8))
@@ -332,7 +334,8 @@ def blended_styles() -> Spec:
     st1 = example(s, at(0, 4), "style_starry_night.jpg", 512, "Style 1")
     st2 = example(s, at(0, 5), "style_the_scream.jpg", 512, "Style 2")
     ct = content_target(s, at(1, 1.5), v, c)
-    stt = style_target(s, at(1, 2.5), v, st1, STRENGTH, title="Blended style", image2=st2, blend=0.5)
+    stt = style_target(s, at(1, 2.5), v, st1, STRENGTH, title="Blended style", image2=st2, blend=0.5,
+                       style_loss=DEFAULTS["style_loss"])
     o = optimize(s, at(2, 0.5), v, ct, stt, STEPS_COMPARE, title="Style transfer", preview_every=10)
     save(s, at(3, 0), o, "NST/blended_styles", title="Blended result")
     return s
@@ -352,8 +355,10 @@ def two_regions() -> Spec:
     st2 = example(s, at(0, 5), "style_the_scream.jpg", 512, "Style, right half")
     m = shape_mask(s, at(1, 0), c, "left", title="Left | right", feather=0.1)
     ct = content_target(s, at(1, 1.6), v, c)
-    left = style_target(s, at(1, 2.6), v, st1, STRENGTH, title="Style left (Starry Night)", mask=(m, 0))
-    right = style_target(s, at(1, 4.4), v, st2, STRENGTH, title="Style right (The Scream)", mask=(m, 1))
+    left = style_target(s, at(1, 2.6), v, st1, STRENGTH, title="Style left (Starry Night)", mask=(m, 0),
+                        style_loss=DEFAULTS["style_loss"])
+    right = style_target(s, at(1, 4.4), v, st2, STRENGTH, title="Style right (The Scream)", mask=(m, 1),
+                         style_loss=DEFAULTS["style_loss"])
     both = s.add("NST_CombineStyles", at(2, 0), "Both styles")
     s.link(left, 0, both, "style_a")
     s.link(right, 0, both, "style_b")
@@ -390,7 +395,7 @@ def keep_the_face() -> Spec:
     plain = content_target(s, at(1, 2), v, c, title="Content (plain)", layers=FACE_LAYERS)
     face = content_target(s, at(1, 3), v, c, title="Content (face kept)", weight=FACE_WEIGHT, mask=(m, 0),
                           layers=FACE_LAYERS)
-    stt = style_target(s, at(1, 4), v, st, STYLE_WEIGHT_FACE)
+    stt = style_target(s, at(1, 4), v, st, STYLE_WEIGHT_FACE, style_loss=DEFAULTS["style_loss"])
     o1 = optimize(s, at(2, 0), v, plain, stt, STEPS_COMPARE, title="Plain transfer", preview_every=10)
     o2 = optimize(s, at(2, 2.2), v, face, stt, STEPS_COMPARE, title="Face kept", preview_every=10)
     save(s, at(3, 0), batch(s, at(3, 2.4), [(c, 0), (o1, 0), (o2, 0)]), "NST/keep_the_face",
@@ -532,7 +537,7 @@ def stylize_clip() -> Spec:
     clip = s.add("NST_PanClip", at(1, 0), "Pan clip", dict(CLIP))
     s.link(photo, 0, clip, "image")
     crop = clip
-    stt = style_target(s, at(1, 2.6), v, st, STRENGTH)
+    stt = style_target(s, at(1, 2.6), v, st, STRENGTH, style_loss=DEFAULTS["style_loss"])
     outs = []
     for i, (title, weight) in enumerate((("Temporally consistent", "1000"), ("Independent frames", "0"))):
         node = s.add("NST_StylizeFrames", at(2, i * 3), title, {
@@ -573,7 +578,7 @@ def high_resolution() -> Spec:
     s.link(c, 0, up, "image")
     st = example(s, at(0, 4.2), "style_starry_night.jpg", 512, "Style image")
     ct = content_target(s, at(1, 1.3), v, up)
-    stt = style_target(s, at(1, 4.6), v, st, STRENGTH)
+    stt = style_target(s, at(1, 4.6), v, st, STRENGTH, style_loss=DEFAULTS["style_loss"])
     o = optimize(s, at(2, 0.5), v, ct, stt, HIGH_RES_STEPS, title="Style transfer at " + str(HIGH_RES_SIDE) + " px")
     save(s, at(3, 0), o, "NST/high_resolution")
     preview(s, at(3, 2.4), o, 1, title="Loss curves")
