@@ -237,8 +237,8 @@ def stylize(content_image, style_image, *, vgg=None, options: RunOptions | None 
     `options` (nst_core.options.RunOptions) and keyword options (steps, style_weight, weighting,
     style_loss, ...) as `optimize`'s; here coarse-to-fine is on by default (RunOptions'). Other keywords
     (init_image, callback) go to `optimize`. `max_size` (options.max_size) caps the output's long side
-    (the content is shrunk, never enlarged; None: as it is). `style_loss`: gram (the paper), wasserstein2
-    or sliced_wasserstein (nst_core.statistics). `weighting`: "relative" (default) makes `style_weight` a
+    (the content is shrunk, never enlarged; None: as it is). `style_loss`: wasserstein2 (default), gram
+    (the paper) or sliced_wasserstein (nst_core.statistics). `weighting`: "relative" (default) makes `style_weight` a
     strength free of the size and the pair (default 5), "normalized" free of the size, "paper" the raw β.
 
     Several style images are blended (`style_blend`), or with `style_masks` (one mask per style image,
