@@ -37,10 +37,10 @@ from pathlib import Path
 
 import torch
 
+from nst_core.cli_options import add_option
 from nst_core.color import match_color_histogram
 from nst_core.grain import high_frequency_power
 from nst_core.image import fit_image, to_nchw
-from nst_core.settings import STYLE_LOSSES
 
 from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, set_threads, write_json
 
@@ -219,8 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sizes(parser, [256], "long sides")
     parser.add_argument("--style-weight", type=float, metavar="W",
                         help="instead of the default strength (to compare with a peer at its content distance)")
-    parser.add_argument("--style-loss", choices=STYLE_LOSSES, metavar="STATISTIC",
-                        help=f"instead of the default statistic ({', '.join(STYLE_LOSSES)})")
+    add_option(parser, "style_loss")
     parser.add_argument("--save", type=Path, help="folder to write each result as a PNG (default: none)")
     parser.add_argument("--sheet", type=Path, nargs="+", metavar="FOLDER",
                         help="no runs: write <first folder>/sheet.png, a row per pair (photo, painting, the "
@@ -251,8 +250,7 @@ def main(argv=None) -> list[dict]:
         return []
     vgg = nst_core.load_vgg(device=bench_device(args))
     rows, strength = [], {} if args.style_weight is None else {"style_weight": args.style_weight}
-    if args.style_loss:
-        strength["style_loss"] = args.style_loss
+    strength["style_loss"] = args.style_loss
     for size in args.sizes:
         for pair in pairs:
             if not args.score:

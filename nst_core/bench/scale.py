@@ -29,7 +29,8 @@ import time
 
 import torch
 
-from nst_core.settings import STYLE_LOSSES
+from nst_core.cli_options import add_option
+from nst_core.settings import DEFAULTS
 
 from . import _exact_rss, _rss_kib, _trim
 from .flags import add_device, add_json, add_sizes, add_threads, device as bench_device, write_json
@@ -40,7 +41,7 @@ ROOMY_GB = 1000.0               # "untiled": a budget nothing exceeds (the machi
 
 
 def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
-          device: str = "cpu", style_loss: str | None = None) -> dict:
+          device: str = "cpu", style_loss: str = DEFAULTS["style_loss"]) -> dict:
     """One measurement in this (fresh) process: {'s_per_step', 'peak_mib', 'base_mib', 'plan', ...}.
     Memory: on the CPU the process's peak RSS; on CUDA torch.cuda.max_memory_allocated (the tensors)."""
     cuda = torch.device(device).type == "cuda"
@@ -54,7 +55,7 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
     content = resize(to_nchw(nst_core.load_image(nst_core.example_path(CONTENT))), (size, size))
     style = nst_core.load_image(nst_core.example_path(STYLE))
     ct = nst_core.ContentTarget(vgg, content.permute(0, 2, 3, 1))
-    st = nst_core.StyleTarget(vgg, style, **({"style_loss": style_loss} if style_loss else {}))
+    st = nst_core.StyleTarget(vgg, style, style_loss=style_loss)
     st.targets_at((size, size))
     setup_s = time.perf_counter() - started
     if cuda:
@@ -96,10 +97,9 @@ def probe(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, th
 
 
 def measure(mode: str, size: int, steps: int, budget_gb: float, tile_size: int, threads: int,
-            device: str = "cpu", style_loss: str | None = None) -> dict | None:
+            device: str = "cpu", style_loss: str = DEFAULTS["style_loss"]) -> dict | None:
     cmd = [sys.executable, "-m", "nst_core.bench.scale", "--_probe", mode, str(size), str(steps), str(budget_gb),
-           str(tile_size), "--threads", str(threads), "--device", device,
-           *(["--style-loss", style_loss] if style_loss else [])]
+           str(tile_size), "--threads", str(threads), "--device", device, "--style-loss", style_loss]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=6 * 3600)
         return json.loads(out.stdout.strip().splitlines()[-1])
@@ -134,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--big-steps", type=int, default=1, help="steps of the --big run (default: 1)")
     p.add_argument("--big-budget-gb", type=float, default=12.0, help="max_memory_gb of the --big run (default: 12)")
     p.add_argument("--budget-steps", type=int, default=0, help="steps of the budget run (default: --steps)")
-    p.add_argument("--style-loss", choices=STYLE_LOSSES, metavar="STATISTIC",
-                   help=f"instead of the default statistic ({', '.join(STYLE_LOSSES)})")
+    add_option(p, "style_loss")
     add_threads(p)
     add_device(p)
     add_json(p, "the results")
