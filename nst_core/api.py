@@ -22,9 +22,9 @@ from .loop import Result, TileProgress, initial_image, run, target_reporter
 from .objective import Objective
 from .layers import min_input_size
 from .options import NAMES as OPTION_NAMES, RunOptions
-from .plan import Level, RunPlan, decide, make_plan, plan_run
-from .settings import (CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, DEFAULTS,
-                       HIGH_RES_POOLING_SIDE, OPTIONS, OptionError)
+from .photo_distance import StyleUnits
+from .plan import Level, RunPlan, decide, level_network, make_plan, plan_run
+from .settings import CONTENT_LADDER, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIONS, OptionError
 from .spectral_noise import spectrum_noise
 from .targets import ContentTarget, StyleTarget
 from .tiled_features import reporting_tiles
@@ -50,7 +50,7 @@ _AS_OPTIONS = object()
 def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Sequence[StyleTarget] | None = None, *,
              options: RunOptions | None = None, init_image=None, size=None, callback: Callable | None = None,
              plan: RunPlan | None = None, pixel_terms=(),
-             style_units: Sequence[Sequence[float]] | None = None, **keywords) -> Result:
+             style_units: StyleUnits | Sequence[Sequence[float]] | None = None, **keywords) -> Result:
     """Optimize an image against prebuilt targets with `options` (nst_core.options.RunOptions); keyword
     options (steps=50, weighting="paper", ...) change those (or the defaults) and are checked the same way.
     Without `options` a call runs one level unless coarse_to_fine=True (prebuilt targets: Gatys' plain run).
@@ -60,15 +60,17 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
     content's size (`size` otherwise); `plan`: explicit levels (make_plan) instead of plan_run's.
     `style`: one StyleTarget, or several with masks (one style per region, Gatys et al. 2017).
     `pixel_terms`: extra losses on the pixels (nst_core.objective.PixelTerm), e.g. video's temporal term.
-    `style_units`: the relative weighting's units (per style target, 1/d_l per layer) measured already,
-    e.g. on a clip's first frame (nst_core.video), so that every frame gets one strength.
+    `style_units`: the relative weighting's units measured already (a plan's `units`, or per style target
+    1/d_l per layer at the look size), e.g. on a clip's first frame (nst_core.video), so that every frame
+    gets one strength; what they lack (a larger level's own size) is measured.
     """
     options = _run_options(options, keywords, coarse_to_fine=False)
     content, style, to_output, plan = prepare(vgg, content, style, options, size=size, levels=plan,
                                               style_units=style_units)
     final_area = plan.size[0] * plan.size[1]
-    # the measured unit goes to every objective, the look terms' included (None: not "relative")
-    units = plan.style_units if plan.weighting == "relative" else None
+    # the measured units (None: not "relative"): the look size's for the look terms and every level up to
+    # it, a larger level's own size's for its own term (nst_core.photo_distance)
+    relative = plan.weighting == "relative"
     grain = _grain_terms(style, plan.grain_weight)
     # every level's objective first: size and memory errors surface before any work is done
     with reporting_tiles(target_reporter(getattr(callback, "tile", None))):
@@ -80,9 +82,10 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
                                                                              plan.weighting),
                                         pixel_terms=(*pixel_terms, *grain,
                                                      *_look_terms(vgg, content, style, level, plan.weighting,
-                                                                  units)),
+                                                                  plan.units.look if relative else None)),
                                         seed=options.seed + level.index, weighting=plan.weighting,
-                                        style_units=units, precision=level.precision))
+                                        style_units=plan.units.at(level.size) if relative else None,
+                                        precision=level.precision))
     first_style = style[0] if isinstance(style, (list, tuple)) else style
     x0 = initial_image(options.init, plan.levels[0].size, content=content, style=first_style,
                        init_image=init_image, seed=options.seed, device=vgg.device)
@@ -93,7 +96,7 @@ def optimize(vgg, content: ContentTarget | None = None, style: StyleTarget | Seq
 
 
 def prepare(vgg, content, style, options: RunOptions, *, size=None, levels: RunPlan | None = None,
-            style_units: Sequence[Sequence[float]] | None = None):
+            style_units: StyleUnits | Sequence[Sequence[float]] | None = None):
     """(content, style, to_output, plan): the targets as the run optimizes them (colour preservation,
     nst_core.color.prepare) and the run's whole plan for them (nst_core.plan.decide; its notes include
     colour preservation's). A clip measures its unit with this on its first frame (nst_core.video)."""
@@ -112,17 +115,9 @@ def _run_options(options: RunOptions | None, keywords: dict, **defaults) -> RunO
     return RunOptions.of(options, **keywords)
 
 
-def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):
-    """The network a level runs on: `vgg`, or its average-pooling twin for a level of
-    HIGH_RES_POOLING_SIDE px and more when `high_res_pooling` is "avg" (settings.HIGH_RES_POOLINGS)."""
-    if high_res_pooling == "avg" and vgg.pooling == "max" and max(level.size) >= HIGH_RES_POOLING_SIDE:
-        return vgg.with_pooling("avg")
-    return vgg
-
-
 def _look_terms(vgg, content, style, level: Level, weighting: str, units=None) -> tuple[LookTerm, ...]:
     """The level's look term (nst_core.look, `level.look`): the objective at the look size, on `vgg` as a
-    run of that size has it (the look size is below HIGH_RES_POOLING_SIDE), with the pair's `units`."""
+    run of that size has it (the look size is below HIGH_RES_POOLING_SIDE), with the look size's `units`."""
     if level.look is None:
         return ()
     return (LookTerm(Objective(vgg, content, style, 0.0, level.look, weighting=weighting,

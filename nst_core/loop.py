@@ -74,6 +74,8 @@ class Result:
         asked = self.options.weighting if self.options is not None else plan.weighting
         switched = " (an older workflow's paper β: switched from " + asked + ")" if asked != plan.weighting else ""
         lines.append(f"weighting {plan.weighting}{switched}{describe_distance(plan.style_units)}")
+        for (h, w), units in plan.units.levels:          # a level larger than the look size: its own size's
+            lines.append(f"at {w}x{h} px{describe_distance(units)}")
         bf16 = [lv for lv in plan.levels if lv.precision != "float32"]
         if bf16:
             lines.append(f"{len(bf16)} of {len(plan.levels)} levels in {bf16[0].precision}")

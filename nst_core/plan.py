@@ -27,9 +27,10 @@ from .errors import ImageError
 from .grain import GRAIN_WEIGHT
 from .image import fit_max_side
 from . import memory
-from .photo_distance import style_units as measure_style_units
+from .photo_distance import StyleUnits, style_units as measure_style_units
 from .precision import BFLOAT16, FLOAT32, coarse_level_precision
-from .settings import LBFGS_PAIRS, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError, resolve_weighting
+from .settings import (DEFAULTS, HIGH_RES_POOLING_SIDE, LBFGS_PAIRS, OPTIONS, SIZE_FREE_WEIGHTINGS, OptionError,
+                       resolve_weighting)
 
 COARSEST_LONG_SIDE = 128
 # The last step up, to the final size, is a factor √2 rather than 2: upsampled 2x, the coarse result's
@@ -103,11 +104,17 @@ class RunPlan:
     # the memory budget the levels were fitted to (bytes; None: not fitted, every level untiled)
     budget_bytes: int | None = None
     weighting: str = OPTIONS["weighting"].default
-    # per style target its layers' units 1/d_l under "relative" (nst_core.photo_distance), () otherwise
-    style_units: tuple[tuple[float, ...], ...] = ()
+    # the relative weighting's units (nst_core.photo_distance.StyleUnits: at the look size and at each
+    # larger level's own size), none under another weighting
+    units: StyleUnits = StyleUnits()
     # the grain term's weight at every level (nst_core.grain): size-free weightings with a style, else 0
     grain_weight: float = 0.0
     notes: tuple[str, ...] = ()
+
+    @property
+    def style_units(self) -> tuple[tuple[float, ...], ...]:
+        """Per style target its layers' units 1/d_l at the look size under "relative", () otherwise."""
+        return self.units.look
 
     @property
     def steps(self) -> int:
@@ -207,7 +214,7 @@ def plan_run(size, steps: int, coarse_to_fine: bool = False) -> RunPlan:
 
 
 def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan | None = None,
-           style_units: Sequence[Sequence[float]] | None = None) -> RunPlan:
+           style_units: StyleUnits | Sequence[Sequence[float]] | None = None) -> RunPlan:
     """The whole plan of a run, decided once: `options` (nst_core.options.RunOptions) for `vgg` and the
     targets as the run optimizes them (after colour preservation: nst_core.color.prepare).
 
@@ -215,7 +222,8 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
     coarse_to_fine). Then the weighting (settings.resolve_weighting: an older workflow's paper β runs
     with "paper" and leaves a note; a strength under "paper" is refused), each level's look size
     (size-free weightings only), precision and memory (tiles, stem, L-BFGS pairs), and under "relative"
-    the photo's distance to each painting (`style_units` when measured already, e.g. on a clip's first
+    the photo's distance to each painting at the look size and at each level larger than it
+    (nst_core.photo_distance.StyleUnits; `style_units` when measured already, e.g. on a clip's first
     frame). Raises OptionError (naming the option) for anything the run cannot do, before any step.
     """
     from .tiling import TILEABLE_STATISTICS
@@ -240,19 +248,52 @@ def decide(options, vgg, content=None, style=None, *, size=None, levels: RunPlan
         raise OptionError("init", "init 'style' needs a style target")
     if options.init == "content" and content is None:
         raise OptionError("init", "init 'content' needs a content target")
-    if style_units is not None and (weighting != "relative" or len(style_units) != len(styles)):
-        raise OptionError("style_units", f"{len(style_units)} unit(s) given for {len(styles)} style target(s) "
-                                          f"under weighting {weighting}: they are the relative weighting's, "
-                                          "one per style target")
+    if style_units is not None and (weighting != "relative" or len(_look_units(style_units)) != len(styles)):
+        raise OptionError("style_units", f"{len(_look_units(style_units))} unit(s) given for {len(styles)} "
+                                          f"style target(s) under weighting {weighting}: they are the relative "
+                                          "weighting's, one per style target")
     if weighting != "relative":
-        units = ()
+        units = StyleUnits()
+    elif isinstance(style_units, StyleUnits):
+        units = style_units
     elif style_units is not None:
-        units = tuple(tuple(float(u) for u in target) for target in style_units)
+        units = StyleUnits(look=_look_units(style_units))
     else:
-        units = measure_style_units(vgg, content, styles, options.look_size)
+        units = StyleUnits(look=measure_style_units(vgg, content, styles, options.look_size))
+    units = with_level_units(units, plan, vgg, content, styles, options.high_res_pooling)
     grain = GRAIN_WEIGHT if weighting in SIZE_FREE_WEIGHTINGS and any(s.weight > 0 for s in styles) else 0.0
-    return replace(plan, weighting=weighting, style_units=units, grain_weight=grain,
+    return replace(plan, weighting=weighting, units=units, grain_weight=grain,
                    notes=(note,) if note else ())
+
+
+def _look_units(style_units) -> tuple[tuple[float, ...], ...]:
+    if isinstance(style_units, StyleUnits):
+        return style_units.look
+    return tuple(tuple(float(u) for u in target) for target in style_units)
+
+
+def level_network(vgg, level: Level, high_res_pooling: str = DEFAULTS["high_res_pooling"]):
+    """The network a level runs on: `vgg`, or its average-pooling twin for a level of
+    HIGH_RES_POOLING_SIDE px and more when `high_res_pooling` is "avg" (settings.HIGH_RES_POOLINGS)."""
+    if high_res_pooling == "avg" and vgg.pooling == "max" and max(level.size) >= HIGH_RES_POOLING_SIDE:
+        return vgg.with_pooling("avg")
+    return vgg
+
+
+def with_level_units(units: StyleUnits, plan: RunPlan, vgg, content, styles,
+                     high_res_pooling: str = DEFAULTS["high_res_pooling"]) -> StyleUnits:
+    """`units` with the units of each level that has a look term (one larger than the look size) at its own
+    size, on the network it runs on (level_network), where `units` has none for that size yet (a clip's
+    frames reuse frame 0's). Unchanged without look units (another weighting, no photo)."""
+    if not units.look:
+        return units
+    known = dict(units.levels)
+    for level in plan.levels:
+        if level.look is not None and level.size not in known:
+            net = level_network(vgg, level, high_res_pooling)
+            known[level.size] = measure_style_units(net, content.on(net), [s.on(net) for s in styles],
+                                                    size=level.size)
+    return replace(units, levels=tuple(known.items()))
 
 
 def level_look(size, look_size: int) -> tuple[int, int] | None:

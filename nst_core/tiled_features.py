@@ -7,8 +7,10 @@ crops aligned to the network's stride), so each layer's core is the whole image'
   - `extract_features` assembles the requested layers' full maps from the tiles' cores (the content
     target: relu4_2 of a 4096 px image is 537 MB);
   - `extract_targets` adds an additive statistic's sums over the cores (the Gram's Σ m f fᵀ, W2's
-    moments; masks included) and finishes its target from the whole image's, never holding a full-size map.
-Both run untiled when the whole no-grad forward fits FORWARD_BYTES.
+    moments; masks included) and finishes its target from the whole image's, never holding a full-size map;
+  - `extract_losses` adds objective terms' sums the same way and finishes their losses (the photo's own
+    distance to the painting at a large level's size, nst_core.photo_distance).
+All run untiled when the whole no-grad forward fits FORWARD_BYTES.
 """
 
 from __future__ import annotations
@@ -146,5 +148,34 @@ def extract_targets(vgg, x: torch.Tensor, layers, statistic, masks=None, tile=No
     return {name: statistic.target_from(statistic.finish(*sums[name])) for name in layers}
 
 
-__all__ = ["FORWARD_BYTES", "extract_features", "extract_targets", "fits_one_forward", "forward_bytes",
-           "forward_tile", "reporting_tiles"]
+def extract_losses(vgg, x: torch.Tensor, terms: dict, generator=None, tile=None) -> dict[str, list[float]]:
+    """{layer: [each term's loss of x]} for `terms` {layer: [nst_core.objective.Term]}, no grad: one
+    forward when it fits FORWARD_BYTES (or a term is not additive: it needs the whole map), else each term
+    finished from its sums over the tiles' cores (Term.sums, Term.loss_of)."""
+    layers = list(terms)
+    size = tuple(x.shape[-2:])
+    tile = _tile_or_whole(vgg, size, layers, tile, keep_full=False)
+    whole = tile[0] >= size[0] and tile[1] >= size[1]
+    if whole or not all(term.additive for layer_terms in terms.values() for term in layer_terms):
+        losses: dict[str, list[float]] = {}
+
+        def on_feature(name, h):
+            losses[name] = [float(term.loss(h, generator)) for term in terms[name]]
+
+        with torch.no_grad():
+            vgg.features(x, layers, on_feature)
+        return losses
+    sums: dict[tuple[str, int], tuple] = {}
+
+    def on_core(name, core, where):
+        for index, term in enumerate(terms[name]):
+            total, count = sums.get((name, index), (0, 0))
+            sums[name, index] = (total + term.sums(core, where), count + term.count(where))
+
+    _tiled_forward(vgg, x, layers, tile, on_core)
+    return {name: [float(term.loss_of(*sums[name, index])) for index, term in enumerate(terms[name])]
+            for name in layers}
+
+
+__all__ = ["FORWARD_BYTES", "extract_features", "extract_losses", "extract_targets", "fits_one_forward",
+           "forward_bytes", "forward_tile", "reporting_tiles"]

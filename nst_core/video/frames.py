@@ -88,12 +88,13 @@ def _temporal_unit(style: StyleTarget) -> float:
 
 
 def _clip_unit(vgg, clip: torch.Tensor, target: StyleTarget, content_layers, options: RunOptions):
-    """The relative weighting's unit of the clip (1/d, d frame 0's distance to the painting: frame 0's
-    plan, nst_core.api.prepare), so that every frame and every chunk gets one strength, not one that moves
-    with each frame's own distance. None under another weighting (nothing to hold)."""
+    """The relative weighting's units of the clip (1/d, d frame 0's distance to the painting at the look
+    size and at each larger level's size: frame 0's plan, nst_core.api.prepare), so that every frame and
+    every chunk gets one strength, not one that moves with each frame's own distance. None under another
+    weighting (nothing to hold)."""
     first = ContentTarget(vgg, clip[:1], content_layers, options.content_weight)
     plan = prepare(vgg, first, target, options, size=tuple(clip.shape[1:3]))[3]
-    return plan.style_units if plan.weighting == "relative" else None
+    return plan.units if plan.weighting == "relative" else None
 
 
 def as_frames(frames) -> torch.Tensor:

@@ -71,6 +71,32 @@ def test_only_levels_above_the_look_size_get_a_look_term(vgg):
     assert all(level.look is None for level in small.plan.levels) and "look" not in small.history[-1]
 
 
+def test_a_level_larger_than_the_look_size_is_in_units_of_its_own_size(vgg, monkeypatch):
+    """Under "relative" the look term and every level up to the look size are weighed in units of the photo's
+    distance at the look size; a larger level's own term in units of the photo's distance at its size (the
+    painting's finer statistics there are nearer to some photos than others: in look-size units those
+    pairs were pulled much further at their own size, and 512 px results spread 2.18x across pairs)."""
+    from nst_core import api
+    from nst_core.photo_distance import style_units
+    photo, painting = pair_images("tubingen+kiss")
+    seen = []
+    objective = api.Objective
+    monkeypatch.setattr(api, "Objective", lambda *a, **k: seen.append((a[4], k["style_units"])) or objective(*a, **k))
+    result = nst_core.stylize(photo, painting, vgg=vgg, max_size=128, steps=2, look_size=64)
+    content = nst_core.ContentTarget(vgg, nst_core.fit(photo, 128))
+    style = nst_core.StyleTarget(vgg, painting)
+    level = result.plan.levels[-1]
+    at_look = style_units(vgg, content, style, 64)[0]
+    own = style_units(vgg, content, style, size=level.size)[0]
+    assert level.look == (48, 64) and result.style_units[0] == pytest.approx(at_look, rel=1e-5)
+    assert [(size, units[0]) for size, units in seen] == [(level.look, pytest.approx(at_look, rel=1e-5)),
+                                                          (level.size, pytest.approx(own, rel=1e-5))]
+    assert max(max(a / b, b / a) for a, b in zip(own, at_look)) > 1.2              # the two units differ
+    small = nst_core.stylize(photo, painting, vgg=vgg, max_size=64, steps=2, look_size=64)
+    assert small.plan.levels[-1].look is None
+    assert small.plan.units.at(small.plan.levels[-1].size) == small.style_units and not small.plan.units.levels
+
+
 def test_the_look_term_is_the_objective_at_the_look_size(vgg):
     """The term equals an Objective of the look size evaluated on the downscaled pixels, and its gradient
     reaches every pixel of the large image."""

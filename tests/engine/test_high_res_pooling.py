@@ -8,20 +8,20 @@ import pytest
 import torch
 
 import nst_core
-from nst_core import api
+from nst_core import plan
 from nst_core.bench import setup
-from nst_core.plan import make_plan
+from nst_core.plan import level_network, make_plan
 from nst_core.settings import HIGH_RES_POOLING_SIDE
 
 
 def test_the_rule(vgg):
     small, large = make_plan([(340, 512), (681, 1024)], [5, 5]).levels
     assert HIGH_RES_POOLING_SIDE == 768
-    assert api.level_network(vgg, small) is vgg
-    twin = api.level_network(vgg, large)
+    assert level_network(vgg, small) is vgg
+    twin = level_network(vgg, large)
     assert twin.pooling == "avg" and vgg.pooling == "max"
-    assert api.level_network(vgg, large, "same") is vgg
-    assert api.level_network(twin, large) is twin                   # an average-pooling network stays
+    assert level_network(vgg, large, "same") is vgg
+    assert level_network(twin, large) is twin                   # an average-pooling network stays
     assert vgg.with_pooling("avg") is twin and twin.with_pooling("avg") is twin      # made once
     assert all(a is b for a, b in zip(twin.convs.parameters(), vgg.convs.parameters()))   # weights shared
 
@@ -40,7 +40,7 @@ def test_the_twin_is_the_average_pooling_network(vgg):
 
 @pytest.fixture
 def low_threshold(monkeypatch):
-    monkeypatch.setattr(api, "HIGH_RES_POOLING_SIDE", 48)
+    monkeypatch.setattr(plan, "HIGH_RES_POOLING_SIDE", 48)
 
 
 def test_a_large_level_runs_as_the_average_pooling_network(vgg, low_threshold):

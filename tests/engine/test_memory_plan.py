@@ -171,6 +171,25 @@ def test_style_target_is_tiled_when_the_forward_does_not_fit(vgg, monkeypatch, s
             assert torch.allclose(tiled[name].mean, plain[name].mean, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein2"])
+def test_the_photos_distance_at_a_large_size_is_summed_over_tiles(vgg, monkeypatch, style_loss):
+    """A large level's unit (nst_core.photo_distance at its own size) does not need the photo's whole
+    forward: when it does not fit, each layer's distance is finished from the tiles' sums, as untiled."""
+    from nst_core import photo_distance, tiled_features
+    content = nst_core.ContentTarget(vgg, picture("content_chelsea.png", 80, 112))
+    style = StyleTarget(vgg, picture("style_starry_night.jpg", 64, 80), style_loss=style_loss)
+    whole = photo_distance.style_distance(vgg, content, style, (80, 112))
+    layers = list(style.layers)
+    monkeypatch.setattr(tiled_features, "FORWARD_BYTES", tiled_features.forward_bytes(vgg.arch, (80, 112), layers) // 3)
+    cores = []
+    forward = tiled_features._tiled_forward
+    monkeypatch.setattr(tiled_features, "_tiled_forward", lambda *a: cores.append(a[3]) or forward(*a))
+    tiled = photo_distance.style_distance(vgg, content, style, (80, 112))
+    assert cores and cores[0] != (80, 112)                          # it went tile by tile
+    assert tiled == pytest.approx(whole, rel=1e-4)
+    assert max(whole) > 1.5 * min(whole)                            # layers that differ, compared each
+
+
 def test_console_progress_names_level_and_tiles(vgg, targets):
     import io
     content, style = targets

@@ -226,7 +226,7 @@ def test_every_frame_gets_the_first_frames_strength(clip, vgg, starry64):
     """Under weighting "relative" the strength's units are the photo's distances to the painting (1/d_l): measured
     on frame 0 and used for every frame (with and without chunks), not re-measured per frame, whose own d
     differs (here a clip that darkens)."""
-    from nst_core.photo_distance import style_distance
+    from nst_core.photo_distance import style_distance, style_units
     fading = torch.cat([clip[:1], clip[1:2] * 0.6, clip[2:3] * 0.3])
     target = nst_core.StyleTarget(vgg, [starry64])
     look = nst_core.DEFAULTS["look_size"]
@@ -240,3 +240,10 @@ def test_every_frame_gets_the_first_frames_strength(clip, vgg, starry64):
     normalized = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0,
                                 weighting="normalized")
     assert all(r.style_units == () for r in normalized.frames)
+    # a level larger than the look size: its own-size units are frame 0's too (nst_core.photo_distance)
+    looked = stylize_frames(fading, target, vgg=vgg, steps=1, max_size=None, temporal_weight=0, look_size=48)
+    first = looked.frames[0].plan.units
+    assert first.levels and all(r.plan.units == first for r in looked.frames)
+    level = looked.frames[2].plan.levels[-1].size
+    frame2 = style_units(vgg, nst_core.ContentTarget(vgg, fading[2:3]), target, size=level)[0]
+    assert max(max(a / b, b / a) for a, b in zip(first.at(level)[0], frame2)) > 1.2
