@@ -284,8 +284,8 @@ def with_level_units(units: StyleUnits, plan: RunPlan, vgg, content, styles,
                      high_res_pooling: str = DEFAULTS["high_res_pooling"]) -> StyleUnits:
     """`units` with the units of each level that has a look term (one larger than the look size) at its own
     size, on the network it runs on (level_network), where `units` has none for that size yet (a clip's
-    frames reuse frame 0's). Unchanged without look units (another weighting, no photo)."""
-    if not units.look:
+    frames reuse frame 0's). Unchanged without look units or without a photo (another weighting, a texture)."""
+    if not units.look or content is None:
         return units
     known = dict(units.levels)
     for level in plan.levels:

@@ -97,6 +97,15 @@ def test_a_level_larger_than_the_look_size_is_in_units_of_its_own_size(vgg, monk
     assert small.plan.units.at(small.plan.levels[-1].size) == small.style_units and not small.plan.units.levels
 
 
+def test_a_texture_with_given_units_measures_no_own_size_units(vgg):
+    """Without a photo there is nothing to measure a larger level's units from: the given units serve."""
+    style = nst_core.StyleTarget(vgg, torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0)))
+    options = nst_core.RunOptions(look_size=32, steps=2, init="noise")
+    plan = nst_core.plan.decide(options, vgg, None, style, size=(64, 64), style_units=[(1.0,) * 5])
+    assert plan.levels[-1].look == (32, 32) and plan.units.levels == ()
+    assert plan.units.at((64, 64)) == ((1.0,) * 5,)
+
+
 def test_the_look_term_is_the_objective_at_the_look_size(vgg):
     """The term equals an Objective of the look size evaluated on the downscaled pixels, and its gradient
     reaches every pixel of the large image."""
