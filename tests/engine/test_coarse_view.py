@@ -74,8 +74,8 @@ def test_only_levels_above_the_look_size_get_a_look_term(vgg):
 def test_a_level_larger_than_the_look_size_is_in_units_of_its_own_size(vgg, monkeypatch):
     """Under "relative" the look term and every level up to the look size are weighed in units of the photo's
     distance at the look size; a larger level's own term in units of the photo's distance at its size (the
-    painting's finer statistics there are nearer to some photos than others: in look-size units those
-    pairs were pulled much further at their own size, and 512 px results spread 2.18x across pairs)."""
+    painting's finer statistics there are nearer to some photos than others: bench README, "512 px at its
+    own size")."""
     from nst_core import api
     from nst_core.photo_distance import style_units
     photo, painting = pair_images("tubingen+kiss")
@@ -92,9 +92,9 @@ def test_a_level_larger_than_the_look_size_is_in_units_of_its_own_size(vgg, monk
     assert [(size, units[0]) for size, units in seen] == [(level.look, pytest.approx(at_look, rel=1e-5)),
                                                           (level.size, pytest.approx(own, rel=1e-5))]
     assert max(max(a / b, b / a) for a, b in zip(own, at_look)) > 1.2              # the two units differ
-    small = nst_core.stylize(photo, painting, vgg=vgg, max_size=64, steps=2, look_size=64)
-    assert small.plan.levels[-1].look is None
-    assert small.plan.units.at(small.plan.levels[-1].size) == small.style_units and not small.plan.units.levels
+    small = nst_core.plan.decide(nst_core.RunOptions(look_size=64), vgg, content, style, size=(48, 64))
+    assert small.levels[-1].look is None
+    assert small.units.at((48, 64)) == small.style_units and not small.units.levels
 
 
 def test_a_texture_with_given_units_measures_no_own_size_units(vgg):
