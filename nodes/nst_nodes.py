@@ -280,7 +280,9 @@ class NST_StyleTarget(NSTNode):
                 "layer_weights": ("STRING", {"default": "",
                                              "tooltip": "One weight per style layer, comma-separated "
                                                         "(e.g. 1, 1, 0.5, 0.2, 0.2). Empty = the engine "
-                                                        "default (equal, 1/number of layers)."}),
+                                                        "default (equal, 1/number of layers). Under "
+                                                        "weighting relative, wasserstein2 also weighs "
+                                                        "blocks 1 and 2 4x and 2x."}),
                 "weight": engine_widget("style_weight"),
                 "scale": engine_widget("style_scale", step=0.05),
             },

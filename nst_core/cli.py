@@ -72,7 +72,8 @@ def add_common_flags(parser: argparse.ArgumentParser, groups: dict) -> None:
     loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
                       help=f"comma-separated VGG layers (default: {','.join(DEFAULT_STYLE_LAYERS)})")
     loss.add_argument("--style-layer-weights", metavar="W,W,...",
-                      help="comma-separated weight per style layer (default: equal, 1/L each)")
+                      help="comma-separated weight per style layer (default: equal, 1/L each; under weighting "
+                           "relative, wasserstein2 also weighs blocks 1 and 2 4x and 2x)")
     net = groups["the network"]
     net.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
     net.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cuda when available, else cpu)")

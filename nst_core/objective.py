@@ -165,8 +165,9 @@ class Objective:
                 terms.setdefault(name, []).append(Term("content", name, w, feats[name], masks[name]))
         for index, style in enumerate(self.styles):
             share = style.weight / self.style_weight
-            # the pair's units (nst_core.photo_distance): 1/d_l per layer, times the statistic's strength
-            units = ([u * relative_strength(style.statistic.name) for u in self.style_units[index]]
+            # the pair's units (nst_core.photo_distance): 1/d_l per layer, times the statistic's strength there
+            units = ([u * relative_strength(style.statistic.name, name)
+                      for u, name in zip(self.style_units[index], style.layers)]
                      if self.style_units else (1.0,) * len(style.layers))
             targets, masks = style.targets_at(self.size), style.masks_at(self.size)
             for name, w, unit in zip(style.layers, style.layer_weights, units):
