@@ -77,17 +77,13 @@ def raw_loss_scale(statistic: str, layer: str | None) -> float:
 # Under weighting "relative" every statistic's style term starts at the same value for the photo (its units
 # 1/d_l), but W2 then pulls further than the Gram at one strength; RELATIVE_STRENGTHS (Gram: 1) sets W2's
 # look, and BLOCK_EMPHASIS weighs its first two blocks (colour, fine strokes) 4x and 2x the deeper ones, a
-# milder form of the peer's 256/64/16/4/1: the painting's palette and brightness reach a dark photo without
-# moving the photo's structure (nst_core/bench/README.md, "Wasserstein-2 as the default statistic").
+# milder form of the peer's 256/64/16/4/1, so that the painting's palette and brightness reach a dark photo
+# (nst_core/bench/README.md, "Wasserstein-2 as the default statistic").
 # The Gram keeps Gatys et al.'s equal layers: it is the paper's statistic.
 RELATIVE_STRENGTHS: dict[str, float] = {"gram": 1.0, "wasserstein2": 0.66, "sliced_wasserstein": 1.0}
 BLOCK_EMPHASIS: dict[str, dict[int, float]] = {"wasserstein2": {1: 4.0, 2: 2.0}}
 
 
-def relative_strength(statistic: str, layer: str | None = None) -> float:
-    """The factor of `statistic`'s style term at `layer` under weighting "relative" (gram: 1); None: the
-    statistic's strength without its block emphasis."""
-    strength = RELATIVE_STRENGTHS[statistic]
-    if layer is None:
-        return strength
-    return strength * BLOCK_EMPHASIS.get(statistic, {}).get(block_of(layer), 1.0)
+def relative_strength(statistic: str, layer: str) -> float:
+    """The factor of `statistic`'s style term at `layer` under weighting "relative" (gram: 1)."""
+    return RELATIVE_STRENGTHS[statistic] * BLOCK_EMPHASIS.get(statistic, {}).get(block_of(layer), 1.0)
