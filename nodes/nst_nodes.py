@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 import nst_core
 from nst_core.settings import DEFAULTS, LBFGS_PAIRS, MAX_SIDE, Option
+from nst_core.statistics.normalization import STYLE_LAYER_WEIGHTS_HELP
 from nst_core.photo_distance import describe as describe_distance
 
 from . import host
@@ -278,11 +279,9 @@ class NST_StyleTarget(NSTNode):
                                       "tooltip": _layers_tooltip(f"default {STYLE_LAYERS}; the paper used "
                                                                  "conv1_1 .. conv5_1")}),
                 "layer_weights": ("STRING", {"default": "",
-                                             "tooltip": "One weight per style layer, comma-separated "
-                                                        "(e.g. 1, 1, 0.5, 0.2, 0.2). Empty = the engine "
-                                                        "default (equal, 1/number of layers). Under "
-                                                        "weighting relative, wasserstein2 also weighs "
-                                                        "blocks 1 and 2 4x and 2x."}),
+                                             "tooltip": "One " + STYLE_LAYER_WEIGHTS_HELP.removeprefix(
+                                                 "comma-separated ") + ", e.g. 1, 1, 0.5, 0.2, 0.2; empty = "
+                                                 "the default."}),
                 "weight": engine_widget("style_weight"),
                 "scale": engine_widget("style_scale", step=0.05),
             },

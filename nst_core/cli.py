@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from . import memory
+from .statistics.normalization import STYLE_LAYER_WEIGHTS_HELP
 from .cli_options import FLAGS, NETWORK, add_option_flags, flag_message, transfer_options  # noqa: F401 (cli.FLAGS)
 from .errors import NSTError
 from .examples import DEFAULT_CONTENT, DEFAULT_STYLE, example_names, example_path
@@ -72,8 +73,7 @@ def add_common_flags(parser: argparse.ArgumentParser, groups: dict) -> None:
     loss.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS),
                       help=f"comma-separated VGG layers (default: {','.join(DEFAULT_STYLE_LAYERS)})")
     loss.add_argument("--style-layer-weights", metavar="W,W,...",
-                      help="comma-separated weight per style layer (default: equal, 1/L each; under weighting "
-                           "relative, wasserstein2 also weighs blocks 1 and 2 4x and 2x)")
+                      help=STYLE_LAYER_WEIGHTS_HELP)
     net = groups["the network"]
     net.add_argument("--weights", help="VGG weights file (default: the bundled Caffe VGG-19)")
     net.add_argument("--device", help="cpu, cuda, cuda:1, mps ... (default: cuda when available, else cpu)")

@@ -82,6 +82,12 @@ def raw_loss_scale(statistic: str, layer: str | None) -> float:
 # The Gram keeps Gatys et al.'s equal layers: it is the paper's statistic.
 RELATIVE_STRENGTHS: dict[str, float] = {"gram": 1.0, "wasserstein2": 0.66, "sliced_wasserstein": 1.0}
 BLOCK_EMPHASIS: dict[str, dict[int, float]] = {"wasserstein2": {1: 4.0, 2: 2.0}}
+# the style layer weights' help, for the node's tooltip and the CLIs' --help (the emphasis read from above)
+STYLE_LAYER_WEIGHTS_HELP = (
+    "comma-separated weight per style layer (default: equal, 1/number of layers; under weighting relative, "
+    + "; ".join(f"{statistic} also weighs "
+                + ", ".join(f"block {block} {factor:g}x" for block, factor in blocks.items())
+                for statistic, blocks in BLOCK_EMPHASIS.items()) + ")")
 
 
 def relative_strength(statistic: str, layer: str) -> float:

@@ -639,3 +639,15 @@ def test_a_batch_of_photos_is_stylized_photo_by_photo(node_vgg, images):
     assert "batch of 2 (seed + index)" in report
     single = nst_core.optimize(node_vgg, targets[1], st, init="noise", steps=3, seed=6)
     assert torch.equal(image[1:2], single.image)
+
+
+def test_the_layer_weights_help_names_the_engines_block_emphasis():
+    """The node's tooltip and nst-stylize --help read one text, built from the engine's BLOCK_EMPHASIS."""
+    from nst_core.cli import build_parser
+    from nst_core.statistics.normalization import BLOCK_EMPHASIS, STYLE_LAYER_WEIGHTS_HELP
+    tooltip = NST_StyleTarget.inputs()["required"]["layer_weights"][1]["tooltip"]
+    for statistic, blocks in BLOCK_EMPHASIS.items():
+        for block, factor in blocks.items():
+            assert f"block {block} {factor:g}x" in tooltip and f"block {block} {factor:g}x" in STYLE_LAYER_WEIGHTS_HELP
+    action = next(a for a in build_parser()._actions if "--style-layer-weights" in a.option_strings)
+    assert action.help == STYLE_LAYER_WEIGHTS_HELP
